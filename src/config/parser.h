@@ -1,0 +1,26 @@
+// Control file -> immutable model. A hand-written recursive-descent parser for a monit-compatible
+// language; semantic checks (ports, protocols, TLS modes, regexes, file permissions) happen here,
+// so that a model that exists is a model that can run.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "config/diagnostics.h"
+#include "config/model.h"
+
+namespace mw::config {
+
+struct ParseResult {
+  std::shared_ptr<const Config> config;  // null when there is any error
+  Diagnostics diagnostics;
+};
+
+// Reads `path` and every file it includes.
+[[nodiscard]] ParseResult parse_file(const std::string& path);
+
+// The control file mailwarden uses when -c is not given: ~/.mailwardenrc, then
+// /etc/mailwarden/mailwardenrc. Empty when neither exists.
+[[nodiscard]] std::string default_control_file();
+
+}  // namespace mw::config

@@ -1,0 +1,276 @@
+#include "config.h"
+#include "daemon/daemon.h"
+
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "actions/dispatcher.h"
+#include "config/parser.h"
+#include "engine/engine.h"
+#include "state/snapshot.h"
+#include "util/clock.h"
+#include "util/files.h"
+#include "util/handles.h"
+#include "util/log.h"
+
+namespace mw::daemon {
+namespace {
+
+void apply_logging(const config::Settings& s, bool foreground) {
+  switch (s.log_sink) {
+    case config::LogSink::file: {
+      std::string error;
+      if (!log::to_file(s.logfile, error)) {
+        log::to_stderr();
+        log::error("%s; logging to stderr", error.c_str());
+      }
+      break;
+    }
+    case config::LogSink::syslog:
+      log::to_syslog(s.syslog_facility);
+      break;
+    case config::LogSink::stderr_stream:
+      if (foreground) {
+        log::to_stderr();
+      } else {
+        log::to_syslog(s.syslog_facility);  // a daemon has no terminal
+      }
+      break;
+  }
+}
+
+class Daemon {
+ public:
+  Daemon(std::string control_file, std::shared_ptr<const config::Config> config, bool foreground)
+      : control_file_(std::move(control_file)), foreground_(foreground) {
+    base_.reset(event_base_new());
+    dns_.reset(evdns_base_new(base_.get(), EVDNS_BASE_INITIALIZE_NAMESERVERS));
+    if (!dns_) dns_.reset(evdns_base_new(base_.get(), 0));  // no resolv.conf: numeric only
+    io_ = IoContext{base_.get(), dns_.get(), &tls_};
+    dispatcher_ = std::make_unique<actions::Dispatcher>(base_.get());
+    engine_ = std::make_unique<Engine>(io_, dispatcher_.get());
+    engine_->load(std::move(config));
+  }
+
+  int run() {
+    const auto& s = engine_->config()->settings;
+    started_ = clock::wall();
+    restore_state();
+    for (int sig : {SIGHUP, SIGTERM, SIGINT, SIGUSR1}) {
+      signals_.emplace_back(evsignal_new(base_.get(), sig, &Daemon::on_signal, this));
+      evsignal_add(signals_.back().get(), nullptr);
+    }
+    engine_->on_cycle_done([this](const CycleStats& st) { cycle_done(st); });
+    engine_->on_result([this] { schedule_save(); });
+    cycle_timer_.reset(event_new(base_.get(), -1, EV_PERSIST, &Daemon::on_cycle_timer, this));
+    save_timer_.reset(evtimer_new(base_.get(), &Daemon::on_save_timer, this));
+    start_timer_.reset(evtimer_new(base_.get(), &Daemon::on_start_timer, this));
+    timeval delay{s.start_delay_s, 0};
+    evtimer_add(start_timer_.get(), &delay);
+    log::info("mailwarden " PACKAGE_VERSION " started (pid %d): %zu services, %zu checks, "
+              "cycle %d s, control file %s",
+              static_cast<int>(getpid()), engine_->config()->services.size(),
+              engine_->checks().size(), s.cycle_s, control_file_.c_str());
+    event_base_dispatch(base_.get());
+    save_now();
+    log::info("mailwarden stopped");
+    return 0;
+  }
+
+ private:
+  void restore_state() {
+    state::Snapshot snap;
+    std::string error;
+    if (!state::load(engine_->config()->settings.statefile, snap, error)) {
+      log::warning("cannot read the state file (%s); starting with a fresh state",
+                   error.c_str());
+      return;
+    }
+    engine_->restore(snap);
+    actions_state_ = snap.actions;
+  }
+
+  void start_cycles() {
+    timeval every{engine_->config()->settings.cycle_s, 0};
+    event_del(cycle_timer_.get());
+    event_add(cycle_timer_.get(), &every);
+    engine_->run_cycle();
+  }
+
+  void cycle_done(const CycleStats& st) {
+    std::string failed;
+    for (size_t i = 0; i < st.failures.size() && i < 5; ++i) failed += "; " + st.failures[i];
+    if (st.failures.size() > 5) failed += "; ...";
+    log::info("cycle %lld: %d checks, %d ok, %d failed in %lld ms%s",
+              static_cast<long long>(st.cycle), st.checks, st.ok, st.failed,
+              static_cast<long long>(st.elapsed_ms), failed.c_str());
+    save_now();
+  }
+
+  void schedule_save() {
+    if (evtimer_pending(save_timer_.get(), nullptr)) return;
+    timeval tv{1, 0};
+    evtimer_add(save_timer_.get(), &tv);
+  }
+
+  void save_now() {
+    state::Snapshot snap = engine_->snapshot();
+    snap.pid = static_cast<int>(getpid());
+    snap.started = started_;
+    snap.written = clock::wall();
+    snap.actions = actions_state_;
+    std::string error;
+    if (!state::save(engine_->config()->settings.statefile, snap, error))
+      log::error("cannot write the state file: %s", error.c_str());
+  }
+
+  void reload() {
+    log::info("reloading %s", control_file_.c_str());
+    auto parsed = config::parse_file(control_file_);
+    if (!parsed.config) {
+      for (const auto& d : parsed.diagnostics.items()) log::error("%s", d.str().c_str());
+      log::error("reload refused: %zu error(s) in the control file; the running configuration "
+                 "stays in effect",
+                 parsed.diagnostics.count());
+      return;
+    }
+    int old_cycle = engine_->config()->settings.cycle_s;
+    apply_logging(parsed.config->settings, foreground_);
+    engine_->load(parsed.config);
+    log::info("reloaded: %zu services, %zu checks", parsed.config->services.size(),
+              engine_->checks().size());
+    if (parsed.config->settings.cycle_s != old_cycle && event_pending(cycle_timer_.get(), EV_TIMEOUT, nullptr)) {
+      timeval every{parsed.config->settings.cycle_s, 0};
+      event_del(cycle_timer_.get());
+      event_add(cycle_timer_.get(), &every);
+    }
+  }
+
+  static void on_signal(evutil_socket_t sig, short, void* arg) {
+    auto* self = static_cast<Daemon*>(arg);
+    switch (sig) {
+      case SIGHUP:
+        self->reload();
+        break;
+      case SIGUSR1:
+        log::info("SIGUSR1: starting a cycle now");
+        self->engine_->run_cycle();
+        break;
+      default:
+        log::info("signal %d: stopping", static_cast<int>(sig));
+        event_base_loopexit(self->base_.get(), nullptr);
+        break;
+    }
+  }
+  static void on_cycle_timer(evutil_socket_t, short, void* arg) {
+    static_cast<Daemon*>(arg)->engine_->run_cycle();
+  }
+  static void on_start_timer(evutil_socket_t, short, void* arg) {
+    static_cast<Daemon*>(arg)->start_cycles();
+  }
+  static void on_save_timer(evutil_socket_t, short, void* arg) {
+    static_cast<Daemon*>(arg)->save_now();
+  }
+
+  std::string control_file_;
+  bool foreground_;
+  EventBasePtr base_;
+  EvdnsBasePtr dns_;
+  TlsContextCache tls_;
+  IoContext io_;
+  std::unique_ptr<actions::Dispatcher> dispatcher_;
+  std::unique_ptr<Engine> engine_;
+  std::vector<EventPtr> signals_;
+  EventPtr cycle_timer_, save_timer_, start_timer_;
+  time_t started_ = 0;
+  nlohmann::json actions_state_ = nlohmann::json::object();
+};
+
+bool daemonize(std::string& error) {
+  pid_t pid = fork();
+  if (pid < 0) {
+    error = std::string("fork: ") + strerror(errno);
+    return false;
+  }
+  if (pid > 0) _exit(0);
+  setsid();
+  pid = fork();
+  if (pid < 0) _exit(1);
+  if (pid > 0) _exit(0);
+  if (chdir("/") != 0) _exit(1);
+  umask(027);
+  int devnull = open("/dev/null", O_RDWR);
+  if (devnull >= 0) {
+    dup2(devnull, 0);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    if (devnull > 2) close(devnull);
+  }
+  return true;
+}
+
+}  // namespace
+
+int running_pid(const std::string& pidfile) {
+  std::string error;
+  auto text = files::read(pidfile, error);
+  if (!text) return 0;
+  int pid = atoi(text->c_str());
+  if (pid <= 0) return 0;
+  if (kill(pid, 0) != 0 && errno == ESRCH) return 0;
+  return pid;
+}
+
+void prepare_process(int connections) {
+  signal(SIGPIPE, SIG_IGN);
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    rlim_t want = static_cast<rlim_t>(connections) + 256;
+    if (rl.rlim_cur < want) {
+      rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? want : std::min(want, rl.rlim_max);
+      setrlimit(RLIMIT_NOFILE, &rl);
+    }
+  }
+}
+
+int run(const std::string& control_file, std::shared_ptr<const config::Config> config,
+        bool foreground) {
+  const auto& s = config->settings;
+  const std::string pidfile = s.pidfile;
+  if (int pid = running_pid(s.pidfile); pid > 0 && pid != getpid()) {
+    fprintf(stderr, "mailwarden: already running with pid %d (pid file %s)\n", pid,
+            s.pidfile.c_str());
+    return 1;
+  }
+  if (!foreground) {
+    std::string error;
+    if (!daemonize(error)) {
+      fprintf(stderr, "mailwarden: %s\n", error.c_str());
+      return 1;
+    }
+  }
+  apply_logging(s, foreground);
+  prepare_process(s.concurrency);
+  std::string error;
+  if (!files::write_atomic(s.pidfile, std::to_string(getpid()) + "\n", 0644, error)) {
+    log::error("cannot write the pid file: %s", error.c_str());
+    return 1;
+  }
+  int rc;
+  {
+    Daemon d(control_file, std::move(config), foreground);
+    rc = d.run();
+  }
+  unlink(pidfile.c_str());
+  return rc;
+}
+
+}  // namespace mw::daemon

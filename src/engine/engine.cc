@@ -1,0 +1,177 @@
+#include "engine/engine.h"
+
+#include "engine/probe.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+namespace mw {
+
+Engine::Engine(IoContext& io, actions::Dispatcher* dispatcher)
+    : io_(io), dispatcher_(dispatcher) {}
+
+std::string Engine::key(const std::string& service, const std::string& check_id) {
+  return service + '\x1f' + check_id;
+}
+
+void Engine::load(std::shared_ptr<const config::Config> config) {
+  std::map<std::string, Runtime> next;
+  std::vector<std::string> order;
+  for (const auto& svc : config->services) {
+    for (const auto& chk : svc.checks) {
+      std::string k = key(svc.name, chk.id);
+      Runtime rt;
+      if (auto it = runtimes_.find(k); it != runtimes_.end()) {
+        rt = std::move(it->second);
+        if (rt.rules.size() != chk.rules.size()) rt.rules.assign(chk.rules.size(), EventState{});
+      } else {
+        rt.rules.assign(chk.rules.size(), EventState{});
+      }
+      rt.service = &svc;
+      rt.check = &chk;
+      order.push_back(k);
+      next.emplace(k, std::move(rt));
+    }
+  }
+  runtimes_ = std::move(next);
+  order_ = std::move(order);
+  config_ = std::move(config);
+}
+
+void Engine::run_cycle() {
+  ++cycle_;
+  cycle_started_ms_ = clock::now_ms();
+  pending_in_cycle_ = 0;
+  for (const auto& k : order_) {
+    Runtime& rt = runtimes_[k];
+    if (rt.running || rt.queued) {
+      log::debug("'%s' %s: still running from an earlier cycle, not started again",
+                 rt.service->name.c_str(), rt.check->description.c_str());
+      continue;
+    }
+    rt.queued = true;
+    rt.cycle = cycle_;
+    ++pending_in_cycle_;
+    queue_.push_back(k);
+  }
+  if (pending_in_cycle_ == 0) {
+    finish_cycle();
+    return;
+  }
+  pump();
+}
+
+void Engine::pump() {
+  int cap = config_ ? config_->settings.concurrency : 1;
+  while (running_ < cap && !queue_.empty()) {
+    std::string k = std::move(queue_.front());
+    queue_.pop_front();
+    auto it = runtimes_.find(k);
+    if (it == runtimes_.end()) continue;
+    Runtime& rt = it->second;
+    rt.queued = false;
+    rt.running = true;
+    ++running_;
+    run_check(io_, config_, *rt.service, *rt.check,
+              [this, k](const CheckResult& r) { finished(k, r); });
+  }
+}
+
+void Engine::finished(const std::string& k, const CheckResult& result) {
+  --running_;
+  auto it = runtimes_.find(k);
+  if (it != runtimes_.end()) {
+    Runtime& rt = it->second;
+    rt.running = false;
+    rt.last = result;
+    ++rt.runs;
+    const auto& svc = *rt.service;
+    const auto& chk = *rt.check;
+    log::debug("'%s' %s: %s (%.1f ms)", svc.name.c_str(), chk.description.c_str(),
+               result.reason().c_str(), result.response_ms);
+    for (size_t i = 0; i < chk.rules.size(); ++i) {
+      const auto& rule = chk.rules[i];
+      Transition t = rt.rules[i].record(!result.ok, rule.fail_rule, rule.ok_rule);
+      if (!dispatcher_) continue;  // validate: the caller prints the results
+      if (t == Transition::failed) {
+        log::error("'%s' %s failed: %s", svc.name.c_str(), chk.description.c_str(),
+                   result.reason().c_str());
+      } else if (t == Transition::recovered) {
+        log::info("'%s' %s succeeded again", svc.name.c_str(), chk.description.c_str());
+      }
+      dispatcher_->on_transition(svc, chk, rule, t, result);
+    }
+    if (rt.cycle == cycle_ && --pending_in_cycle_ == 0) finish_cycle();
+  }
+  if (result_cb_) result_cb_();
+  pump();
+}
+
+void Engine::finish_cycle() {
+  CycleStats stats;
+  stats.cycle = cycle_;
+  stats.elapsed_ms = clock::now_ms() - cycle_started_ms_;
+  for (const auto& k : order_) {
+    const Runtime& rt = runtimes_[k];
+    if (!rt.last) continue;
+    ++stats.checks;
+    if (rt.last->ok) {
+      ++stats.ok;
+    } else {
+      ++stats.failed;
+      stats.failures.push_back("'" + rt.service->name + "' " + rt.check->description + ": " +
+                               rt.last->reason());
+    }
+  }
+  if (cycle_done_) cycle_done_(stats);
+}
+
+std::vector<Engine::CheckView> Engine::checks() const {
+  std::vector<CheckView> out;
+  for (const auto& k : order_) {
+    const Runtime& rt = runtimes_.at(k);
+    out.push_back(CheckView{rt.service, rt.check, &rt.last});
+  }
+  return out;
+}
+
+state::Snapshot Engine::snapshot() const {
+  state::Snapshot snap;
+  snap.cycles = cycle_;
+  if (!config_) return snap;
+  for (const auto& svc : config_->services) {
+    state::ServiceSnapshot ss;
+    ss.name = svc.name;
+    for (const auto& chk : svc.checks) {
+      const Runtime& rt = runtimes_.at(key(svc.name, chk.id));
+      state::CheckSnapshot cs;
+      cs.id = chk.id;
+      cs.description = chk.description;
+      cs.last = rt.last;
+      cs.runs = rt.runs;
+      for (const auto& es : rt.rules)
+        cs.rules.push_back({es.state(), es.history(), es.recorded(), es.cycles_in_state()});
+      ss.checks.push_back(std::move(cs));
+    }
+    snap.services.push_back(std::move(ss));
+  }
+  return snap;
+}
+
+void Engine::restore(const state::Snapshot& snap) {
+  cycle_ = snap.cycles;
+  for (const auto& ss : snap.services) {
+    for (const auto& cs : ss.checks) {
+      auto it = runtimes_.find(key(ss.name, cs.id));
+      if (it == runtimes_.end()) continue;
+      Runtime& rt = it->second;
+      rt.last = cs.last;
+      rt.runs = cs.runs;
+      if (cs.rules.size() == rt.rules.size())
+        for (size_t i = 0; i < cs.rules.size(); ++i)
+          rt.rules[i].restore(cs.rules[i].state, cs.rules[i].history, cs.rules[i].recorded,
+                              cs.rules[i].cycles_in_state);
+    }
+  }
+}
+
+}  // namespace mw

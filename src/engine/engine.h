@@ -1,0 +1,91 @@
+// The scheduler: every cycle, each check that is not already running is queued; queued checks
+// start as long as fewer than `set limits { connections }` are open, so a cycle with N hung
+// servers lasts one timeout, not N. Results feed each rule's event state; changes go to the
+// dispatcher. Reload swaps the model and keeps the state of checks that still exist.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "actions/dispatcher.h"
+#include "config/model.h"
+#include "engine/event_state.h"
+#include "engine/result.h"
+#include "net/io_context.h"
+#include "state/snapshot.h"
+
+namespace mw {
+
+struct CycleStats {
+  int64_t cycle = 0;
+  int checks = 0;
+  int ok = 0;
+  int failed = 0;
+  int64_t elapsed_ms = 0;
+  std::vector<std::string> failures;  // "'svc' check: reason"
+};
+
+class Engine {
+ public:
+  Engine(IoContext& io, actions::Dispatcher* dispatcher);
+
+  void load(std::shared_ptr<const config::Config> config);
+  [[nodiscard]] const std::shared_ptr<const config::Config>& config() const { return config_; }
+
+  // Starts a cycle now: queues every check that is neither running nor queued.
+  void run_cycle();
+  [[nodiscard]] bool busy() const { return running_ > 0 || !queue_.empty(); }
+  [[nodiscard]] int64_t cycles() const { return cycle_; }
+
+  // Called after the last check of a cycle has finished.
+  void on_cycle_done(std::function<void(const CycleStats&)> cb) { cycle_done_ = std::move(cb); }
+  // Called whenever a result arrives (the daemon saves the state file, throttled).
+  void on_result(std::function<void()> cb) { result_cb_ = std::move(cb); }
+
+  [[nodiscard]] state::Snapshot snapshot() const;
+  void restore(const state::Snapshot& snap);
+
+  struct CheckView {
+    const config::Service* service;
+    const config::Check* check;
+    const std::optional<CheckResult>* last;
+  };
+  // In control-file order.
+  [[nodiscard]] std::vector<CheckView> checks() const;
+
+ private:
+  struct Runtime {
+    const config::Service* service = nullptr;
+    const config::Check* check = nullptr;
+    bool running = false;
+    bool queued = false;
+    int64_t cycle = 0;  // the cycle it was queued in
+    std::optional<CheckResult> last;
+    std::vector<EventState> rules;
+    int64_t runs = 0;
+  };
+
+  static std::string key(const std::string& service, const std::string& check_id);
+  void pump();
+  void finished(const std::string& key, const CheckResult& result);
+  void finish_cycle();
+
+  IoContext& io_;
+  actions::Dispatcher* dispatcher_;
+  std::shared_ptr<const config::Config> config_;
+  std::map<std::string, Runtime> runtimes_;
+  std::vector<std::string> order_;
+  std::deque<std::string> queue_;
+  int running_ = 0;
+  int64_t cycle_ = 0;
+  int pending_in_cycle_ = 0;
+  int64_t cycle_started_ms_ = 0;
+  std::function<void(const CycleStats&)> cycle_done_;
+  std::function<void()> result_cb_;
+};
+
+}  // namespace mw

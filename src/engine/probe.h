@@ -1,0 +1,61 @@
+// The engine's base for one run of a port check: it owns the deadline, the connection (made and,
+// for implicit TLS, wrapped before the dialogue starts), retries, and the checks that apply to
+// every protocol (certificate validity and checksum, response time). A protocol file only speaks
+// its dialogue through the Probe it is given.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "config/model.h"
+#include "engine/result.h"
+#include "net/connection.h"
+#include "net/io_context.h"
+#include "net/scope.h"
+
+namespace mw {
+
+class Probe {
+ public:
+  Probe(IoContext& io, Scope& scope, const config::Check& check, const config::PortCheck& port,
+        std::string log_prefix);
+
+  [[nodiscard]] const config::PortCheck& port() const { return port_; }
+  [[nodiscard]] const config::ProbeOptions& options() const { return port_.options; }
+  [[nodiscard]] Connection& conn() { return *conn_; }
+  [[nodiscard]] Scope& scope() { return scope_; }
+  [[nodiscard]] IoContext& io() { return io_; }
+  [[nodiscard]] const std::string& host() const { return port_.endpoint.host; }
+
+  // True when the rule asks for STARTTLS: the dialogue sends its STARTTLS command, reads the
+  // go-ahead, then calls starttls().
+  [[nodiscard]] bool wants_starttls() const {
+    return port_.tls_mode == config::TlsMode::starttls;
+  }
+  Task<void> starttls();
+  // A password may be sent: the connection is encrypted, or the rule says "allow plaintext".
+  [[nodiscard]] bool may_send_password() const {
+    return conn_->tls_active() || port_.options.allow_plaintext;
+  }
+
+  // Connects (and wraps implicit TLS); the base calls this before the dialogue.
+  Task<void> open();
+  [[nodiscard]] const std::optional<CertInfo>& certificate() const { return cert_; }
+
+ private:
+  IoContext& io_;
+  Scope& scope_;
+  const config::PortCheck& port_;
+  std::optional<CertInfo> cert_;
+  std::unique_ptr<Connection> conn_;
+};
+
+// Runs a check once (with its retries) and calls `done` with the result, always later from the
+// event loop, never from inside the call.
+void run_check(IoContext& io, std::shared_ptr<const config::Config> owner,
+               const config::Service& service, const config::Check& check,
+               std::function<void(const CheckResult&)> done);
+
+}  // namespace mw

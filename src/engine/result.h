@@ -1,0 +1,27 @@
+// The outcome of one run of a check.
+#pragma once
+
+#include <ctime>
+#include <optional>
+#include <string>
+
+#include "net/failure.h"
+#include "net/tls.h"
+
+namespace mw {
+
+struct CheckResult {
+  bool ok = false;
+  FailureClass cls = FailureClass::none;
+  std::string message;      // why it failed (empty when ok)
+  std::string server_line;  // the server's line that caused the failure, if any
+  double response_ms = 0;   // connect to end of dialogue, last attempt
+  int attempts = 0;
+  time_t checked_at = 0;
+  std::optional<CertInfo> certificate;
+
+  // "tls: certificate verification failed: certificate has expired"
+  [[nodiscard]] std::string reason() const;
+};
+
+}  // namespace mw

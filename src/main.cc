@@ -1,0 +1,195 @@
+// mailwarden: a watchdog for mail infrastructure. The command line is a contract (scripts depend
+// on it): see man/mailwarden.1.
+#include "config.h"
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cli/report.h"
+#include "config/parser.h"
+#include "daemon/daemon.h"
+#include "engine/engine.h"
+#include "state/snapshot.h"
+#include "util/handles.h"
+#include "util/log.h"
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitConfig = 2;
+
+const char* const kUsage =
+    "usage: mailwarden [-c FILE] [-v] [COMMAND]\n"
+    "\n"
+    "  -c FILE     control file (default: ~/.mailwardenrc, then /etc/mailwarden/mailwardenrc)\n"
+    "  -t          check the control file syntax and exit\n"
+    "  -I          run the daemon in the foreground (default: detach)\n"
+    "  -v          verbose: log every protocol exchange (passwords are never logged)\n"
+    "  -V          print the version and exit\n"
+    "  -h          print this help and exit\n"
+    "\n"
+    "commands:\n"
+    "  validate [--json]   run every check once, concurrently; exit 0 when all are ok\n"
+    "  status [--json]     what the running daemon last saw, per service and check\n"
+    "  summary             one line per service\n"
+    "  reload              tell the running daemon to re-read its control file (SIGHUP)\n"
+    "  quit                stop the running daemon (SIGTERM)\n"
+    "  (none)              run the daemon\n";
+
+struct Options {
+  std::string control_file;
+  bool syntax_only = false;
+  bool foreground = false;
+  bool verbose = false;
+  bool json = false;
+  std::string command;
+};
+
+int usage_error(const std::string& message) {
+  fprintf(stderr, "mailwarden: %s\n%s", message.c_str(), kUsage);
+  return kExitConfig;
+}
+
+std::string absolute(const std::string& path) {
+  char buf[PATH_MAX];
+  if (realpath(path.c_str(), buf)) return buf;
+  return path;
+}
+
+int validate(const std::shared_ptr<const mw::config::Config>& config, bool json) {
+  mw::daemon::prepare_process(config->settings.concurrency);
+  mw::EventBasePtr base(event_base_new());
+  mw::EvdnsBasePtr dns(evdns_base_new(base.get(), EVDNS_BASE_INITIALIZE_NAMESERVERS));
+  if (!dns) dns.reset(evdns_base_new(base.get(), 0));
+  mw::TlsContextCache tls;
+  mw::IoContext io{base.get(), dns.get(), &tls};
+  mw::Engine engine(io, nullptr);
+  engine.load(config);
+  engine.on_cycle_done([&](const mw::CycleStats&) { event_base_loopexit(base.get(), nullptr); });
+  engine.run_cycle();
+  if (engine.busy()) event_base_dispatch(base.get());
+  fputs((json ? mw::cli::validate_json(engine) : mw::cli::validate_text(engine)).c_str(), stdout);
+  return mw::cli::all_ok(engine) ? kExitOk : kExitFailed;
+}
+
+int show_state(const std::shared_ptr<const mw::config::Config>& config, const std::string& what,
+               bool json) {
+  mw::state::Snapshot snap;
+  std::string error;
+  if (!mw::state::load(config->settings.statefile, snap, error)) {
+    fprintf(stderr, "mailwarden: %s\n", error.c_str());
+    return kExitFailed;
+  }
+  mw::cli::DaemonInfo d;
+  d.pid = mw::daemon::running_pid(config->settings.pidfile);
+  d.running = d.pid > 0;
+  if (!d.running && snap.written == 0) {
+    fprintf(stderr,
+            "mailwarden: no daemon is running and no state file exists yet (%s); "
+            "start it with: mailwarden -c FILE\n",
+            config->settings.statefile.c_str());
+    return kExitFailed;
+  }
+  std::string out = what == "summary"  ? mw::cli::summary_text(snap, d)
+                    : json             ? mw::cli::status_json(snap, d)
+                                       : mw::cli::status_text(snap, d);
+  fputs(out.c_str(), stdout);
+  return kExitOk;
+}
+
+int signal_daemon(const std::shared_ptr<const mw::config::Config>& config, int sig,
+                  const char* what) {
+  int pid = mw::daemon::running_pid(config->settings.pidfile);
+  if (pid <= 0) {
+    fprintf(stderr, "mailwarden: no daemon is running (pid file %s)\n",
+            config->settings.pidfile.c_str());
+    return kExitFailed;
+  }
+  if (kill(pid, sig) != 0) {
+    fprintf(stderr, "mailwarden: cannot signal pid %d: %s\n", pid, strerror(errno));
+    return kExitFailed;
+  }
+  printf("mailwarden: %s (pid %d)\n", what, pid);
+  return kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opt;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "-c") {
+      if (++i >= args.size()) return usage_error("-c needs a file name");
+      opt.control_file = args[i];
+    } else if (a == "-t") {
+      opt.syntax_only = true;
+    } else if (a == "-I") {
+      opt.foreground = true;
+    } else if (a == "-v") {
+      opt.verbose = true;
+    } else if (a == "-V" || a == "--version") {
+      printf("mailwarden %s\n", PACKAGE_VERSION);
+      return kExitOk;
+    } else if (a == "-h" || a == "--help") {
+      fputs(kUsage, stdout);
+      return kExitOk;
+    } else if (a == "--json") {
+      opt.json = true;
+    } else if (!a.empty() && a[0] == '-') {
+      return usage_error("unknown option " + a);
+    } else if (opt.command.empty()) {
+      opt.command = a;
+    } else {
+      return usage_error("unexpected argument " + a);
+    }
+  }
+  static const std::vector<std::string> commands = {"validate", "status", "summary", "reload",
+                                                    "quit"};
+  if (!opt.command.empty() &&
+      std::find(commands.begin(), commands.end(), opt.command) == commands.end())
+    return usage_error("unknown command '" + opt.command + "'");
+  if (opt.json && opt.command != "validate" && opt.command != "status")
+    return usage_error("--json goes with validate or status");
+
+  mw::log::set_verbose(opt.verbose);
+  if (opt.control_file.empty()) opt.control_file = mw::config::default_control_file();
+  if (opt.control_file.empty()) {
+    fprintf(stderr,
+            "mailwarden: no control file: none given with -c, and neither ~/.mailwardenrc nor "
+            "/etc/mailwarden/mailwardenrc exists\n");
+    return kExitConfig;
+  }
+  opt.control_file = absolute(opt.control_file);
+
+  auto parsed = mw::config::parse_file(opt.control_file);
+  if (!parsed.config) {
+    for (const auto& d : parsed.diagnostics.items()) fprintf(stderr, "%s\n", d.str().c_str());
+    if (parsed.diagnostics.count() > parsed.diagnostics.items().size())
+      fprintf(stderr, "(%zu more errors not shown)\n",
+              parsed.diagnostics.count() - parsed.diagnostics.items().size());
+    return kExitConfig;
+  }
+  if (opt.syntax_only) {
+    printf("Control file syntax OK\n");
+    return kExitOk;
+  }
+  if (opt.command == "validate") return validate(parsed.config, opt.json);
+  if (opt.command == "status" || opt.command == "summary")
+    return show_state(parsed.config, opt.command, opt.json);
+  if (opt.command == "reload") return signal_daemon(parsed.config, SIGHUP, "reload requested");
+  if (opt.command == "quit") return signal_daemon(parsed.config, SIGTERM, "stop requested");
+  return mw::daemon::run(opt.control_file, parsed.config, opt.foreground);
+}

@@ -1,0 +1,92 @@
+// One connection type for every protocol: plain TCP (or a unix socket), TLS from the first byte,
+// or a STARTTLS upgrade in place. Reads are bounded (line length, total bytes), every wait has
+// an inactivity timeout re-armed on progress, and the probe's scope can cancel it. Failures are
+// thrown as classified ProbeErrors; "want read/write" never leaves this file.
+#pragma once
+
+#include <event2/bufferevent.h>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "net/endpoint.h"
+#include "net/io_context.h"
+#include "net/scope.h"
+#include "net/task.h"
+#include "net/tls.h"
+#include "util/handles.h"
+
+namespace mw {
+
+struct ConnectionOptions {
+  int64_t timeout_ms = 5000;         // inactivity: connect, handshake, or a read making no progress
+  size_t max_line = 64 * 1024;       // longer lines fail with "line too long"
+  size_t max_bytes = 64 * 1024 * 1024;  // bound on everything read from the peer
+  std::string log_prefix;            // for -v transcripts: "service imaps 127.0.0.1:993"
+  std::function<void(const CertInfo&)> on_certificate;  // called after every TLS handshake
+};
+
+class Connection {
+ public:
+  Connection(IoContext& io, Scope& scope, ConnectionOptions options);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Resolves (evdns) and connects, trying each address in turn. Throws connect/timeout errors.
+  Task<void> connect(const Endpoint& endpoint);
+  // TLS handshake on the open connection (TLS from the first byte, or after a STARTTLS reply).
+  // `host` is the name to send as SNI and to verify. Any bytes the server sent before the
+  // handshake (a STARTTLS response injection) fail the connection.
+  Task<void> start_tls(const TlsSettings& settings, const std::string& host);
+
+  // The next line without its CRLF (or LF). Throws when the server closes first.
+  Task<std::string> read_line();
+  // As read_line, but an orderly or TLS-dirty close gives nullopt (for tolerant logouts).
+  Task<std::optional<std::string>> read_line_or_close();
+  // Exactly n bytes (IMAP literals).
+  Task<std::string> read_exact(size_t n);
+
+  void send(std::string_view data);
+  // Sends `data` but logs `shown` (credentials never reach the log).
+  void send_secret(std::string_view data, std::string_view shown);
+
+  [[nodiscard]] bool tls_active() const { return tls_active_; }
+  [[nodiscard]] const std::optional<CertInfo>& certificate() const { return cert_; }
+  [[nodiscard]] const std::string& peer() const { return peer_; }
+  [[nodiscard]] int64_t timeout_ms() const { return options_.timeout_ms; }
+  void set_timeout_ms(int64_t ms) { options_.timeout_ms = ms; }
+  // Closes now (TLS close_notify is attempted by freeing the bufferevent).
+  void close();
+
+ private:
+  enum class Status { idle, connecting, handshaking, open, closed, failed };
+
+  Task<void> connect_one(const struct sockaddr* sa, int salen);
+  // Waits for the next event from the bufferevent; throws on timeout.
+  Task<void> wait_progress(const char* what);
+  void attach(bufferevent* bev);
+  [[nodiscard]] std::optional<std::string> take_line();
+  void fail_closed(const char* what);
+  void log_line(char dir, std::string_view line) const;
+
+  static void on_read(bufferevent* bev, void* arg);
+  static void on_event(bufferevent* bev, short what, void* arg);
+
+  IoContext& io_;
+  ConnectionOptions options_;
+  Waiter waiter_;
+  BuffereventPtr bev_;
+  Status status_ = Status::idle;
+  bool eof_ = false;
+  bool tls_active_ = false;
+  std::string error_;  // the socket or TLS error reported by libevent
+  size_t bytes_read_ = 0;
+  std::string peer_;
+  std::optional<CertInfo> cert_;
+};
+
+}  // namespace mw

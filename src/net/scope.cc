@@ -1,0 +1,88 @@
+#include "net/scope.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+
+namespace mw {
+
+Scope::Scope(event_base* base) : base_(base) {}
+
+Scope::~Scope() {
+  *alive_ = false;
+  // Waiters outlive nothing: they are members of objects a probe's coroutine frame owns, and
+  // frames are destroyed before the scope. A waiter left here is a bug.
+  if (!suspended_.empty()) abort();
+}
+
+void Scope::set_deadline(int64_t ms) {
+  deadline_ms_ = ms;
+  deadline_.reset(evtimer_new(base_, &Scope::on_deadline, this));
+  timeval tv{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
+  evtimer_add(deadline_.get(), &tv);
+}
+
+void Scope::on_deadline(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<Scope*>(arg);
+  std::string secs = std::to_string(self->deadline_ms_ / 1000);
+  if (self->deadline_ms_ % 1000) secs += "." + std::to_string((self->deadline_ms_ % 1000) / 100);
+  self->cancel(ProbeError(FailureClass::timeout, "test did not finish within its deadline of " +
+                                                     secs + " s"));
+}
+
+void Scope::cancel(const ProbeError& error) {
+  if (cancelled_) return;
+  cancelled_ = error;
+  if (deadline_) evtimer_del(deadline_.get());
+  // Resuming a waiter may end the probe and destroy this scope, and may unregister or destroy
+  // other waiters; so pick one waiter at a time and re-check after each resume.
+  auto alive = alive_;
+  while (*alive && !suspended_.empty()) {
+    Waiter* w = suspended_.back();
+    w->wake(Wake::notified);
+  }
+}
+
+void Scope::check() const {
+  if (cancelled_) throw *cancelled_;
+}
+
+Waiter::~Waiter() { unregister(); }
+
+void Waiter::suspend(std::coroutine_handle<> h, int64_t timeout_ms) {
+  handle_ = h;
+  scope_.suspended_.push_back(this);
+  if (timeout_ms > 0) {
+    if (!timer_) timer_.reset(evtimer_new(scope_.base_, &Waiter::on_timeout, this));
+    timeval tv{static_cast<time_t>(timeout_ms / 1000),
+               static_cast<suseconds_t>((timeout_ms % 1000) * 1000)};
+    evtimer_add(timer_.get(), &tv);
+  }
+}
+
+Wake Waiter::resume_result() {
+  scope_.check();
+  return why_;
+}
+
+void Waiter::unregister() {
+  auto& v = scope_.suspended_;
+  v.erase(std::remove(v.begin(), v.end(), this), v.end());
+  if (timer_) evtimer_del(timer_.get());
+}
+
+void Waiter::wake(Wake why) {
+  if (!handle_) return;
+  why_ = why;
+  unregister();
+  auto h = std::exchange(handle_, {});
+  h.resume();  // may destroy *this
+}
+
+void Waiter::notify() { wake(Wake::notified); }
+
+void Waiter::on_timeout(evutil_socket_t, short, void* arg) {
+  static_cast<Waiter*>(arg)->wake(Wake::timed_out);
+}
+
+}  // namespace mw

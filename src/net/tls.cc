@@ -1,0 +1,169 @@
+#include "net/tls.h"
+
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509v3.h>
+
+#include <cstring>
+#include <vector>
+
+namespace mw {
+namespace {
+
+// The first verification failure of a handshake, kept in the SSL object's ex_data: the
+// callback lets the handshake finish so that the certificate (and its expiry) is always seen;
+// the decision is taken afterwards against the settings.
+struct VerifyRecord {
+  std::vector<int> errors;  // in the order the chain walk met them
+};
+
+int verify_index() {
+  static int index = SSL_get_ex_new_index(
+      0, nullptr, nullptr, nullptr,
+      [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) { delete static_cast<VerifyRecord*>(ptr); });
+  return index;
+}
+
+int verify_callback(int preverify_ok, X509_STORE_CTX* store) {
+  if (!preverify_ok) {
+    auto* ssl = static_cast<SSL*>(
+        X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+    auto* rec = ssl ? static_cast<VerifyRecord*>(SSL_get_ex_data(ssl, verify_index())) : nullptr;
+    if (rec && rec->errors.size() < 16) rec->errors.push_back(X509_STORE_CTX_get_error(store));
+  }
+  return 1;
+}
+
+std::string name_line(const X509_NAME* name) {
+  if (!name) return {};
+  char buf[512];
+  X509_NAME_oneline(name, buf, sizeof buf);
+  return buf;
+}
+
+bool is_ip_literal(const std::string& host) {
+  unsigned char buf[sizeof(in6_addr)];
+  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
+}
+
+}  // namespace
+
+std::string TlsSettings::cache_key() const {
+  return std::string(verify ? "v1" : "v0") + (allow_selfsigned ? "s1" : "s0") + "|" + ca_file +
+         "|" + ca_path + "|" + std::to_string(static_cast<int>(min_version));
+}
+
+SSL_CTX* TlsContextCache::get(const TlsSettings& s, std::string& error) {
+  auto key = s.cache_key();
+  if (auto it = contexts_.find(key); it != contexts_.end()) return it->second.get();
+  SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
+  if (!ctx) {
+    error = "cannot create TLS context: " + tls::drain_errors();
+    return nullptr;
+  }
+  int min = s.min_version == TlsVersion::tls13 ? TLS1_3_VERSION : TLS1_2_VERSION;
+  SSL_CTX_set_min_proto_version(ctx.get(), min);
+  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, verify_callback);
+  if (SSL_CTX_set_default_verify_paths(ctx.get()) != 1) (void)tls::drain_errors();
+  if (!s.ca_file.empty() || !s.ca_path.empty()) {
+    if (SSL_CTX_load_verify_locations(ctx.get(), s.ca_file.empty() ? nullptr : s.ca_file.c_str(),
+                                      s.ca_path.empty() ? nullptr : s.ca_path.c_str()) != 1) {
+      error = "cannot load CA certificates from " + (s.ca_file.empty() ? s.ca_path : s.ca_file) +
+              ": " + tls::drain_errors();
+      return nullptr;
+    }
+  }
+  // Probes are short-lived; session tickets would only grow memory.
+  SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_options(ctx.get(), SSL_OP_NO_TICKET);
+  SSL_CTX* raw = ctx.get();
+  contexts_.emplace(key, std::move(ctx));
+  return raw;
+}
+
+namespace tls {
+
+SslPtr new_client(SSL_CTX* ctx, const std::string& host, const TlsSettings& s,
+                  std::string& error) {
+  SslPtr ssl(SSL_new(ctx));
+  if (!ssl) {
+    error = "cannot create TLS session: " + drain_errors();
+    return nullptr;
+  }
+  SSL_set_ex_data(ssl.get(), verify_index(), new VerifyRecord);
+  const std::string& name = s.server_name.empty() ? host : s.server_name;
+  if (!name.empty() && !is_ip_literal(name)) SSL_set_tlsext_host_name(ssl.get(), name.c_str());
+  if (s.verify && !name.empty()) {
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl.get());
+    int ok = is_ip_literal(name) ? X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str())
+                                 : X509_VERIFY_PARAM_set1_host(param, name.c_str(), 0);
+    if (ok != 1) {
+      error = "cannot set the expected certificate name " + name;
+      return nullptr;
+    }
+  }
+  return ssl;
+}
+
+CertInfo describe_peer(SSL* ssl) {
+  CertInfo info;
+  info.tls_version = SSL_get_version(ssl);
+  if (const char* c = SSL_get_cipher_name(ssl)) info.cipher = c;
+  X509Ptr cert(SSL_get1_peer_certificate(ssl));
+  if (cert) {
+    const ASN1_TIME* end = X509_get0_notAfter(cert.get());
+    struct tm tm_end;
+    if (ASN1_TIME_to_tm(end, &tm_end) == 1) info.not_after = timegm(&tm_end);
+    int days = 0, secs = 0;
+    if (ASN1_TIME_diff(&days, &secs, nullptr, end) == 1) info.days_left = days;
+    info.subject = name_line(X509_get_subject_name(cert.get()));
+    info.issuer = name_line(X509_get_issuer_name(cert.get()));
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (X509_digest(cert.get(), EVP_sha256(), md, &len) == 1) {
+      static const char digits[] = "0123456789abcdef";
+      for (unsigned i = 0; i < len; ++i) {
+        info.sha256 += digits[md[i] >> 4];
+        info.sha256 += digits[md[i] & 15];
+      }
+    }
+  } else {
+    info.verify_error = "server sent no certificate";
+  }
+  auto* rec = static_cast<VerifyRecord*>(SSL_get_ex_data(ssl, verify_index()));
+  if (rec && !rec->errors.empty())
+    info.verify_error = X509_verify_cert_error_string(rec->errors.front());
+  return info;
+}
+
+std::string unaccepted_verify_error(SSL* ssl, const TlsSettings& s) {
+  if (!s.verify) return {};
+  X509Ptr cert(SSL_get1_peer_certificate(ssl));
+  if (!cert) return "server sent no certificate";
+  auto* rec = static_cast<VerifyRecord*>(SSL_get_ex_data(ssl, verify_index()));
+  if (!rec) return {};
+  for (int e : rec->errors) {
+    bool selfsigned =
+        e == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT || e == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN;
+    if (selfsigned && s.allow_selfsigned) continue;
+    return X509_verify_cert_error_string(e);
+  }
+  return {};
+}
+
+std::string drain_errors() {
+  std::string out;
+  while (unsigned long e = ERR_get_error()) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    if (!out.empty()) out += "; ";
+    // Keep the human part: "error:0A000086:SSL routines::certificate verify failed" -> reason.
+    const char* reason = ERR_reason_error_string(e);
+    out += reason ? reason : buf;
+  }
+  return out;
+}
+
+}  // namespace tls
+}  // namespace mw

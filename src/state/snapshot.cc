@@ -1,0 +1,170 @@
+#include "state/snapshot.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+
+#include "util/clock.h"
+#include "util/files.h"
+
+namespace mw::state {
+namespace {
+
+using nlohmann::json;
+
+constexpr int kFormatVersion = 1;
+
+RuleState state_from(const std::string& s) {
+  if (s == "ok") return RuleState::ok;
+  if (s == "failed") return RuleState::failed;
+  return RuleState::init;
+}
+
+FailureClass class_from(const std::string& s) {
+  for (int i = 0; i <= static_cast<int>(FailureClass::internal); ++i) {
+    auto c = static_cast<FailureClass>(i);
+    if (s == failure_class_name(c)) return c;
+  }
+  return FailureClass::internal;
+}
+
+CheckResult result_from(const json& j) {
+  CheckResult r;
+  r.ok = j.value("status", "failed") == "ok";
+  r.cls = class_from(j.value("class", "none"));
+  r.message = j.value("message", "");
+  r.server_line = j.value("server_line", "");
+  r.response_ms = j.value("response_ms", 0.0);
+  r.attempts = j.value("attempts", 1);
+  r.checked_at = static_cast<time_t>(j.value("checked_at_unix", int64_t{0}));
+  if (j.contains("certificate") && j["certificate"].is_object()) {
+    const json& c = j["certificate"];
+    CertInfo info;
+    info.days_left = c.value("days_left", 0);
+    info.not_after = static_cast<time_t>(c.value("not_after_unix", int64_t{0}));
+    info.subject = c.value("subject", "");
+    info.issuer = c.value("issuer", "");
+    info.sha256 = c.value("sha256", "");
+    info.verify_error = c.value("verify_error", "");
+    info.tls_version = c.value("tls_version", "");
+    r.certificate = info;
+  }
+  return r;
+}
+
+}  // namespace
+
+json result_to_json(const CheckResult& r) {
+  json j;
+  j["status"] = r.ok ? "ok" : "failed";
+  j["class"] = failure_class_name(r.cls);
+  j["message"] = r.message;
+  if (!r.server_line.empty()) j["server_line"] = r.server_line;
+  j["response_ms"] = r.response_ms;
+  j["attempts"] = r.attempts;
+  j["checked_at"] = clock::format_utc(r.checked_at);
+  j["checked_at_unix"] = static_cast<int64_t>(r.checked_at);
+  if (r.certificate) {
+    const CertInfo& c = *r.certificate;
+    j["certificate"] = {{"days_left", c.days_left},
+                        {"not_after", clock::format_utc(c.not_after)},
+                        {"not_after_unix", static_cast<int64_t>(c.not_after)},
+                        {"subject", c.subject},
+                        {"issuer", c.issuer},
+                        {"sha256", c.sha256},
+                        {"verify_error", c.verify_error},
+                        {"tls_version", c.tls_version}};
+  }
+  return j;
+}
+
+std::string to_text(const Snapshot& s) {
+  json j;
+  j["format"] = kFormatVersion;
+  j["pid"] = s.pid;
+  j["started_unix"] = static_cast<int64_t>(s.started);
+  j["written_unix"] = static_cast<int64_t>(s.written);
+  j["written"] = clock::format_utc(s.written);
+  j["cycles"] = s.cycles;
+  json services = json::array();
+  for (const auto& svc : s.services) {
+    json checks = json::array();
+    for (const auto& c : svc.checks) {
+      json rules = json::array();
+      for (const auto& r : c.rules)
+        rules.push_back({{"state", rule_state_name(r.state)},
+                         {"history", r.history},
+                         {"recorded", r.recorded},
+                         {"cycles_in_state", r.cycles_in_state}});
+      json jc = {{"id", c.id}, {"description", c.description}, {"runs", c.runs}, {"rules", rules}};
+      if (c.last) jc["last"] = result_to_json(*c.last);
+      checks.push_back(std::move(jc));
+    }
+    services.push_back({{"name", svc.name}, {"checks", checks}});
+  }
+  j["services"] = std::move(services);
+  j["actions"] = s.actions;
+  return j.dump(1) + "\n";
+}
+
+bool from_text(const std::string& text, Snapshot& out, std::string& error) {
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    error = "not a mailwarden state file (invalid JSON)";
+    return false;
+  }
+  if (j.value("format", 0) != kFormatVersion) {
+    error = "unknown state file format " + std::to_string(j.value("format", 0));
+    return false;
+  }
+  try {
+    out = Snapshot{};
+    out.pid = j.value("pid", 0);
+    out.started = static_cast<time_t>(j.value("started_unix", int64_t{0}));
+    out.written = static_cast<time_t>(j.value("written_unix", int64_t{0}));
+    out.cycles = j.value("cycles", int64_t{0});
+    for (const auto& js : j.value("services", json::array())) {
+      ServiceSnapshot svc;
+      svc.name = js.value("name", "");
+      for (const auto& jc : js.value("checks", json::array())) {
+        CheckSnapshot c;
+        c.id = jc.value("id", "");
+        c.description = jc.value("description", c.id);
+        c.runs = jc.value("runs", int64_t{0});
+        for (const auto& jr : jc.value("rules", json::array()))
+          c.rules.push_back(RuleSnapshot{state_from(jr.value("state", "init")),
+                                         jr.value("history", uint64_t{0}), jr.value("recorded", 0),
+                                         jr.value("cycles_in_state", int64_t{0})});
+        if (jc.contains("last")) c.last = result_from(jc["last"]);
+        svc.checks.push_back(std::move(c));
+      }
+      out.services.push_back(std::move(svc));
+    }
+    if (j.contains("actions") && j["actions"].is_object()) out.actions = j["actions"];
+  } catch (const json::exception& e) {
+    error = std::string("state file has an unexpected shape: ") + e.what();
+    return false;
+  }
+  return true;
+}
+
+bool save(const std::string& path, const Snapshot& s, std::string& error) {
+  return files::write_atomic(path, to_text(s), 0600, error);
+}
+
+bool load(const std::string& path, Snapshot& out, std::string& error) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0 && errno == ENOENT) {
+    out = Snapshot{};
+    return true;
+  }
+  auto text = files::read(path, error);
+  if (!text) return false;
+  if (!from_text(*text, out, error)) {
+    error = path + ": " + error;
+    return false;
+  }
+  return true;
+}
+
+}  // namespace mw::state

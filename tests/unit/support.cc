@@ -1,0 +1,174 @@
+#include "support.h"
+
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <stdexcept>
+
+#include "engine/probe.h"
+#include "net/failure.h"
+#include "util/files.h"
+#include "util/strings.h"
+
+namespace mwtest {
+
+std::string srcdir() {
+  if (const char* s = getenv("MW_SRCDIR"); s && *s) return s;
+#ifdef MW_SRCDIR
+  return MW_SRCDIR;
+#else
+  return ".";
+#endif
+}
+
+std::string tmpdir() {
+  static std::string dir = [] {
+    char tmpl[] = "/tmp/mw-unit-XXXXXX";
+    if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+    return std::string(tmpl);
+  }();
+  return dir;
+}
+
+std::string write_file(const std::string& name, const std::string& content, int mode) {
+  std::string path = tmpdir() + "/" + name;
+  std::string error;
+  if (!mw::files::write_atomic(path, content, static_cast<mode_t>(mode), error))
+    throw std::runtime_error(error);
+  chmod(path.c_str(), static_cast<mode_t>(mode));
+  return path;
+}
+
+Loop::Loop() {
+  base.reset(event_base_new());
+  dns.reset(evdns_base_new(base.get(), 0));
+  io = mw::IoContext{base.get(), dns.get(), &tls};
+}
+
+std::shared_ptr<const mw::config::Config> parse_text(const std::string& text,
+                                                     std::string* errors) {
+  static int counter = 0;
+  std::string path = write_file("control-" + std::to_string(++counter) + ".rc", text);
+  auto parsed = mw::config::parse_file(path);
+  if (errors) {
+    errors->clear();
+    for (const auto& d : parsed.diagnostics.items()) *errors += d.str() + "\n";
+  }
+  return parsed.config;
+}
+
+mw::CheckResult run_check(Loop& loop, const std::shared_ptr<const mw::config::Config>& config,
+                          size_t index) {
+  const auto& svc = config->services.at(0);
+  mw::CheckResult out;
+  bool done = false;
+  mw::run_check(loop.io, config, svc, svc.checks.at(index), [&](const mw::CheckResult& r) {
+    out = r;
+    done = true;
+    event_base_loopbreak(loop.base.get());
+  });
+  // Bounded: every check has a deadline; this guards against a broken one.
+  for (int i = 0; i < 600 && !done; ++i) {
+    timeval tv{0, 100000};
+    event_base_loopexit(loop.base.get(), &tv);
+    event_base_dispatch(loop.base.get());
+  }
+  if (!done) throw std::runtime_error("check did not finish within 60 s");
+  return out;
+}
+
+namespace {
+
+const char* tls_mode(mw::config::TlsMode m) {
+  switch (m) {
+    case mw::config::TlsMode::none: return "none";
+    case mw::config::TlsMode::implicit: return "implicit";
+    case mw::config::TlsMode::starttls: return "starttls";
+  }
+  return "?";
+}
+
+std::string rule(const mw::config::EventRule& r) {
+  return std::to_string(r.times) + "/" + std::to_string(r.cycles);
+}
+
+std::string actions(const std::vector<mw::config::Action>& list) {
+  std::string out = "[";
+  for (size_t i = 0; i < list.size(); ++i) {
+    if (i) out += ", ";
+    const auto& a = list[i];
+    if (a.kind == mw::config::ActionKind::alert) {
+      out += "alert";
+      continue;
+    }
+    out += "exec " + mw::str::quote(a.exec.command);
+    if (a.exec.uid) out += " uid=" + std::to_string(*a.exec.uid);
+    if (a.exec.gid) out += " gid=" + std::to_string(*a.exec.gid);
+    if (a.exec.timeout_s) out += " timeout=" + std::to_string(a.exec.timeout_s);
+    if (a.exec.repeat_every) out += " repeat=" + std::to_string(a.exec.repeat_every);
+  }
+  return out + "]";
+}
+
+std::string tls(const mw::TlsSettings& t) {
+  std::string out = std::string("verify=") + (t.verify ? "yes" : "no") +
+                    " selfsigned=" + (t.allow_selfsigned ? "allow" : "reject");
+  if (!t.ca_file.empty()) out += " cafile=" + t.ca_file;
+  if (!t.ca_path.empty()) out += " capath=" + t.ca_path;
+  if (t.min_version == mw::TlsVersion::tls12) out += " version=tls12";
+  if (t.min_version == mw::TlsVersion::tls13) out += " version=tls13";
+  if (!t.server_name.empty()) out += " servername=" + t.server_name;
+  return out;
+}
+
+}  // namespace
+
+std::string describe(const mw::config::Config& c) {
+  const auto& s = c.settings;
+  std::string out = "set daemon " + std::to_string(s.cycle_s) + " start delay " +
+                    std::to_string(s.start_delay_s) + " connections " +
+                    std::to_string(s.concurrency) + "\n";
+  switch (s.log_sink) {
+    case mw::config::LogSink::stderr_stream: out += "set log stderr\n"; break;
+    case mw::config::LogSink::file: out += "set log " + s.logfile + "\n"; break;
+    case mw::config::LogSink::syslog: out += "set log syslog facility " + s.syslog_facility + "\n"; break;
+  }
+  out += "set ssl " + tls(s.tls) + "\n";
+  for (const auto& svc : c.services) {
+    out += "service " + mw::str::quote(svc.name) + " address " + svc.address;
+    for (const auto& g : svc.groups) out += " group " + g;
+    out += "\n";
+    for (const auto& chk : svc.checks) {
+      out += "  check " + mw::str::quote(chk.description) + " timeout " +
+             std::to_string(chk.timeout_ms) + " ms deadline " + std::to_string(chk.deadline_ms) +
+             " ms retry " + std::to_string(chk.retry) + "\n";
+      if (const auto* pc = std::get_if<mw::config::PortCheck>(&chk.what)) {
+        out += "    port " + pc->endpoint.describe() + " protocol " + pc->protocol_name + " tls " +
+               tls_mode(pc->tls_mode);
+        if (pc->endpoint.family == mw::AddressFamily::ipv4) out += " ipv4";
+        if (pc->endpoint.family == mw::AddressFamily::ipv6) out += " ipv6";
+        out += "\n";
+        if (pc->tls_mode != mw::config::TlsMode::none) out += "    ssl " + tls(pc->tls) + "\n";
+        const auto& o = pc->options;
+        if (o.has_login())
+          out += "    login " + o.username + (o.authzid.empty() ? "" : " master " + o.authzid) +
+                 " password " + std::string(o.password.size(), '*') +
+                 (o.allow_plaintext ? " plaintext" : "") + "\n";
+        if (!o.mailbox.empty()) out += "    select " + o.mailbox + "\n";
+        if (pc->cert_min_days) out += "    certificate valid > " + std::to_string(*pc->cert_min_days) + " days\n";
+        if (!pc->cert_sha256.empty()) out += "    certificate sha256 " + pc->cert_sha256 + "\n";
+        if (pc->max_response_ms) out += "    responsetime > " + std::to_string(*pc->max_response_ms) + " ms\n";
+      }
+      for (const auto& r : chk.rules)
+        out += "    if failed " + rule(r.fail_rule) + " then " + actions(r.fail_actions) +
+               " else " + rule(r.ok_rule) + " then " + actions(r.ok_actions) + "\n";
+    }
+  }
+  return out;
+}
+
+}  // namespace mwtest
