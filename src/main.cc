@@ -1,16 +1,16 @@
 // mailwarden: a watchdog for mail infrastructure. The command line is a contract (scripts depend
 // on it): see man/mailwarden.1.
-#include "config.h"
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include "config.h"
 
-#include <cstdio>
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -101,9 +101,9 @@ int show_state(const std::shared_ptr<const mw::config::Config>& config, const st
             config->settings.statefile.c_str());
     return kExitFailed;
   }
-  std::string out = what == "summary"  ? mw::cli::summary_text(snap, d)
-                    : json             ? mw::cli::status_json(snap, d)
-                                       : mw::cli::status_text(snap, d);
+  std::string out = what == "summary" ? mw::cli::summary_text(snap, d)
+                    : json            ? mw::cli::status_json(snap, d)
+                                      : mw::cli::status_text(snap, d);
   fputs(out.c_str(), stdout);
   return kExitOk;
 }

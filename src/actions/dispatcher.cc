@@ -14,9 +14,12 @@ Dispatcher::Dispatcher(event_base* base) : exec_(base) {
 
 Environment event_environment(const Event& e, const std::string& action) {
   std::string date = clock::format_local(e.when);
-  Environment env = {{"MAILWARDEN_SERVICE", e.service},     {"MAILWARDEN_EVENT", e.name},
-                     {"MAILWARDEN_DESCRIPTION", e.description}, {"MAILWARDEN_DATE", date},
-                     {"MAILWARDEN_HOST", e.host},           {"MAILWARDEN_ACTION", action},
+  Environment env = {{"MAILWARDEN_SERVICE", e.service},
+                     {"MAILWARDEN_EVENT", e.name},
+                     {"MAILWARDEN_DESCRIPTION", e.description},
+                     {"MAILWARDEN_DATE", date},
+                     {"MAILWARDEN_HOST", e.host},
+                     {"MAILWARDEN_ACTION", action},
                      {"MAILWARDEN_CHECK", e.check}};
   // monit's names, so that existing notification scripts work unchanged.
   env.push_back({"MONIT_SERVICE", e.service});

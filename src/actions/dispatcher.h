@@ -20,7 +20,7 @@ struct Event {
   std::string name;         // "failed" / "succeeded"
   std::string description;  // what happened, e.g. the failure reason
   time_t when = 0;
-  std::string host;         // the host mailwarden runs on
+  std::string host;  // the host mailwarden runs on
 };
 
 class Dispatcher {

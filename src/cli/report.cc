@@ -1,5 +1,5 @@
-#include "config.h"
 #include "cli/report.h"
+#include "config.h"
 
 #include <cstdio>
 #include <map>
@@ -190,8 +190,8 @@ std::string summary_text(const state::Snapshot& snap, const DaemonInfo& d) {
       if (c.last && c.last->ok) ++ok;
       if (c.last && !c.last->ok) ++failed;
     }
-    snprintf(line, sizeof line, "%-32s %-10s %d/%d\n", s.name.c_str(), service_state(s).c_str(),
-             ok, failed);
+    snprintf(line, sizeof line, "%-32s %-10s %d/%d\n", s.name.c_str(), service_state(s).c_str(), ok,
+             failed);
     out += line;
   }
   return out;

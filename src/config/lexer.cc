@@ -9,9 +9,9 @@ namespace mw::config {
 namespace {
 
 const std::set<std::string>& noise_words() {
-  static const std::set<std::string> words = {"with", "and",  "has",  "using", "use",
-                                              "is",   "as",   "are",  "on",    "only",
-                                              "the",  "than", "was",  "of",    "to"};
+  static const std::set<std::string> words = {"with", "and",  "has", "using", "use",
+                                              "is",   "as",   "are", "on",    "only",
+                                              "the",  "than", "was", "of",    "to"};
   return words;
 }
 
@@ -19,8 +19,18 @@ bool is_word_char(char c) {
   unsigned char u = static_cast<unsigned char>(c);
   if (std::isspace(u)) return false;
   switch (c) {
-    case '{': case '}': case ',': case '"': case '\'': case '#':
-    case '<': case '>': case '=': case '!': case '(': case ')':
+    case '{':
+    case '}':
+    case ',':
+    case '"':
+    case '\'':
+    case '#':
+    case '<':
+    case '>':
+    case '=':
+    case '!':
+    case '(':
+    case ')':
       return false;
     default:
       return u >= 0x21;
@@ -45,8 +55,9 @@ class Lexer {
       }
       char c = text_[pos_];
       if (c == '{' || c == '}' || c == ',') {
-        t.kind = c == '{' ? Token::Kind::lbrace
-                          : c == '}' ? Token::Kind::rbrace : Token::Kind::comma;
+        t.kind = c == '{'   ? Token::Kind::lbrace
+                 : c == '}' ? Token::Kind::rbrace
+                            : Token::Kind::comma;
         t.text = std::string(1, c);
         advance();
       } else if (c == '"' || c == '\'') {
@@ -185,24 +196,36 @@ class Lexer {
 
 const char* token_kind_name(Token::Kind k) {
   switch (k) {
-    case Token::Kind::word: return "word";
-    case Token::Kind::number: return "number";
-    case Token::Kind::string: return "string";
-    case Token::Kind::lbrace: return "'{'";
-    case Token::Kind::rbrace: return "'}'";
-    case Token::Kind::comma: return "','";
-    case Token::Kind::colon: return "':'";
-    case Token::Kind::op: return "operator";
-    case Token::Kind::end: return "end of file";
+    case Token::Kind::word:
+      return "word";
+    case Token::Kind::number:
+      return "number";
+    case Token::Kind::string:
+      return "string";
+    case Token::Kind::lbrace:
+      return "'{'";
+    case Token::Kind::rbrace:
+      return "'}'";
+    case Token::Kind::comma:
+      return "','";
+    case Token::Kind::colon:
+      return "':'";
+    case Token::Kind::op:
+      return "operator";
+    case Token::Kind::end:
+      return "end of file";
   }
   return "token";
 }
 
 std::string describe(const Token& t) {
   switch (t.kind) {
-    case Token::Kind::end: return "end of file";
-    case Token::Kind::string: return "\"" + str::printable(t.text, 60) + "\"";
-    default: return "'" + str::printable(t.text, 60) + "'";
+    case Token::Kind::end:
+      return "end of file";
+    case Token::Kind::string:
+      return "\"" + str::printable(t.text, 60) + "\"";
+    default:
+      return "'" + str::printable(t.text, 60) + "'";
   }
 }
 
@@ -229,13 +252,31 @@ bool unescape_send(const std::string& raw, std::string& out, std::string& error)
     }
     char e = raw[++i];
     switch (e) {
-      case 'r': out += '\r'; break;
-      case 'n': out += '\n'; break;
-      case 't': out += '\t'; break;
-      case '\\': out += '\\'; break;
-      case '"': out += '"'; break;
-      case '0': case '1': case '2': case '3': case '4':
-      case '5': case '6': case '7': case '8': case '9':
+      case 'r':
+        out += '\r';
+        break;
+      case 'n':
+        out += '\n';
+        break;
+      case 't':
+        out += '\t';
+        break;
+      case '\\':
+        out += '\\';
+        break;
+      case '"':
+        out += '"';
+        break;
+      case '0':
+      case '1':
+      case '2':
+      case '3':
+      case '4':
+      case '5':
+      case '6':
+      case '7':
+      case '8':
+      case '9':
         // \1..\9 refer to captures of the last expect; kept for the dialogue to fill in.
         out += '\\';
         out += e;

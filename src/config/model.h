@@ -45,8 +45,8 @@ struct ExecSpec {
   std::string command;
   std::optional<uid_t> uid;
   std::optional<gid_t> gid;
-  int timeout_s = 0;       // 0: the default (set exec timeout, else 300 s)
-  int repeat_every = 0;    // cycles; 0: on the state change only
+  int timeout_s = 0;     // 0: the default (set exec timeout, else 300 s)
+  int repeat_every = 0;  // cycles; 0: on the state change only
   std::optional<RateLimit> rate;
 };
 
@@ -76,15 +76,15 @@ struct Step {
 struct ProbeOptions {
   std::string username;
   std::string password;
-  std::string authzid;          // SASL PLAIN authorization identity (log in as another user)
-  std::string credentials;      // name in the credentials file (resolved into the fields above)
+  std::string authzid;           // SASL PLAIN authorization identity (log in as another user)
+  std::string credentials;       // name in the credentials file (resolved into the fields above)
   bool allow_plaintext = false;  // a password may cross an unencrypted connection
-  std::string mailbox;          // imap: SELECT this mailbox after login
-  std::string mail_from;        // smtp/lmtp: MAIL FROM probe
-  std::string rcpt_to;          // smtp/lmtp: RCPT TO probe
-  bool expect_reject = false;   // smtp: the RCPT must be refused (open relay test)
-  std::string helo;             // smtp/lmtp: name for EHLO/LHLO
-  std::vector<Step> steps;      // generic send/expect
+  std::string mailbox;           // imap: SELECT this mailbox after login
+  std::string mail_from;         // smtp/lmtp: MAIL FROM probe
+  std::string rcpt_to;           // smtp/lmtp: RCPT TO probe
+  bool expect_reject = false;    // smtp: the RCPT must be refused (open relay test)
+  std::string helo;              // smtp/lmtp: name for EHLO/LHLO
+  std::vector<Step> steps;       // generic send/expect
   [[nodiscard]] bool has_login() const { return !username.empty(); }
 };
 
@@ -117,8 +117,8 @@ struct Rule {
 // Something the engine runs each cycle: one connection dialogue (or, later, a composite check).
 struct Check {
   Location where;
-  std::string id;           // stable key for state across restarts and reloads
-  std::string description;  // shown to people: "imaps 127.0.0.1:993"
+  std::string id;             // stable key for state across restarts and reloads
+  std::string description;    // shown to people: "imaps 127.0.0.1:993"
   int64_t timeout_ms = 5000;  // inactivity timeout of every wait
   int64_t deadline_ms = 0;    // the whole run, retries excluded
   int retry = 0;              // extra attempts within one cycle before it counts as failed

@@ -1,5 +1,5 @@
-#include "config.h"
 #include "daemon/daemon.h"
+#include "config.h"
 
 #include <event2/dns.h>
 #include <event2/event.h>
@@ -75,7 +75,8 @@ class Daemon {
     start_timer_.reset(evtimer_new(base_.get(), &Daemon::on_start_timer, this));
     timeval delay{s.start_delay_s, 0};
     evtimer_add(start_timer_.get(), &delay);
-    log::info("mailwarden " PACKAGE_VERSION " started (pid %d): %zu services, %zu checks, "
+    log::info("mailwarden " PACKAGE_VERSION
+              " started (pid %d): %zu services, %zu checks, "
               "cycle %d s, control file %s",
               static_cast<int>(getpid()), engine_->config()->services.size(),
               engine_->checks().size(), s.cycle_s, control_file_.c_str());
@@ -90,8 +91,7 @@ class Daemon {
     state::Snapshot snap;
     std::string error;
     if (!state::load(engine_->config()->settings.statefile, snap, error)) {
-      log::warning("cannot read the state file (%s); starting with a fresh state",
-                   error.c_str());
+      log::warning("cannot read the state file (%s); starting with a fresh state", error.c_str());
       return;
     }
     engine_->restore(snap);
@@ -137,9 +137,10 @@ class Daemon {
     auto parsed = config::parse_file(control_file_);
     if (!parsed.config) {
       for (const auto& d : parsed.diagnostics.items()) log::error("%s", d.str().c_str());
-      log::error("reload refused: %zu error(s) in the control file; the running configuration "
-                 "stays in effect",
-                 parsed.diagnostics.count());
+      log::error(
+          "reload refused: %zu error(s) in the control file; the running configuration "
+          "stays in effect",
+          parsed.diagnostics.count());
       return;
     }
     int old_cycle = engine_->config()->settings.cycle_s;
@@ -147,7 +148,8 @@ class Daemon {
     engine_->load(parsed.config);
     log::info("reloaded: %zu services, %zu checks", parsed.config->services.size(),
               engine_->checks().size());
-    if (parsed.config->settings.cycle_s != old_cycle && event_pending(cycle_timer_.get(), EV_TIMEOUT, nullptr)) {
+    if (parsed.config->settings.cycle_s != old_cycle &&
+        event_pending(cycle_timer_.get(), EV_TIMEOUT, nullptr)) {
       timeval every{parsed.config->settings.cycle_s, 0};
       event_del(cycle_timer_.get());
       event_add(cycle_timer_.get(), &every);

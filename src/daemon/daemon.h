@@ -10,8 +10,8 @@
 namespace mw::daemon {
 
 // Runs until SIGTERM/SIGINT; returns the process exit code. `foreground` is -I.
-[[nodiscard]] int run(const std::string& control_file,
-                      std::shared_ptr<const config::Config> config, bool foreground);
+[[nodiscard]] int run(const std::string& control_file, std::shared_ptr<const config::Config> config,
+                      bool foreground);
 
 // The pid of a running daemon from `pidfile`, or 0.
 [[nodiscard]] int running_pid(const std::string& pidfile);

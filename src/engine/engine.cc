@@ -6,8 +6,7 @@
 
 namespace mw {
 
-Engine::Engine(IoContext& io, actions::Dispatcher* dispatcher)
-    : io_(io), dispatcher_(dispatcher) {}
+Engine::Engine(IoContext& io, actions::Dispatcher* dispatcher) : io_(io), dispatcher_(dispatcher) {}
 
 std::string Engine::key(const std::string& service, const std::string& check_id) {
   return service + '\x1f' + check_id;

@@ -7,9 +7,12 @@ namespace mw {
 
 const char* rule_state_name(RuleState s) {
   switch (s) {
-    case RuleState::init: return "init";
-    case RuleState::ok: return "ok";
-    case RuleState::failed: return "failed";
+    case RuleState::init:
+      return "init";
+    case RuleState::ok:
+      return "ok";
+    case RuleState::failed:
+      return "failed";
   }
   return "?";
 }

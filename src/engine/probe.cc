@@ -18,8 +18,8 @@ std::string CheckResult::reason() const {
   return out;
 }
 
-Probe::Probe(IoContext& io, Scope& scope, const config::Check& check,
-             const config::PortCheck& port, std::string log_prefix)
+Probe::Probe(IoContext& io, Scope& scope, const config::Check& check, const config::PortCheck& port,
+             std::string log_prefix)
     : io_(io), scope_(scope), port_(port) {
   ConnectionOptions opts;
   opts.timeout_ms = check.timeout_ms;
@@ -33,7 +33,9 @@ Task<void> Probe::open() {
   if (port_.tls_mode == config::TlsMode::implicit) co_await conn_->start_tls(port_.tls, host());
 }
 
-Task<void> Probe::starttls() { co_await conn_->start_tls(port_.tls, host()); }
+Task<void> Probe::starttls() {
+  co_await conn_->start_tls(port_.tls, host());
+}
 
 namespace {
 
@@ -42,8 +44,14 @@ void apply_common_limits(const config::PortCheck& pc, CheckResult& r) {
   if (!r.ok) return;
   if (pc.cert_min_days) {
     if (!r.certificate) {
-      r = CheckResult{false, FailureClass::certificate, "no certificate was seen", {},
-                      r.response_ms, r.attempts, r.checked_at, r.certificate};
+      r = CheckResult{false,
+                      FailureClass::certificate,
+                      "no certificate was seen",
+                      {},
+                      r.response_ms,
+                      r.attempts,
+                      r.checked_at,
+                      r.certificate};
       return;
     }
     if (r.certificate->days_left <= *pc.cert_min_days) {

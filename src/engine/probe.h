@@ -31,9 +31,7 @@ class Probe {
 
   // True when the rule asks for STARTTLS: the dialogue sends its STARTTLS command, reads the
   // go-ahead, then calls starttls().
-  [[nodiscard]] bool wants_starttls() const {
-    return port_.tls_mode == config::TlsMode::starttls;
-  }
+  [[nodiscard]] bool wants_starttls() const { return port_.tls_mode == config::TlsMode::starttls; }
   Task<void> starttls();
   // A password may be sent: the connection is encrypted, or the rule says "allow plaintext".
   [[nodiscard]] bool may_send_password() const {

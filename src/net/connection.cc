@@ -58,9 +58,12 @@ using AddrinfoPtr = std::unique_ptr<evutil_addrinfo, AddrinfoFree>;
 
 int family_of(AddressFamily f) {
   switch (f) {
-    case AddressFamily::ipv4: return AF_INET;
-    case AddressFamily::ipv6: return AF_INET6;
-    case AddressFamily::any: break;
+    case AddressFamily::ipv4:
+      return AF_INET;
+    case AddressFamily::ipv6:
+      return AF_INET6;
+    case AddressFamily::any:
+      break;
   }
   return AF_UNSPEC;
 }
@@ -81,8 +84,8 @@ Task<AddrinfoPtr> resolve(IoContext& io, Scope& scope, const Endpoint& ep, int64
   auto* lookup = new Lookup;
   Waiter waiter(scope);
   lookup->waiter = &waiter;
-  lookup->request = evdns_getaddrinfo(io.dns, ep.host.c_str(), port.c_str(), &hints,
-                                      &Lookup::on_done, lookup);
+  lookup->request =
+      evdns_getaddrinfo(io.dns, ep.host.c_str(), port.c_str(), &hints, &Lookup::on_done, lookup);
   try {
     while (!lookup->done) {
       // (GCC 12 miscompiles a co_await inside an if condition: keep awaits in statements.)
@@ -251,16 +254,16 @@ std::optional<std::string> Connection::take_line() {
   size_t buffered = evbuffer_get_length(in);
   if ((eol.pos < 0 && buffered > options_.max_line) ||
       (eol.pos >= 0 && static_cast<size_t>(eol.pos) > options_.max_line))
-    throw ProbeError(FailureClass::protocol, "line too long (more than " +
-                                                 std::to_string(options_.max_line) + " bytes)");
+    throw ProbeError(FailureClass::protocol,
+                     "line too long (more than " + std::to_string(options_.max_line) + " bytes)");
   if (eol.pos < 0) return std::nullopt;
   std::string line(static_cast<size_t>(eol.pos), '\0');
   if (eol.pos > 0) evbuffer_remove(in, line.data(), line.size());
   evbuffer_drain(in, eol_len);
   bytes_read_ += line.size() + eol_len;
   if (bytes_read_ > options_.max_bytes)
-    throw ProbeError(FailureClass::protocol, "server sent more than " +
-                                                 std::to_string(options_.max_bytes) + " bytes");
+    throw ProbeError(FailureClass::protocol,
+                     "server sent more than " + std::to_string(options_.max_bytes) + " bytes");
   log_line('S', line);
   return line;
 }

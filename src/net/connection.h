@@ -22,10 +22,10 @@
 namespace mw {
 
 struct ConnectionOptions {
-  int64_t timeout_ms = 5000;         // inactivity: connect, handshake, or a read making no progress
-  size_t max_line = 64 * 1024;       // longer lines fail with "line too long"
+  int64_t timeout_ms = 5000;    // inactivity: connect, handshake, or a read making no progress
+  size_t max_line = 64 * 1024;  // longer lines fail with "line too long"
   size_t max_bytes = 64 * 1024 * 1024;  // bound on everything read from the peer
-  std::string log_prefix;            // for -v transcripts: "service imaps 127.0.0.1:993"
+  std::string log_prefix;               // for -v transcripts: "service imaps 127.0.0.1:993"
   std::function<void(const CertInfo&)> on_certificate;  // called after every TLS handshake
 };
 

@@ -9,7 +9,7 @@ namespace mw {
 enum class AddressFamily { any, ipv4, ipv6 };
 
 struct Endpoint {
-  std::string host;       // name or address literal
+  std::string host;  // name or address literal
   uint16_t port = 0;
   AddressFamily family = AddressFamily::any;
   std::string unix_path;  // when set, host/port are unused

@@ -4,18 +4,30 @@ namespace mw {
 
 const char* failure_class_name(FailureClass c) {
   switch (c) {
-    case FailureClass::none: return "none";
-    case FailureClass::connect: return "connect";
-    case FailureClass::timeout: return "timeout";
-    case FailureClass::tls: return "tls";
-    case FailureClass::protocol: return "protocol";
-    case FailureClass::auth: return "auth";
-    case FailureClass::rejected: return "rejected";
-    case FailureClass::missing_feature: return "missing-feature";
-    case FailureClass::certificate: return "certificate";
-    case FailureClass::responsetime: return "responsetime";
-    case FailureClass::content: return "content";
-    case FailureClass::internal: return "internal";
+    case FailureClass::none:
+      return "none";
+    case FailureClass::connect:
+      return "connect";
+    case FailureClass::timeout:
+      return "timeout";
+    case FailureClass::tls:
+      return "tls";
+    case FailureClass::protocol:
+      return "protocol";
+    case FailureClass::auth:
+      return "auth";
+    case FailureClass::rejected:
+      return "rejected";
+    case FailureClass::missing_feature:
+      return "missing-feature";
+    case FailureClass::certificate:
+      return "certificate";
+    case FailureClass::responsetime:
+      return "responsetime";
+    case FailureClass::content:
+      return "content";
+    case FailureClass::internal:
+      return "internal";
   }
   return "unknown";
 }

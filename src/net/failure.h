@@ -8,17 +8,17 @@ namespace mw {
 
 enum class FailureClass {
   none,
-  connect,          // no TCP connection (refused, unreachable, DNS)
-  timeout,          // the server went silent, or the test ran past its deadline
-  tls,              // handshake failed, certificate not trusted, wrong name
-  protocol,         // the server broke the protocol (bad greeting, garbage, closed early, line too long)
-  auth,             // the login was refused
-  rejected,         // the server refused service (BYE greeting, 4xx/5xx where success was required)
+  connect,   // no TCP connection (refused, unreachable, DNS)
+  timeout,   // the server went silent, or the test ran past its deadline
+  tls,       // handshake failed, certificate not trusted, wrong name
+  protocol,  // the server broke the protocol (bad greeting, garbage, closed early, line too long)
+  auth,      // the login was refused
+  rejected,  // the server refused service (BYE greeting, 4xx/5xx where success was required)
   missing_feature,  // the server does not offer what the rule needs (STARTTLS, an AUTH mechanism)
   certificate,      // certificate too close to expiry or not the expected one
   responsetime,     // the dialogue worked but took longer than the rule allows
-  content,          // a delivery/replication check found the data wrong (missing, altered, out of sync)
-  internal,         // mailwarden could not run the test (resources, a bug)
+  content,   // a delivery/replication check found the data wrong (missing, altered, out of sync)
+  internal,  // mailwarden could not run the test (resources, a bug)
 };
 
 [[nodiscard]] const char* failure_class_name(FailureClass c);

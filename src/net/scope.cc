@@ -26,8 +26,8 @@ void Scope::on_deadline(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<Scope*>(arg);
   std::string secs = std::to_string(self->deadline_ms_ / 1000);
   if (self->deadline_ms_ % 1000) secs += "." + std::to_string((self->deadline_ms_ % 1000) / 100);
-  self->cancel(ProbeError(FailureClass::timeout, "test did not finish within its deadline of " +
-                                                     secs + " s"));
+  self->cancel(ProbeError(FailureClass::timeout,
+                          "test did not finish within its deadline of " + secs + " s"));
 }
 
 void Scope::cancel(const ProbeError& error) {
@@ -47,7 +47,9 @@ void Scope::check() const {
   if (cancelled_) throw *cancelled_;
 }
 
-Waiter::~Waiter() { unregister(); }
+Waiter::~Waiter() {
+  unregister();
+}
 
 void Waiter::suspend(std::coroutine_handle<> h, int64_t timeout_ms) {
   handle_ = h;
@@ -79,7 +81,9 @@ void Waiter::wake(Wake why) {
   h.resume();  // may destroy *this
 }
 
-void Waiter::notify() { wake(Wake::notified); }
+void Waiter::notify() {
+  wake(Wake::notified);
+}
 
 void Waiter::on_timeout(evutil_socket_t, short, void* arg) {
   static_cast<Waiter*>(arg)->wake(Wake::timed_out);

@@ -19,16 +19,17 @@ struct VerifyRecord {
 };
 
 int verify_index() {
-  static int index = SSL_get_ex_new_index(
-      0, nullptr, nullptr, nullptr,
-      [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) { delete static_cast<VerifyRecord*>(ptr); });
+  static int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr,
+                                          [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+                                            delete static_cast<VerifyRecord*>(ptr);
+                                          });
   return index;
 }
 
 int verify_callback(int preverify_ok, X509_STORE_CTX* store) {
   if (!preverify_ok) {
-    auto* ssl = static_cast<SSL*>(
-        X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+    auto* ssl =
+        static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
     auto* rec = ssl ? static_cast<VerifyRecord*>(SSL_get_ex_data(ssl, verify_index())) : nullptr;
     if (rec && rec->errors.size() < 16) rec->errors.push_back(X509_STORE_CTX_get_error(store));
   }
@@ -84,8 +85,7 @@ SSL_CTX* TlsContextCache::get(const TlsSettings& s, std::string& error) {
 
 namespace tls {
 
-SslPtr new_client(SSL_CTX* ctx, const std::string& host, const TlsSettings& s,
-                  std::string& error) {
+SslPtr new_client(SSL_CTX* ctx, const std::string& host, const TlsSettings& s, std::string& error) {
   SslPtr ssl(SSL_new(ctx));
   if (!ssl) {
     error = "cannot create TLS session: " + drain_errors();

@@ -18,7 +18,9 @@ namespace mw::clock {
   return duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
 }
 
-[[nodiscard]] inline time_t wall() { return time(nullptr); }
+[[nodiscard]] inline time_t wall() {
+  return time(nullptr);
+}
 
 // "2026-11-25 18:34:35" in local time, as alerts and status show it.
 [[nodiscard]] std::string format_local(time_t t);

@@ -34,7 +34,9 @@ using X509Ptr = std::unique_ptr<X509, FnDeleter<X509_free>>;
 using Pcre2CodePtr = std::unique_ptr<pcre2_code, FnDeleter<pcre2_code_free>>;
 using Pcre2MatchDataPtr = std::unique_ptr<pcre2_match_data, FnDeleter<pcre2_match_data_free>>;
 
-inline void free_evdns_base(evdns_base* b) { evdns_base_free(b, 1); }
+inline void free_evdns_base(evdns_base* b) {
+  evdns_base_free(b, 1);
+}
 using EvdnsBasePtr = std::unique_ptr<evdns_base, FnDeleter<free_evdns_base>>;
 
 // A file descriptor closed on destruction.

@@ -33,20 +33,28 @@ State& state() {
 
 const char* level_name(Level level) {
   switch (level) {
-    case Level::debug: return "debug";
-    case Level::info: return "info";
-    case Level::warning: return "warning";
-    case Level::error: return "error";
+    case Level::debug:
+      return "debug";
+    case Level::info:
+      return "info";
+    case Level::warning:
+      return "warning";
+    case Level::error:
+      return "error";
   }
   return "?";
 }
 
 int syslog_priority(Level level) {
   switch (level) {
-    case Level::debug: return LOG_DEBUG;
-    case Level::info: return LOG_INFO;
-    case Level::warning: return LOG_WARNING;
-    case Level::error: return LOG_ERR;
+    case Level::debug:
+      return LOG_DEBUG;
+    case Level::info:
+      return LOG_INFO;
+    case Level::warning:
+      return LOG_WARNING;
+    case Level::error:
+      return LOG_ERR;
   }
   return LOG_INFO;
 }
@@ -92,17 +100,22 @@ bool to_file(const std::string& path, std::string& error) {
 
 void to_syslog(const std::string& facility) {
   static const std::map<std::string, int> facilities = {
-      {"user", LOG_USER},     {"daemon", LOG_DAEMON}, {"mail", LOG_MAIL},     {"local0", LOG_LOCAL0},
-      {"local1", LOG_LOCAL1}, {"local2", LOG_LOCAL2}, {"local3", LOG_LOCAL3}, {"local4", LOG_LOCAL4},
-      {"local5", LOG_LOCAL5}, {"local6", LOG_LOCAL6}, {"local7", LOG_LOCAL7}};
+      {"user", LOG_USER},     {"daemon", LOG_DAEMON}, {"mail", LOG_MAIL},
+      {"local0", LOG_LOCAL0}, {"local1", LOG_LOCAL1}, {"local2", LOG_LOCAL2},
+      {"local3", LOG_LOCAL3}, {"local4", LOG_LOCAL4}, {"local5", LOG_LOCAL5},
+      {"local6", LOG_LOCAL6}, {"local7", LOG_LOCAL7}};
   auto it = facilities.find(facility);
   openlog("mailwarden", LOG_PID | LOG_NDELAY, it == facilities.end() ? LOG_USER : it->second);
   state().sink = Sink::syslog;
   state().file.reset();
 }
 
-void set_verbose(bool on) { state().verbose = on; }
-bool verbose() { return state().verbose; }
+void set_verbose(bool on) {
+  state().verbose = on;
+}
+bool verbose() {
+  return state().verbose;
+}
 
 void write(Level level, const char* fmt, ...) {
   va_list ap;

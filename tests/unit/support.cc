@@ -49,8 +49,7 @@ Loop::Loop() {
   io = mw::IoContext{base.get(), dns.get(), &tls};
 }
 
-std::shared_ptr<const mw::config::Config> parse_text(const std::string& text,
-                                                     std::string* errors) {
+std::shared_ptr<const mw::config::Config> parse_text(const std::string& text, std::string* errors) {
   static int counter = 0;
   std::string path = write_file("control-" + std::to_string(++counter) + ".rc", text);
   auto parsed = mw::config::parse_file(path);
@@ -85,9 +84,12 @@ namespace {
 
 const char* tls_mode(mw::config::TlsMode m) {
   switch (m) {
-    case mw::config::TlsMode::none: return "none";
-    case mw::config::TlsMode::implicit: return "implicit";
-    case mw::config::TlsMode::starttls: return "starttls";
+    case mw::config::TlsMode::none:
+      return "none";
+    case mw::config::TlsMode::implicit:
+      return "implicit";
+    case mw::config::TlsMode::starttls:
+      return "starttls";
   }
   return "?";
 }
@@ -133,9 +135,15 @@ std::string describe(const mw::config::Config& c) {
                     std::to_string(s.start_delay_s) + " connections " +
                     std::to_string(s.concurrency) + "\n";
   switch (s.log_sink) {
-    case mw::config::LogSink::stderr_stream: out += "set log stderr\n"; break;
-    case mw::config::LogSink::file: out += "set log " + s.logfile + "\n"; break;
-    case mw::config::LogSink::syslog: out += "set log syslog facility " + s.syslog_facility + "\n"; break;
+    case mw::config::LogSink::stderr_stream:
+      out += "set log stderr\n";
+      break;
+    case mw::config::LogSink::file:
+      out += "set log " + s.logfile + "\n";
+      break;
+    case mw::config::LogSink::syslog:
+      out += "set log syslog facility " + s.syslog_facility + "\n";
+      break;
   }
   out += "set ssl " + tls(s.tls) + "\n";
   for (const auto& svc : c.services) {
@@ -159,9 +167,11 @@ std::string describe(const mw::config::Config& c) {
                  " password " + std::string(o.password.size(), '*') +
                  (o.allow_plaintext ? " plaintext" : "") + "\n";
         if (!o.mailbox.empty()) out += "    select " + o.mailbox + "\n";
-        if (pc->cert_min_days) out += "    certificate valid > " + std::to_string(*pc->cert_min_days) + " days\n";
+        if (pc->cert_min_days)
+          out += "    certificate valid > " + std::to_string(*pc->cert_min_days) + " days\n";
         if (!pc->cert_sha256.empty()) out += "    certificate sha256 " + pc->cert_sha256 + "\n";
-        if (pc->max_response_ms) out += "    responsetime > " + std::to_string(*pc->max_response_ms) + " ms\n";
+        if (pc->max_response_ms)
+          out += "    responsetime > " + std::to_string(*pc->max_response_ms) + " ms\n";
       }
       for (const auto& r : chk.rules)
         out += "    if failed " + rule(r.fail_rule) + " then " + actions(r.fail_actions) +

@@ -99,8 +99,7 @@ TEST(ConfigCases, EveryCaseMatchesItsExpectedOutput) {
       continue;
     }
     std::string expected = slurp(expected_path);
-    if (got != expected)
-      failures += "\n--- " + name + ".expected\n" + expected + "+++ got\n" + got;
+    if (got != expected) failures += "\n--- " + name + ".expected\n" + expected + "+++ got\n" + got;
   }
   if (!failures.empty()) FAIL(failures.c_str());
 }

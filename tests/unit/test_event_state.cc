@@ -29,9 +29,12 @@ const Case kCases[] = {
     {"recovery 2 times within 3", {1, 1}, {2, 3}, "FSFS", "F..R", "ok"},
     {"flapping with for 2 cycles", {2, 2}, {2, 2}, "FSFSFS", "......", "ok"},
     {"fail, recover, fail again", {1, 1}, {1, 1}, "FSF", "FRF", "failed"},
-    {"64-cycle window", {64, 64}, {1, 1},
+    {"64-cycle window",
+     {64, 64},
+     {1, 1},
      "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF",
-     "...............................................................F", "failed"},
+     "...............................................................F",
+     "failed"},
 };
 
 }  // namespace

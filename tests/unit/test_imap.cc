@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <string>
 
-#include "tests/peers/peer.h"
 #include "support.h"
+#include "tests/peers/peer.h"
 #include "util/strings.h"
 
 namespace {
@@ -52,7 +52,8 @@ const Scenario kScenarios[] = {
      "server closed the connection while waiting for a reply"},
     {"imap-slow-drip", "protocol imap timeout 1 s deadline 2 s", false, "timeout",
      "test did not finish within its deadline of 2 s"},
-    {"", "protocol imap", false, "connect", "cannot connect to 127.0.0.1:{port}: Connection refused"},
+    {"", "protocol imap", false, "connect",
+     "cannot connect to 127.0.0.1:{port}: Connection refused"},
     {"", "protocol imap retry 2", false, "connect",
      "cannot connect to 127.0.0.1:{port}: Connection refused"},
     // TLS.
@@ -64,7 +65,8 @@ const Scenario kScenarios[] = {
      "certificate verification failed: self-signed certificate"},
     {"imaps-selfsigned", "protocol imaps with ssl options { selfsigned: allow }", true, "none", ""},
     {"imaps-selfsigned", "protocol imaps with ssl options { verify: disable }", true, "none", ""},
-    {"imap-garbage-line", "protocol imaps", false, "tls", "TLS handshake failed: wrong version number"},
+    {"imap-garbage-line", "protocol imaps", false, "tls",
+     "TLS handshake failed: wrong version number"},
     {"imaps-expiring10", "protocol imaps certificate valid > 30 days", false, "certificate",
      "certificate expires in 9 days (the rule wants more than 30)"},
     {"imaps-expiring10", "protocol imaps certificate valid > 5 days", true, "none", ""},
@@ -73,16 +75,16 @@ const Scenario kScenarios[] = {
     {"imap-starttls-injection", "protocol imap starttls", false, "protocol",
      "server sent data before the TLS handshake (response injection?)"},
     // Login.
-    {"imap-logindisabled", "protocol imap username \"alice\" password \"pw\" allow plaintext", false,
-     "missing-feature",
+    {"imap-logindisabled", "protocol imap username \"alice\" password \"pw\" allow plaintext",
+     false, "missing-feature",
      "server advertises LOGINDISABLED: it takes no password on this unencrypted connection (use "
      "starttls or imaps)"},
     {"imap-login-ok", "protocol imap username \"alice\" password \"pw\" allow plaintext", true,
      "none", ""},
     {"imap-login-no", "protocol imap username \"alice\" password \"wrong\" allow plaintext", false,
      "auth", "login as alice failed: mw2 NO [AUTHENTICATIONFAILED] Authentication failed."},
-    {"imaps-master-login", "protocol imaps username \"alice\" masteruser \"master\" password \"pw\"",
-     true, "none", ""},
+    {"imaps-master-login",
+     "protocol imaps username \"alice\" masteruser \"master\" password \"pw\"", true, "none", ""},
     {"imaps-select-no", "protocol imaps username \"alice\" password \"pw\" select \"Missing\"",
      false, "rejected", "cannot select Missing: mw3 NO Mailbox doesn't exist: Missing"},
 };
@@ -122,11 +124,12 @@ TEST(ImapDialogue, EveryScenarioHasItsExactOutcome) {
       port = free_port();
     }
     std::string errors;
-    auto config = mwtest::parse_text(
-        "set ssl options { cacertificatefile: " + certs.ca_file + " }\n"
-        "check host peer with address 127.0.0.1\n"
-        "  if failed port " + std::to_string(port) + " " + s.rule + " then alert\n",
-        &errors);
+    auto config = mwtest::parse_text("set ssl options { cacertificatefile: " + certs.ca_file +
+                                         " }\n"
+                                         "check host peer with address 127.0.0.1\n"
+                                         "  if failed port " +
+                                         std::to_string(port) + " " + s.rule + " then alert\n",
+                                     &errors);
     std::string label = std::string(*s.script ? s.script : "(no listener)") + " / " + s.rule;
     if (!config) {
       failures += "\n" + label + ": control text rejected: " + errors;
@@ -134,10 +137,10 @@ TEST(ImapDialogue, EveryScenarioHasItsExactOutcome) {
     }
     mw::CheckResult r = mwtest::run_check(loop, config);
     ++ran;
-    std::string want = std::string(s.ok ? "ok" : "failed") + " " + s.cls + " " +
-                       replace_port(s.message, port);
-    std::string got = std::string(r.ok ? "ok" : "failed") + " " + mw::failure_class_name(r.cls) +
-                      " " + r.message;
+    std::string want =
+        std::string(s.ok ? "ok" : "failed") + " " + s.cls + " " + replace_port(s.message, port);
+    std::string got =
+        std::string(r.ok ? "ok" : "failed") + " " + mw::failure_class_name(r.cls) + " " + r.message;
     if (want != got) failures += "\n" + label + ":\n  want: " + want + "\n  got:  " + got;
   }
   LONGS_EQUAL(sizeof kScenarios / sizeof kScenarios[0], ran);
@@ -147,9 +150,10 @@ TEST(ImapDialogue, EveryScenarioHasItsExactOutcome) {
 TEST(ImapDialogue, RetriesAreCounted) {
   mwtest::Loop loop;
   uint16_t port = free_port();
-  auto config = mwtest::parse_text("check host peer with address 127.0.0.1\n"
-                                   "  if failed port " + std::to_string(port) +
-                                   " protocol imap retry 2 then alert\n");
+  auto config = mwtest::parse_text(
+      "check host peer with address 127.0.0.1\n"
+      "  if failed port " +
+      std::to_string(port) + " protocol imap retry 2 then alert\n");
   CHECK(config != nullptr);
   mw::CheckResult r = mwtest::run_check(loop, config);
   LONGS_EQUAL(3, r.attempts);
@@ -162,14 +166,16 @@ TEST(ImapDialogue, PasswordNeverSentWhenLoginDisabled) {
   opts.certs = &certs;
   auto peer = mwtest::ScriptedPeer::from_file(
       loop.base.get(), mwtest::srcdir() + "/tests/peers/scripts/imap-logindisabled.peer", opts);
-  auto config = mwtest::parse_text("check host peer with address 127.0.0.1\n"
-                                   "  if failed port " + std::to_string(peer.port()) +
-                                   " protocol imap username \"alice\" password \"s3cret\" "
-                                   "allow plaintext then alert\n");
+  auto config = mwtest::parse_text(
+      "check host peer with address 127.0.0.1\n"
+      "  if failed port " +
+      std::to_string(peer.port()) +
+      " protocol imap username \"alice\" password \"s3cret\" "
+      "allow plaintext then alert\n");
   CHECK(config != nullptr);
   (void)mwtest::run_check(loop, config);
-  for (const auto& line : peer.received()) CHECK_TEXT(line.find("s3cret") == std::string::npos,
-                                                      ("password sent: " + line).c_str());
+  for (const auto& line : peer.received())
+    CHECK_TEXT(line.find("s3cret") == std::string::npos, ("password sent: " + line).c_str());
 }
 
 TEST(ImapDialogue, MasterLoginSendsAuthorizationIdentity) {
@@ -180,9 +186,11 @@ TEST(ImapDialogue, MasterLoginSendsAuthorizationIdentity) {
   auto peer = mwtest::ScriptedPeer::from_file(
       loop.base.get(), mwtest::srcdir() + "/tests/peers/scripts/imaps-master-login.peer", opts);
   auto config = mwtest::parse_text(
-      "set ssl options { cacertificatefile: " + certs.ca_file + " }\n"
+      "set ssl options { cacertificatefile: " + certs.ca_file +
+      " }\n"
       "check host peer with address 127.0.0.1\n"
-      "  if failed port " + std::to_string(peer.port()) +
+      "  if failed port " +
+      std::to_string(peer.port()) +
       " protocol imaps username \"alice\" masteruser \"master\" password \"pw\" then alert\n");
   CHECK(config != nullptr);
   mw::CheckResult r = mwtest::run_check(loop, config);

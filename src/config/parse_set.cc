@@ -1,0 +1,147 @@
+// "set ..." statements: daemon, log, pid and state files, TLS defaults, limits.
+#include <glob.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "config/parser.h"
+#include "config/parser_impl.h"
+#include "protocols/registry.h"
+#include "util/files.h"
+#include "util/strings.h"
+
+namespace mw::config::parsing {
+
+// ---- set ----------------------------------------------------------------------------------
+void Parser::set_daemon() {
+  cfg_.settings.cycle_s = static_cast<int>(number("the cycle length in seconds", 1, 86400));
+  if (accept("start")) {
+    expect_kw("delay", "after 'start'");
+    cfg_.settings.start_delay_s = static_cast<int>(number("the start delay in seconds", 0, 86400));
+  }
+}
+
+void Parser::set_log() {
+  if (accept("syslog")) {
+    cfg_.settings.log_sink = LogSink::syslog;
+    if (accept("facility")) cfg_.settings.syslog_facility = str::lower(value("a syslog facility"));
+  } else {
+    cfg_.settings.log_sink = LogSink::file;
+    cfg_.settings.logfile = value("a log file path or 'syslog'");
+  }
+}
+
+void Parser::set_pidfile() {
+  cfg_.settings.pidfile = value("a pid file path");
+}
+
+void Parser::set_statefile() {
+  cfg_.settings.statefile = value("a state file path");
+}
+
+void Parser::set_ssl() {
+  accept("options");
+  parse_tls_block(global_tls_);
+}
+
+void Parser::set_limits() {
+  if (peek().kind != Token::Kind::lbrace) fail_expected("'{' after 'set limits'");
+  next();
+  static const std::vector<std::string> keys = {"connections", "networktimeout"};
+  while (peek().kind != Token::Kind::rbrace) {
+    if (peek().kind == Token::Kind::end) fail_expected("'}' to close 'set limits {'");
+    if (peek().kind == Token::Kind::comma) {
+      next();
+      continue;
+    }
+    if (accept("connections")) {
+      accept_colon();
+      cfg_.settings.concurrency = static_cast<int>(number("the connection limit", 1, 100000));
+    } else if (accept("networktimeout")) {
+      accept_colon();
+      default_timeout_ms_ = duration_ms("the network timeout", 100);
+    } else {
+      fail_expected("a limit (" + one_of(keys) + ")", keys);
+    }
+  }
+  next();
+}
+
+void Parser::accept_colon() {
+  if (peek().kind == Token::Kind::colon) next();
+}
+
+bool Parser::parse_bool(const std::string& what) {
+  const Token& t = peek();
+  static const std::vector<std::string> words = {"enable", "disable", "yes", "no", "true", "false"};
+  if (t.kind == Token::Kind::word) {
+    std::string v = str::lower(t.text);
+    if (v == "enable" || v == "enabled" || v == "yes" || v == "true") {
+      next();
+      return true;
+    }
+    if (v == "disable" || v == "disabled" || v == "no" || v == "false") {
+      next();
+      return false;
+    }
+  }
+  fail_expected(what + " (enable or disable)", words);
+}
+
+void Parser::parse_tls_block(TlsOverrides& o) {
+  if (peek().kind != Token::Kind::lbrace) fail_expected("'{' to start the ssl options");
+  next();
+  static const std::vector<std::string> keys = {
+      "verify", "selfsigned", "cacertificatefile", "cacertificatepath", "version", "servername"};
+  while (peek().kind != Token::Kind::rbrace) {
+    if (peek().kind == Token::Kind::end) fail_expected("'}' to close the ssl options");
+    if (peek().kind == Token::Kind::comma) {
+      next();
+      continue;
+    }
+    const Token key = peek();
+    if (key.kind != Token::Kind::word) fail_expected("an ssl option (" + one_of(keys) + ")", keys);
+    std::string k = str::lower(key.text);
+    next();
+    accept_colon();
+    if (k == "verify") {
+      o.verify = parse_bool("'verify:'");
+    } else if (k == "selfsigned") {
+      if (accept("allow")) {
+        o.allow_selfsigned = true;
+      } else if (accept("reject")) {
+        o.allow_selfsigned = false;
+      } else {
+        fail_expected("'allow' or 'reject' after 'selfsigned:'", {"allow", "reject"});
+      }
+    } else if (k == "cacertificatefile") {
+      o.ca_file = value("a CA certificate file");
+    } else if (k == "cacertificatepath") {
+      o.ca_path = value("a CA certificate directory");
+    } else if (k == "version") {
+      std::string v = str::lower(value("a TLS version"));
+      if (v == "auto" || v == "tlsv12" || v == "tlsv1.2" || v == "tls1.2") {
+        o.min_version = v == "auto" ? TlsVersion::auto_min : TlsVersion::tls12;
+      } else if (v == "tlsv13" || v == "tlsv1.3" || v == "tls1.3") {
+        o.min_version = TlsVersion::tls13;
+      } else {
+        fail(key.where, "unsupported TLS version '" + v +
+                            "': mailwarden speaks TLS 1.2 and 1.3 (auto, tlsv12, tlsv13)");
+      }
+    } else if (k == "servername") {
+      o.server_name = value("a server name");
+    } else {
+      fail(key.where, "unknown ssl option '" + key.text + "' (expected " + one_of(keys) + ")" +
+                          did_you_mean(key.text, keys));
+    }
+  }
+  next();
+}
+
+}  // namespace mw::config::parsing

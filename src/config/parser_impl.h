@@ -1,0 +1,247 @@
+// The parser's private interface, shared by the files that each parse one family of
+// statements: parser.cc (files, includes, the statement loop, finishing the model),
+// parse_set.cc ("set ..."), parse_host.cc ("check host" and its port tests). A new statement is
+// a method here, a row in a dispatch table in parser.cc, and a file of its own.
+#pragma once
+
+#include <sys/types.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/diagnostics.h"
+#include "config/lexer.h"
+#include "config/model.h"
+#include "util/strings.h"
+
+namespace mw::config::parsing {
+
+constexpr int kMaxIncludeDepth = 16;
+constexpr size_t kMaxIncludedFiles = 1024;
+constexpr int kMaxCycles = 64;
+
+// Thrown after an error has been recorded; the statement loop resynchronises.
+struct Abandon {};
+
+// TLS options as written in one block; merged over `set ssl options` once the file is read,
+// because a global block may come after the checks it applies to.
+struct TlsOverrides {
+  std::optional<bool> verify;
+  std::optional<bool> allow_selfsigned;
+  std::optional<std::string> ca_file;
+  std::optional<std::string> ca_path;
+  std::optional<TlsVersion> min_version;
+  std::optional<std::string> server_name;
+
+  void apply_to(TlsSettings& s) const {
+    if (verify) s.verify = *verify;
+    if (allow_selfsigned) s.allow_selfsigned = *allow_selfsigned;
+    if (ca_file) s.ca_file = *ca_file;
+    if (ca_path) s.ca_path = *ca_path;
+    if (min_version) s.min_version = *min_version;
+    if (server_name) s.server_name = *server_name;
+  }
+};
+
+struct PendingTls {
+  size_t service;
+  size_t check;
+  TlsOverrides overrides;
+};
+
+// "; did you mean 'X'?" when `word` is a near miss of one of `options`, else empty.
+[[nodiscard]] std::string did_you_mean(const std::string& word,
+                                       const std::vector<std::string>& options);
+// 'a', 'b' or 'c'
+[[nodiscard]] std::string one_of(const std::vector<std::string>& options);
+
+class Parser {
+ public:
+  explicit Parser(Diagnostics& diags) : d_(diags) {}
+
+  std::shared_ptr<const Config> run(const std::string& path) {
+    parse_one_file(path, Location{path, 0, 0});
+    finalize();
+    if (!d_.empty()) return nullptr;
+    return std::make_shared<const Config>(std::move(cfg_));
+  }
+
+ private:
+  // ---- token access -------------------------------------------------------------------------
+
+  const Token& peek(size_t ahead = 0) const {
+    size_t i = std::min(pos_ + ahead, toks_->size() - 1);
+    return (*toks_)[i];
+  }
+  Token next() {
+    Token t = peek();
+    if (pos_ < toks_->size() - 1) ++pos_;
+    return t;
+  }
+  static bool is_kw(const Token& t, std::string_view kw) {
+    return t.kind == Token::Kind::word && str::iequals(t.text, kw);
+  }
+  bool at(std::string_view kw) const { return is_kw(peek(), kw); }
+  bool accept(std::string_view kw) {
+    if (!at(kw)) return false;
+    next();
+    return true;
+  }
+
+  [[noreturn]] void fail(const Location& where, const std::string& message) {
+    d_.error(where, message);
+    throw Abandon{};
+  }
+  [[noreturn]] void fail_expected(const std::string& what,
+                                  const std::vector<std::string>& words = {}) {
+    const Token& t = peek();
+    std::string hint = t.kind == Token::Kind::word ? did_you_mean(t.text, words) : "";
+    fail(t.where, "expected " + what + ", got " + describe(t) + hint);
+  }
+  void expect_kw(std::string_view kw, const std::string& context) {
+    if (accept(kw)) return;
+    fail_expected("'" + std::string(kw) + "' " + context, {std::string(kw)});
+  }
+
+  // A name, path or address: a quoted string or a bare word.
+  std::string value(const std::string& what) {
+    const Token& t = peek();
+    if (t.kind == Token::Kind::string || t.kind == Token::Kind::word ||
+        t.kind == Token::Kind::number) {
+      std::string v = t.kind == Token::Kind::string ? unescape_plain(t.text) : t.text;
+      next();
+      return v;
+    }
+    fail_expected(what);
+  }
+  std::string string_value(const std::string& what) {
+    const Token& t = peek();
+    if (t.kind != Token::Kind::string) fail_expected(what + " in double quotes");
+    next();
+    return unescape_plain(t.text);
+  }
+  long long number(const std::string& what, long long min, long long max) {
+    const Token& t = peek();
+    if (t.kind != Token::Kind::number) fail_expected(what);
+    if (t.number < min || t.number > max)
+      fail(t.where, what + " must be between " + std::to_string(min) + " and " +
+                        std::to_string(max) + ", got " + t.text);
+    next();
+    return t.number;
+  }
+  // N [ms|s|min|h]; a bare number is seconds.
+  int64_t duration_ms(const std::string& what, int64_t min_ms) {
+    Location where = peek().where;
+    long long n = number(what, 0, 100000000);
+    int64_t factor = 1000;
+    const Token& unit = peek();
+    if (unit.kind == Token::Kind::word) {
+      std::string u = str::lower(unit.text);
+      if (u == "ms" || u == "millisecond" || u == "milliseconds") {
+        factor = 1;
+      } else if (u == "s" || u == "sec" || u == "secs" || u == "second" || u == "seconds") {
+        factor = 1000;
+      } else if (u == "m" || u == "min" || u == "mins" || u == "minute" || u == "minutes") {
+        factor = 60000;
+      } else if (u == "h" || u == "hour" || u == "hours") {
+        factor = 3600000;
+      } else {
+        u.clear();
+      }
+      if (!u.empty()) next();
+    }
+    int64_t ms = n * factor;
+    if (ms < min_ms) fail(where, what + " must be at least " + std::to_string(min_ms) + " ms");
+    return ms;
+  }
+
+  const Token& prev() const { return (*toks_)[pos_ == 0 ? 0 : pos_ - 1]; }
+  std::string string_or_word(const std::string& what) { return value(what); }
+
+  // ---- files and statements -----------------------------------------------------------------
+  // ---- port tests ---------------------------------------------------------------------------
+  struct PortClauses {
+    std::optional<Location> port_at, unix_at, protocol_at, starttls_at, ssl_at, cert_at;
+    std::optional<Location> password_at, masteruser_at, mailbox_at, steps_at;
+    bool type_ssl = false;
+    bool starttls = false;
+    std::optional<TlsOverrides> tls;
+  };
+
+  void parse_one_file(const std::string& path, const Location& included_at);
+  void parse_statements();
+  // After an error: skip to the next statement this parser can start from.
+  void resync(size_t statement_start);
+  void parse_include();
+  // ---- after the whole file -----------------------------------------------------------------
+  void finalize();
+  void check_secret_file_mode(const std::string& file);
+  // ---- set ----------------------------------------------------------------------------------
+  // One method per "set" form; set_forms() in parser.cc maps keywords to them.
+  void set_daemon();
+  void set_log();
+  void set_pidfile();
+  void set_statefile();
+  void set_ssl();
+  void set_limits();
+  void accept_colon();
+  bool parse_bool(const std::string& what);
+  void parse_tls_block(TlsOverrides& o);
+  // ---- check host ---------------------------------------------------------------------------
+  // Statement dispatch: "set KEYWORD", "check KIND", and the statements of a service body are
+  // tables, so a new statement is one row (see parser.cc) and one method.
+  using Handler = void (Parser::*)();
+  using BodyHandler = void (Parser::*)(size_t service);
+  struct Form {
+    const char* keyword;
+    Handler handler;
+  };
+  struct BodyForm {
+    const char* keyword;
+    BodyHandler handler;
+  };
+  static const std::vector<Form>& set_forms();
+  static const std::vector<Form>& check_kinds();
+  static const std::vector<BodyForm>& service_statements();
+  static std::vector<std::string> keywords(const std::vector<Form>& forms);
+  void parse_set();
+  void parse_check();
+  void check_host();
+  void parse_group(size_t index);
+  // Reads the service name (duplicates are an error) and adds the service; returns its index.
+  size_t begin_service(ServiceKind kind, const std::string& statement);
+  void skip_service_body();
+  void parse_service_body(size_t index, const std::vector<BodyForm>& forms);
+  void parse_if(size_t index);
+  void parse_port_test(size_t index, const Location& where);
+  void parse_comparison_gt(const std::string& after);
+  void parse_certificate_clause(PortCheck& pc);
+  // "N times within M cycles" or "N cycles" (= for N cycles).
+  void parse_cycles(EventRule& rule);
+  void parse_actions(std::vector<Action>& out);
+  void parse_exec(ExecSpec& e);
+  uid_t resolve_user(const std::string& name);
+  gid_t resolve_group(const std::string& name);
+  void finish_port_test(size_t index, Check chk, PortCheck pc, const PortClauses& c, Rule rule,
+                        std::optional<int64_t> deadline);
+
+  Diagnostics& d_;
+  Config cfg_;
+  const std::vector<Token>* toks_ = nullptr;
+  size_t pos_ = 0;
+  std::string current_file_;
+  std::vector<std::string> include_stack_;
+  std::map<std::string, Location> service_at_;
+  std::set<std::string> files_with_password_;
+  std::vector<PendingTls> pending_tls_;
+  TlsOverrides global_tls_;
+  int64_t default_timeout_ms_ = 5000;
+  bool in_service_ = false;
+};
+
+}  // namespace mw::config::parsing
