@@ -29,8 +29,10 @@ bool tagged_status(const std::string& line, const std::string& tag, std::string&
     return false;
   auto words = str::split_ws(line.substr(tag.size() + 1));
   if (words.empty()) return false;
-  status = str::lower(words[0]) == "ok" ? "OK" : str::lower(words[0]) == "no" ? "NO"
-           : str::lower(words[0]) == "bad" ? "BAD" : "";
+  status = str::lower(words[0]) == "ok"    ? "OK"
+           : str::lower(words[0]) == "no"  ? "NO"
+           : str::lower(words[0]) == "bad" ? "BAD"
+                                           : "";
   return !status.empty();
 }
 
@@ -56,7 +58,9 @@ bool quote(const std::string& s, std::string& out) {
   return true;
 }
 
-std::string Session::next_tag() { return "mw" + std::to_string(++tag_counter_); }
+std::string Session::next_tag() {
+  return "mw" + std::to_string(++tag_counter_);
+}
 
 Task<std::string> Session::read_response_line() {
   std::string line = co_await conn_.read_line();
@@ -179,10 +183,9 @@ Task<void> Session::login(const Login& login) {
         if (tagged_status(cont, tag, status))
           throw ProbeError(FailureClass::missing_feature,
                            "AUTHENTICATE PLAIN refused: " + str::printable(cont), cont);
-        throw ProbeError(FailureClass::protocol,
-                         "expected a continuation for AUTHENTICATE, got \"" +
-                             str::printable(cont) + "\"",
-                         cont);
+        throw ProbeError(
+            FailureClass::protocol,
+            "expected a continuation for AUTHENTICATE, got \"" + str::printable(cont) + "\"", cont);
       }
       conn_.send_secret(blob + "\r\n", "<credentials of " + who + ">");
       r = co_await collect(tag);

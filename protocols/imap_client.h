@@ -20,9 +20,9 @@ struct Reply {
 };
 
 struct Login {
-  std::string username;   // the user whose mailbox is used
+  std::string username;  // the user whose mailbox is used
   std::string password;
-  std::string authcid;    // when set: SASL PLAIN, authenticating as this (master/admin) identity
+  std::string authcid;  // when set: SASL PLAIN, authenticating as this (master/admin) identity
 };
 
 class Session {

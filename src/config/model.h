@@ -101,8 +101,13 @@ struct PortCheck {
   std::optional<int64_t> max_response_ms;
 };
 
-// What makes a check's rule fail.
-enum class Condition { failed };
+// What makes a check's rule fail: the run failed, or a measured value passed the threshold.
+enum class Condition {
+  failed,         // the run failed (any class)
+  out_of_sync,    // metrics["out_of_sync"] >= threshold (mailboxes; default 1)
+  invalid_users,  // metrics["invalid_users"] >= 1
+  latency,        // metrics["latency_ms"] > threshold (ms)
+};
 
 struct Rule {
   Location where;

@@ -1,5 +1,7 @@
 #include "engine/engine.h"
 
+#include <algorithm>
+
 #include "engine/probe.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -59,6 +61,25 @@ void Engine::run_cycle() {
   pump();
 }
 
+bool Engine::rule_failed(const config::Rule& rule, const CheckResult& result) {
+  auto metric = [&](const char* name) {
+    auto it = result.metrics.find(name);
+    return it == result.metrics.end() ? 0.0 : it->second;
+  };
+  switch (rule.condition) {
+    case config::Condition::failed:
+      return !result.ok;
+    case config::Condition::out_of_sync:
+      return metric("out_of_sync") >= static_cast<double>(std::max<int64_t>(rule.threshold, 1));
+    case config::Condition::invalid_users:
+      return metric("invalid_users") >= 1;
+    case config::Condition::latency:
+      return result.metrics.count("latency_ms") &&
+             metric("latency_ms") > static_cast<double>(rule.threshold);
+  }
+  return !result.ok;
+}
+
 void Engine::pump() {
   int cap = config_ ? config_->settings.concurrency : 1;
   while (running_ < cap && !queue_.empty()) {
@@ -70,7 +91,7 @@ void Engine::pump() {
     rt.queued = false;
     rt.running = true;
     ++running_;
-    run_check(io_, config_, *rt.service, *rt.check,
+    run_check(io_, config_, *rt.service, *rt.check, rt.memory,
               [this, k](const CheckResult& r) { finished(k, r); });
   }
 }
@@ -82,6 +103,8 @@ void Engine::finished(const std::string& k, const CheckResult& result) {
     Runtime& rt = it->second;
     rt.running = false;
     rt.last = result;
+    rt.memory = result.memory;
+    rt.last->memory = nullptr;  // kept once, in the runtime
     ++rt.runs;
     const auto& svc = *rt.service;
     const auto& chk = *rt.check;
@@ -89,7 +112,7 @@ void Engine::finished(const std::string& k, const CheckResult& result) {
                result.reason().c_str(), result.response_ms);
     for (size_t i = 0; i < chk.rules.size(); ++i) {
       const auto& rule = chk.rules[i];
-      Transition t = rt.rules[i].record(!result.ok, rule.fail_rule, rule.ok_rule);
+      Transition t = rt.rules[i].record(rule_failed(rule, result), rule.fail_rule, rule.ok_rule);
       if (!dispatcher_) continue;  // validate: the caller prints the results
       if (t == Transition::failed) {
         log::error("'%s' %s failed: %s", svc.name.c_str(), chk.description.c_str(),
@@ -147,6 +170,7 @@ state::Snapshot Engine::snapshot() const {
       cs.description = chk.description;
       cs.last = rt.last;
       cs.runs = rt.runs;
+      cs.memory = rt.memory;
       for (const auto& es : rt.rules)
         cs.rules.push_back({es.state(), es.history(), es.recorded(), es.cycles_in_state()});
       ss.checks.push_back(std::move(cs));
@@ -165,6 +189,7 @@ void Engine::restore(const state::Snapshot& snap) {
       Runtime& rt = it->second;
       rt.last = cs.last;
       rt.runs = cs.runs;
+      rt.memory = cs.memory;
       if (cs.rules.size() == rt.rules.size())
         for (size_t i = 0; i < cs.rules.size(); ++i)
           rt.rules[i].restore(cs.rules[i].state, cs.rules[i].history, cs.rules[i].recorded,

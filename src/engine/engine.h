@@ -67,9 +67,11 @@ class Engine {
     std::optional<CheckResult> last;
     std::vector<EventState> rules;
     int64_t runs = 0;
+    nlohmann::json memory;  // what a composite check carries from one run to the next
   };
 
   static std::string key(const std::string& service, const std::string& check_id);
+  static bool rule_failed(const config::Rule& rule, const CheckResult& result);
   void pump();
   void finished(const std::string& key, const CheckResult& result);
   void finish_cycle();

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "engine/run_context.h"
 #include "protocols/registry.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -44,14 +45,9 @@ void apply_common_limits(const config::PortCheck& pc, CheckResult& r) {
   if (!r.ok) return;
   if (pc.cert_min_days) {
     if (!r.certificate) {
-      r = CheckResult{false,
-                      FailureClass::certificate,
-                      "no certificate was seen",
-                      {},
-                      r.response_ms,
-                      r.attempts,
-                      r.checked_at,
-                      r.certificate};
+      r.ok = false;
+      r.cls = FailureClass::certificate;
+      r.message = "no certificate was seen";
       return;
     }
     if (r.certificate->days_left <= *pc.cert_min_days) {
@@ -84,16 +80,25 @@ Task<void> port_dialogue(Probe& probe) {
   co_await probe.port().protocol->run(probe);
 }
 
+// The run of a composite check kind: one row per kind (the variant's alternatives after
+// PortCheck), each in its own folder under src/checks/.
+Task<void> composite_run(RunContext& ctx) {
+  throw ProbeError(FailureClass::internal,
+                   "no runner for the check kind of " + ctx.check().description);
+  co_return;
+}
+
 // One run of one check: attempts (1 + retry), each with its own scope and deadline.
 class CheckRun {
  public:
   CheckRun(IoContext& io, std::shared_ptr<const config::Config> owner,
-           const config::Service& service, const config::Check& check,
+           const config::Service& service, const config::Check& check, nlohmann::json memory,
            std::function<void(const CheckResult&)> done)
       : io_(io),
         owner_(std::move(owner)),
         service_(service),
         check_(check),
+        memory_(std::move(memory)),
         done_(std::move(done)) {}
 
   void start_attempt() {
@@ -101,10 +106,15 @@ class CheckRun {
     scope_ = std::make_unique<Scope>(io_.base);
     scope_->set_deadline(check_.deadline_ms);
     started_us_ = clock::now_us();
-    const auto& pc = std::get<config::PortCheck>(check_.what);
-    probe_ = std::make_unique<Probe>(io_, *scope_, check_, pc,
-                                     "'" + service_.name + "' " + check_.description);
-    start_detached(port_dialogue(*probe_), [this](std::exception_ptr e) { on_attempt_done(e); });
+    std::string prefix = "'" + service_.name + "' " + check_.description;
+    if (const auto* pc = std::get_if<config::PortCheck>(&check_.what)) {
+      probe_ = std::make_unique<Probe>(io_, *scope_, check_, *pc, prefix);
+      start_detached(port_dialogue(*probe_), [this](std::exception_ptr e) { on_attempt_done(e); });
+    } else {
+      context_ = std::make_unique<RunContext>(io_, *scope_, check_, prefix, memory_);
+      start_detached(composite_run(*context_),
+                     [this](std::exception_ptr e) { on_attempt_done(e); });
+    }
   }
 
  private:
@@ -113,7 +123,15 @@ class CheckRun {
     r.attempts = attempts_;
     r.checked_at = clock::wall();
     r.response_ms = std::round(static_cast<double>(clock::now_us() - started_us_) / 100.0) / 10.0;
-    r.certificate = probe_->certificate();
+    if (probe_) r.certificate = probe_->certificate();
+    if (context_) {
+      r.certificate = context_->certificate;
+      r.metrics = context_->metrics;
+      r.details = context_->details;
+      r.memory = context_->memory;
+    } else {
+      r.memory = memory_;
+    }
     r.ok = true;
     if (error) {
       r.ok = false;
@@ -128,7 +146,7 @@ class CheckRun {
         r.message = e.what();
       }
     }
-    apply_common_limits(std::get<config::PortCheck>(check_.what), r);
+    if (const auto* pc = std::get_if<config::PortCheck>(&check_.what)) apply_common_limits(*pc, r);
     result_ = std::move(r);
     // Leave the callback stack (we may be inside the scope's cancel loop or a bufferevent
     // callback) before tearing the attempt down.
@@ -139,6 +157,7 @@ class CheckRun {
   static void after_attempt(evutil_socket_t, short, void* arg) {
     auto* self = static_cast<CheckRun*>(arg);
     self->probe_.reset();
+    self->context_.reset();
     self->scope_.reset();
     if (!self->result_.ok && self->attempts_ <= self->check_.retry) {
       log::debug("'%s' %s: attempt %d failed (%s), retrying", self->service_.name.c_str(),
@@ -156,9 +175,11 @@ class CheckRun {
   std::shared_ptr<const config::Config> owner_;  // keeps service_ and check_ alive over reloads
   const config::Service& service_;
   const config::Check& check_;
+  nlohmann::json memory_;
   std::function<void(const CheckResult&)> done_;
   std::unique_ptr<Scope> scope_;
   std::unique_ptr<Probe> probe_;
+  std::unique_ptr<RunContext> context_;
   CheckResult result_;
   int attempts_ = 0;
   int64_t started_us_ = 0;
@@ -167,9 +188,10 @@ class CheckRun {
 }  // namespace
 
 void run_check(IoContext& io, std::shared_ptr<const config::Config> owner,
-               const config::Service& service, const config::Check& check,
+               const config::Service& service, const config::Check& check, nlohmann::json memory,
                std::function<void(const CheckResult&)> done) {
-  auto* run = new CheckRun(io, std::move(owner), service, check, std::move(done));
+  auto* run =
+      new CheckRun(io, std::move(owner), service, check, std::move(memory), std::move(done));
   run->start_attempt();
 }
 

@@ -51,9 +51,10 @@ class Probe {
 };
 
 // Runs a check once (with its retries) and calls `done` with the result, always later from the
-// event loop, never from inside the call.
+// event loop, never from inside the call. `memory` is what the check's last run left for this
+// one (composite checks resume from it); the result carries the new memory.
 void run_check(IoContext& io, std::shared_ptr<const config::Config> owner,
-               const config::Service& service, const config::Check& check,
+               const config::Service& service, const config::Check& check, nlohmann::json memory,
                std::function<void(const CheckResult&)> done);
 
 }  // namespace mw

@@ -2,8 +2,11 @@
 #pragma once
 
 #include <ctime>
+#include <map>
 #include <optional>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "net/failure.h"
 #include "net/tls.h"
@@ -19,6 +22,12 @@ struct CheckResult {
   int attempts = 0;
   time_t checked_at = 0;
   std::optional<CertInfo> certificate;
+  // Composite checks (replication, delivery): what they measured, read by their rules
+  // ("out_of_sync", "invalid_users", "latency_ms"), what status --json shows, and what they
+  // carry over to the next cycle (kept in the state file).
+  std::map<std::string, double> metrics;
+  nlohmann::json details;
+  nlohmann::json memory;
 
   // "tls: certificate verification failed: certificate has expired"
   [[nodiscard]] std::string reason() const;

@@ -51,9 +51,9 @@ Waiter::~Waiter() {
   unregister();
 }
 
-void Waiter::suspend(std::coroutine_handle<> h, int64_t timeout_ms) {
+void Waiter::suspend(std::coroutine_handle<> h, int64_t timeout_ms, bool cancellable) {
   handle_ = h;
-  scope_.suspended_.push_back(this);
+  if (cancellable) scope_.suspended_.push_back(this);
   if (timeout_ms > 0) {
     if (!timer_) timer_.reset(evtimer_new(scope_.base_, &Waiter::on_timeout, this));
     timeval tv{static_cast<time_t>(timeout_ms / 1000),
@@ -62,8 +62,8 @@ void Waiter::suspend(std::coroutine_handle<> h, int64_t timeout_ms) {
   }
 }
 
-Wake Waiter::resume_result() {
-  scope_.check();
+Wake Waiter::resume_result(bool cancellable) {
+  if (cancellable) scope_.check();
   return why_;
 }
 

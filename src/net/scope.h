@@ -62,13 +62,17 @@ class Waiter {
   struct Awaitable {
     Waiter& w;
     int64_t timeout_ms;
-    bool await_ready() const noexcept { return w.scope_.cancelled(); }
-    void await_suspend(std::coroutine_handle<> h) { w.suspend(h, timeout_ms); }
-    Wake await_resume() { return w.resume_result(); }
+    bool cancellable;
+    bool await_ready() const noexcept { return cancellable && w.scope_.cancelled(); }
+    void await_suspend(std::coroutine_handle<> h) { w.suspend(h, timeout_ms, cancellable); }
+    Wake await_resume() { return w.resume_result(cancellable); }
   };
 
   // timeout_ms <= 0: no own timeout (the scope's deadline still applies).
-  [[nodiscard]] Awaitable wait(int64_t timeout_ms) { return Awaitable{*this, timeout_ms}; }
+  [[nodiscard]] Awaitable wait(int64_t timeout_ms) { return Awaitable{*this, timeout_ms, true}; }
+  // A wait the scope's cancellation does not end: only notify() does. For a parent that must
+  // outlive the children it waits for (TaskGroup::join).
+  [[nodiscard]] Awaitable wait_uncancellable() { return Awaitable{*this, 0, false}; }
   // Resumes the suspended coroutine, if any. The caller must not touch objects that the
   // coroutine may destroy after this returns.
   void notify();
@@ -77,8 +81,8 @@ class Waiter {
 
  private:
   friend class Scope;
-  void suspend(std::coroutine_handle<> h, int64_t timeout_ms);
-  Wake resume_result();
+  void suspend(std::coroutine_handle<> h, int64_t timeout_ms, bool cancellable);
+  Wake resume_result(bool cancellable);
   void unregister();
   void wake(Wake why);
   static void on_timeout(evutil_socket_t, short, void* arg);

@@ -37,6 +37,10 @@ CheckResult result_from(const json& j) {
   r.response_ms = j.value("response_ms", 0.0);
   r.attempts = j.value("attempts", 1);
   r.checked_at = static_cast<time_t>(j.value("checked_at_unix", int64_t{0}));
+  if (j.contains("metrics") && j["metrics"].is_object())
+    for (auto& [k, v] : j["metrics"].items())
+      if (v.is_number()) r.metrics[k] = v.get<double>();
+  if (j.contains("details")) r.details = j["details"];
   if (j.contains("certificate") && j["certificate"].is_object()) {
     const json& c = j["certificate"];
     CertInfo info;
@@ -64,6 +68,8 @@ json result_to_json(const CheckResult& r) {
   j["attempts"] = r.attempts;
   j["checked_at"] = clock::format_utc(r.checked_at);
   j["checked_at_unix"] = static_cast<int64_t>(r.checked_at);
+  if (!r.metrics.empty()) j["metrics"] = r.metrics;
+  if (!r.details.is_null()) j["details"] = r.details;
   if (r.certificate) {
     const CertInfo& c = *r.certificate;
     j["certificate"] = {{"days_left", c.days_left},
@@ -98,6 +104,7 @@ std::string to_text(const Snapshot& s) {
                          {"cycles_in_state", r.cycles_in_state}});
       json jc = {{"id", c.id}, {"description", c.description}, {"runs", c.runs}, {"rules", rules}};
       if (c.last) jc["last"] = result_to_json(*c.last);
+      if (!c.memory.is_null()) jc["memory"] = c.memory;
       checks.push_back(std::move(jc));
     }
     services.push_back({{"name", svc.name}, {"checks", checks}});
@@ -136,6 +143,7 @@ bool from_text(const std::string& text, Snapshot& out, std::string& error) {
                                          jr.value("history", uint64_t{0}), jr.value("recorded", 0),
                                          jr.value("cycles_in_state", int64_t{0})});
         if (jc.contains("last")) c.last = result_from(jc["last"]);
+        if (jc.contains("memory")) c.memory = jc["memory"];
         svc.checks.push_back(std::move(c));
       }
       out.services.push_back(std::move(svc));

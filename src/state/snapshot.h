@@ -29,6 +29,7 @@ struct CheckSnapshot {
   std::optional<CheckResult> last;
   std::vector<RuleSnapshot> rules;
   int64_t runs = 0;
+  nlohmann::json memory;  // a composite check's carry-over (replication progress, ...)
 };
 
 struct ServiceSnapshot {

@@ -65,7 +65,7 @@ mw::CheckResult run_check(Loop& loop, const std::shared_ptr<const mw::config::Co
   const auto& svc = config->services.at(0);
   mw::CheckResult out;
   bool done = false;
-  mw::run_check(loop.io, config, svc, svc.checks.at(index), [&](const mw::CheckResult& r) {
+  mw::run_check(loop.io, config, svc, svc.checks.at(index), nullptr, [&](const mw::CheckResult& r) {
     out = r;
     done = true;
     event_base_loopbreak(loop.base.get());
