@@ -175,6 +175,17 @@ int main(int argc, char** argv) {
   opt.control_file = absolute(opt.control_file);
 
   auto parsed = mw::config::parse_file(opt.control_file);
+  bool reads_daemon = opt.command == "status" || opt.command == "summary" ||
+                      opt.command == "reload" || opt.command == "quit";
+  if (!parsed.config && parsed.partial && reads_daemon && !opt.syntax_only) {
+    // The running daemon keeps its last good configuration after a refused reload; the operator
+    // must still be able to see and stop it while the file is being fixed.
+    fprintf(stderr,
+            "mailwarden: warning: %s has %zu error(s) (see mailwarden -t); using its pid and "
+            "state file settings\n",
+            opt.control_file.c_str(), parsed.diagnostics.count());
+    parsed.config = parsed.partial;
+  }
   if (!parsed.config) {
     for (const auto& d : parsed.diagnostics.items()) fprintf(stderr, "%s\n", d.str().c_str());
     if (parsed.diagnostics.count() > parsed.diagnostics.items().size())

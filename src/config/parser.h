@@ -12,7 +12,8 @@
 namespace mw::config {
 
 struct ParseResult {
-  std::shared_ptr<const Config> config;  // null when there is any error
+  std::shared_ptr<const Config> config;   // null when there is any error
+  std::shared_ptr<const Config> partial;  // with errors: what could be read (never to be run)
   Diagnostics diagnostics;
 };
 

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <limits.h>
+
 #include <cerrno>
 #include <cstring>
 
@@ -228,7 +230,17 @@ int running_pid(const std::string& pidfile) {
   int pid = atoi(text->c_str());
   if (pid <= 0) return 0;
   if (kill(pid, 0) != 0 && errno == ESRCH) return 0;
-  return pid;
+  // A pid file outlives reboots; its number may now belong to another program. Only a process
+  // running the mailwarden binary counts.
+  char exe[PATH_MAX];
+  std::string link = "/proc/" + std::to_string(pid) + "/exe";
+  ssize_t n = readlink(link.c_str(), exe, sizeof exe - 1);
+  if (n <= 0) return pid;  // no /proc: trust the pid file
+  exe[n] = '\0';
+  std::string name = exe;
+  if (auto deleted = name.rfind(" (deleted)"); deleted != std::string::npos) name.resize(deleted);
+  name = name.substr(name.rfind('/') + 1);
+  return name == "mailwarden" ? pid : 0;
 }
 
 void prepare_process(int connections) {

@@ -77,7 +77,11 @@ SSL_CTX* TlsContextCache::get(const TlsSettings& s, std::string& error) {
   }
   // Probes are short-lived; session tickets would only grow memory.
   SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
-  SSL_CTX_set_options(ctx.get(), SSL_OP_NO_TICKET);
+  // Many servers close TLS without close_notify after a logout; OpenSSL 3 would report that as
+  // an error, while for a probe it is simply the end of the conversation.
+  SSL_CTX_set_options(ctx.get(), SSL_OP_NO_TICKET | SSL_OP_IGNORE_UNEXPECTED_EOF);
+  // A thousand probes may be in flight at once; idle TLS buffers (34 KB each) are given back.
+  SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX* raw = ctx.get();
   contexts_.emplace(key, std::move(ctx));
   return raw;

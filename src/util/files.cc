@@ -43,7 +43,8 @@ std::string dirname(const std::string& path) {
 
 bool write_atomic(const std::string& path, const std::string& content, mode_t mode,
                   std::string& error) {
-  std::string tmp = path + ".tmp." + std::to_string(getpid());
+  // One fixed temporary name: a writer killed mid-write leaves a file the next write replaces.
+  std::string tmp = path + ".tmp";
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
   if (!fd) {
     error = tmp + ": " + strerror(errno);

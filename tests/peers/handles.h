@@ -16,7 +16,9 @@
 #include <memory>
 #include <utility>
 
-namespace mwtest {
+// Internal to the peers (namespace peerimpl), so that test code in namespace mwtest may define
+// its own helpers with the same names.
+namespace mwtest::peerimpl {
 
 template <auto Fn>
 struct FnDeleter {
@@ -66,4 +68,4 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-}  // namespace mwtest
+}  // namespace mwtest::peerimpl

@@ -24,6 +24,9 @@
 
 namespace {
 
+using mwtest::peerimpl::EventBasePtr;
+using mwtest::peerimpl::EventPtr;
+
 constexpr int kExitUsage = 2;
 constexpr int kExitMismatch = 3;
 
@@ -123,7 +126,7 @@ std::vector<mwtest::ScriptedPeer> start_peers(event_base* base, const Args& args
 
 int serve(const Args& args) {
   raise_file_limit();
-  mwtest::EventBasePtr base(event_base_new());
+  EventBasePtr base(event_base_new());
   if (!base) throw std::runtime_error("event_base_new failed");
   mwtest::TestCerts certs;
   if (!args.certs_dir.empty()) certs = mwtest::TestCerts::open_or_create(args.certs_dir);
@@ -131,8 +134,8 @@ int serve(const Args& args) {
   int mismatches = 0;
   std::vector<mwtest::ScriptedPeer> peers =
       start_peers(base.get(), args, args.certs_dir.empty() ? nullptr : &certs, mismatches);
-  mwtest::EventPtr sigterm(evsignal_new(base.get(), SIGTERM, stop_loop, base.get()));
-  mwtest::EventPtr sigint(evsignal_new(base.get(), SIGINT, stop_loop, base.get()));
+  EventPtr sigterm(evsignal_new(base.get(), SIGTERM, stop_loop, base.get()));
+  EventPtr sigint(evsignal_new(base.get(), SIGINT, stop_loop, base.get()));
   evsignal_add(sigterm.get(), nullptr);
   evsignal_add(sigint.get(), nullptr);
 

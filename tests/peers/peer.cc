@@ -33,7 +33,7 @@
 #include "script.h"
 
 namespace mwtest {
-namespace detail {
+namespace peerimpl {
 namespace {
 
 constexpr size_t kStreamChunk = 64 * 1024;          // repeat/garbage: bytes per evbuffer_add
@@ -881,15 +881,15 @@ void PeerCore::trace(int conn, const std::string& message) const {
                opts_.name.empty() ? "-" : opts_.name.c_str(), port_, conn, message.c_str());
 }
 
-}  // namespace detail
+}  // namespace peerimpl
 
 // ---------------------------------------------------------------------------------------------
 // ScriptedPeer
 
 ScriptedPeer::ScriptedPeer(event_base* base, const std::string& script_text, PeerOptions opts) {
-  std::vector<Command> script = parse_script(script_text);
-  detail::ignore_sigpipe_once();
-  core_ = std::make_unique<detail::PeerCore>(base, std::move(script), std::move(opts));
+  std::vector<peerimpl::Command> script = peerimpl::parse_script(script_text);
+  peerimpl::ignore_sigpipe_once();
+  core_ = std::make_unique<peerimpl::PeerCore>(base, std::move(script), std::move(opts));
 }
 
 ScriptedPeer ScriptedPeer::from_file(event_base* base, const std::string& path, PeerOptions opts) {

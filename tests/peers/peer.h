@@ -21,7 +21,7 @@ struct event_base;
 
 namespace mwtest {
 
-namespace detail {
+namespace peerimpl {
 class PeerCore;
 }
 
@@ -30,9 +30,9 @@ struct PeerOptions {
   uint16_t port = 0;                 // 0: a free port, see ScriptedPeer::port()
   const TestCerts* certs = nullptr;  // needed by scripts that use tls/starttls; must outlive peer
   // Additions:
-  std::string name;    // shown in trace output (from_file uses the path)
+  std::string name{};  // shown in trace output (from_file uses the path)
   bool trace = false;  // log connection events to stderr
-  std::function<void(const std::string&)> on_error;  // called with each new errors() entry
+  std::function<void(const std::string&)> on_error{};  // called with each new errors() entry
 };
 
 class ScriptedPeer {
@@ -64,7 +64,7 @@ class ScriptedPeer {
   int tls_handshakes() const;    // TLS handshakes (tls or starttls) that completed
 
  private:
-  std::unique_ptr<detail::PeerCore> core_;
+  std::unique_ptr<peerimpl::PeerCore> core_;
 };
 
 }  // namespace mwtest

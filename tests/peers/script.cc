@@ -3,13 +3,12 @@
 
 #include <cctype>
 #include <limits>
-#include <map>
 #include <stdexcept>
 #include <string_view>
 
 #include "testcerts.h"
 
-namespace mwtest {
+namespace mwtest::peerimpl {
 namespace {
 
 [[noreturn]] void script_error(int line, const std::string& msg) {
@@ -158,24 +157,35 @@ class LineLexer {
   int line_;
 };
 
-const std::map<std::string, Op, std::less<>>& op_names() {
-  static const std::map<std::string, Op, std::less<>> names = {
-      {"tls", Op::kTls},
-      {"send", Op::kSend},
-      {"sendline", Op::kSend},
-      {"expect", Op::kExpect},
-      {"expect-optional", Op::kExpect},
-      {"sleep", Op::kSleep},
-      {"starttls", Op::kStartTls},
-      {"close", Op::kClose},
-      {"close-dirty", Op::kCloseDirty},
-      {"reset", Op::kReset},
-      {"hang", Op::kHang},
-      {"repeat", Op::kRepeat},
-      {"drain", Op::kDrain},
-      {"garbage", Op::kGarbage},
-  };
-  return names;
+struct OpName {
+  std::string_view name;
+  Op op;
+};
+
+// A constant table rather than a lazily built map, so that parsing allocates nothing that
+// outlives the parse (CppUTest's leak checker would blame the first test otherwise).
+constexpr OpName kOpNames[] = {
+    {"tls", Op::kTls},
+    {"send", Op::kSend},
+    {"sendline", Op::kSend},
+    {"expect", Op::kExpect},
+    {"expect-optional", Op::kExpect},
+    {"sleep", Op::kSleep},
+    {"starttls", Op::kStartTls},
+    {"close", Op::kClose},
+    {"close-dirty", Op::kCloseDirty},
+    {"reset", Op::kReset},
+    {"hang", Op::kHang},
+    {"repeat", Op::kRepeat},
+    {"drain", Op::kDrain},
+    {"garbage", Op::kGarbage},
+};
+
+const OpName* find_op(std::string_view name) {
+  for (const auto& entry : kOpNames) {
+    if (entry.name == name) return &entry;
+  }
+  return nullptr;
 }
 
 bool ends_connection(Op op) {
@@ -187,7 +197,7 @@ std::string cert_name(LineLexer& lex) {
   std::string name = lex.word("certificate name");
   if (!TestCerts::is_leaf_name(name)) {
     std::string known;
-    for (const auto& n : TestCerts::leaf_names()) known += (known.empty() ? "" : "|") + n;
+    for (auto n : TestCerts::kLeafNames) (known += known.empty() ? "" : "|") += n;
     lex.error("unknown certificate '" + name + "' (known: " + known + ")");
   }
   return name;
@@ -275,10 +285,10 @@ std::vector<Command> parse_script(const std::string& text) {
     LineLexer lex(row, line);
     if (lex.at_end()) continue;
     std::string name = lex.word("command");
-    auto op = op_names().find(name);
-    if (op == op_names().end()) lex.error("unknown command '" + name + "'");
+    const OpName* op = find_op(name);
+    if (!op) lex.error("unknown command '" + name + "'");
     Command cmd;
-    cmd.op = op->second;
+    cmd.op = op->op;
     cmd.line = line;
     parse_arguments(lex, name, cmd);
     validator.check(cmd, script.empty());
@@ -310,4 +320,4 @@ bool uses_tls(const std::vector<Command>& script) {
   return false;
 }
 
-}  // namespace mwtest
+}  // namespace mwtest::peerimpl

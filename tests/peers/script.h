@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-namespace mwtest {
+namespace mwtest::peerimpl {
 
 enum class Op {
   kTls,         // tls CERT (first command only)
@@ -56,4 +56,4 @@ std::string render(const Template& text, const std::vector<std::string>& groups)
 // True when the script needs certificates (uses tls or starttls).
 bool uses_tls(const std::vector<Command>& script);
 
-}  // namespace mwtest
+}  // namespace mwtest::peerimpl

@@ -46,6 +46,12 @@ using Clock = std::chrono::steady_clock;
 using mwtest::PeerOptions;
 using mwtest::ScriptedPeer;
 using mwtest::TestCerts;
+using mwtest::peerimpl::EventBasePtr;
+using mwtest::peerimpl::EventPtr;
+using mwtest::peerimpl::SslCtxPtr;
+using mwtest::peerimpl::SslPtr;
+using mwtest::peerimpl::UniqueFd;
+using mwtest::peerimpl::X509Ptr;
 
 constexpr int kClientTimeoutSec = 10;  // generous: valgrind is slow
 constexpr auto kLoopTimeout = 30s;
@@ -206,9 +212,7 @@ class Client {
     return SSL_get_verify_result(ssl_.get());
   }
 
-  mwtest::X509Ptr peer_certificate() const {
-    return mwtest::X509Ptr(SSL_get1_peer_certificate(ssl_.get()));
-  }
+  X509Ptr peer_certificate() const { return X509Ptr(SSL_get1_peer_certificate(ssl_.get())); }
 
   void tls_close_notify() { SSL_shutdown(ssl_.get()); }
 
@@ -247,9 +251,9 @@ class Client {
     return End::kError;
   }
 
-  mwtest::UniqueFd fd_;
-  mwtest::SslCtxPtr ctx_;
-  mwtest::SslPtr ssl_;  // after ctx_: freed first
+  UniqueFd fd_;
+  SslCtxPtr ctx_;
+  SslPtr ssl_;  // after ctx_: freed first
   std::string buf_;
   End end_ = End::kNone;
 };
@@ -289,7 +293,7 @@ void poll_cb(evutil_socket_t, short, void* arg) {
 // Runs the loop until done() is true (checked every 2 ms) or the timeout; returns done().
 bool run_until(event_base* base, std::function<bool()> done, std::chrono::milliseconds timeout) {
   Poll p{base, std::move(done), Clock::now() + timeout};
-  mwtest::EventPtr timer(event_new(base, -1, EV_PERSIST, poll_cb, &p));
+  EventPtr timer(event_new(base, -1, EV_PERSIST, poll_cb, &p));
   timeval tv{0, 2000};
   event_add(timer.get(), &tv);
   event_base_dispatch(base);
@@ -919,7 +923,7 @@ int main(int argc, char** argv) {
     }
   }
   TempDir dir;
-  mwtest::EventBasePtr base(event_base_new());
+  EventBasePtr base(event_base_new());
   const Env env{base.get(), TestCerts::create(dir.path), scripts, trace};
 
   test_parse_errors(env);

@@ -19,12 +19,19 @@
 namespace mwtest {
 namespace {
 
+using peerimpl::BignumPtr;
+using peerimpl::BioPtr;
+using peerimpl::PkeyPtr;
+using peerimpl::UniqueFd;
+using peerimpl::X509ExtPtr;
+using peerimpl::X509Ptr;
+
 constexpr long kHour = 60L * 60;
 constexpr long kDay = 24 * kHour;
 constexpr const char* kLocalSan = "DNS:localhost,IP:127.0.0.1";
 
 struct CertSpec {
-  const char* name;
+  std::string_view name;
   const char* cn;
   const char* san;  // nullptr for the CA
   long not_before;  // seconds relative to now
@@ -32,15 +39,23 @@ struct CertSpec {
   bool ca_signed;   // false: self-signed
 };
 
-const CertSpec kCaSpec = {"ca", "mailwarden test CA", nullptr, -kHour, 3650 * kDay, false};
+constexpr CertSpec kCaSpec = {"ca", "mailwarden test CA", nullptr, -kHour, 3650 * kDay, false};
 
-const CertSpec kLeafSpecs[] = {
+constexpr CertSpec kLeafSpecs[] = {
     {"good", "localhost", kLocalSan, -kHour, 365 * kDay, true},
     {"wronghost", "wrong.example", "DNS:wrong.example", -kHour, 365 * kDay, true},
     {"expired", "localhost", kLocalSan, -30 * kDay, -kDay, true},
     {"expiring10", "localhost", kLocalSan, -kHour, 10 * kDay, true},
     {"selfsigned", "localhost", kLocalSan, -kHour, 365 * kDay, false},
 };
+
+constexpr bool specs_follow_leaf_names() {
+  for (size_t i = 0; i < TestCerts::kLeafNames.size(); ++i) {
+    if (kLeafSpecs[i].name != TestCerts::kLeafNames[i]) return false;
+  }
+  return std::size(kLeafSpecs) == TestCerts::kLeafNames.size();
+}
+static_assert(specs_follow_leaf_names(), "kLeafSpecs and TestCerts::kLeafNames disagree");
 
 [[noreturn]] void fail(const std::string& what) {
   std::string detail;
@@ -193,7 +208,7 @@ bool leaf_exists(const TestCerts& certs, const std::string& name) {
 void make_leaf(const TestCerts& certs, const CertSpec& spec, const Issuer& ca) {
   PkeyPtr key = make_key();
   X509Ptr cert = make_cert(spec, key.get(), spec.ca_signed ? &ca : nullptr);
-  save(certs.dir, spec.name, cert.get(), key.get());
+  save(certs.dir, std::string(spec.name), cert.get(), key.get());
 }
 
 BioPtr open_for_reading(const std::string& path) {
@@ -222,18 +237,8 @@ LoadedCa load_ca(const TestCerts& certs) {
 
 }  // namespace
 
-const std::vector<std::string>& TestCerts::leaf_names() {
-  static const std::vector<std::string> names = [] {
-    std::vector<std::string> v;
-    for (const auto& spec : kLeafSpecs) v.emplace_back(spec.name);
-    return v;
-  }();
-  return names;
-}
-
-bool TestCerts::is_leaf_name(const std::string& name) {
-  const auto& names = leaf_names();
-  return std::find(names.begin(), names.end(), name) != names.end();
+bool TestCerts::is_leaf_name(std::string_view name) {
+  return std::find(kLeafNames.begin(), kLeafNames.end(), name) != kLeafNames.end();
 }
 
 std::string TestCerts::cert(const std::string& name) const {
@@ -265,7 +270,7 @@ TestCerts TestCerts::open_or_create(const std::string& dir) {
   if (!readable(certs.ca_file) || !readable(certs.dir + "/ca.key")) return create(dir);
   std::optional<LoadedCa> loaded;
   for (const auto& spec : kLeafSpecs) {
-    if (leaf_exists(certs, spec.name)) continue;
+    if (leaf_exists(certs, std::string(spec.name))) continue;
     if (!loaded) loaded = load_ca(certs);
     make_leaf(certs, spec, Issuer{loaded->cert.get(), loaded->key.get()});
   }

@@ -11,8 +11,9 @@
 // so a concurrent reader never sees half a file.  The names match tests/harness/mwharness/certs.py.
 #pragma once
 
+#include <array>
 #include <string>
-#include <vector>
+#include <string_view>
 
 namespace mwtest {
 
@@ -21,7 +22,7 @@ struct TestCerts {
   std::string ca_file;  // dir + "/ca.pem": the trust anchor a client under test should load
 
   // Paths of a leaf's certificate (dir/NAME.pem) and key (dir/NAME.key); NAME must be one of
-  // leaf_names(), else std::invalid_argument.
+  // kLeafNames, else std::invalid_argument.
   std::string cert(const std::string& name) const;
   std::string key(const std::string& name) const;
 
@@ -33,9 +34,11 @@ struct TestCerts {
   // not checked for staleness: run create() (mw-peer --make-certs) once per test run.
   static TestCerts open_or_create(const std::string& dir);
 
-  // good, wronghost, expired, expiring10, selfsigned
-  static const std::vector<std::string>& leaf_names();
-  static bool is_leaf_name(const std::string& name);
+  // The leaf certificates, by name.  (Constants, not function-local statics: CppUTest's leak
+  // checker would count a lazily built container as a leak of the first test that used it.)
+  static constexpr std::array<std::string_view, 5> kLeafNames = {"good", "wronghost", "expired",
+                                                                 "expiring10", "selfsigned"};
+  static bool is_leaf_name(std::string_view name);
 };
 
 }  // namespace mwtest

@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""IMAP cycle benchmark: N services against a real Dovecot, 10% of them tarpits (accept, then
+silence), every check with a 5 s timeout. Reports the wall time of one cycle, CPU seconds per
+probe and peak RSS of mailwarden, next to monit 5 (serial checks) on a tenth of the services
+with the same tarpit share, measured in the same run.
+
+Goals: cycle time <= timeout + 1 s; peak RSS <= 32 MB.
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+import tempfile
+
+import common
+
+TIMEOUT_S = 5
+
+
+def control_file(dovecot, tarpit_port, services, tarpit_share, protocol_mix):
+    ca = dovecot.certs["ca"]["cert"]
+    lines = ["set ssl options { cacertificatefile: %s }" % ca,
+             "set limits { connections: 2048 }",
+             "set statefile /dev/null"]
+    tarpits = int(services * tarpit_share)
+    for i in range(services):
+        lines.append("check host svc%04d with address 127.0.0.1" % i)
+        if i < tarpits:
+            lines.append("  if failed port %d protocol imap with timeout %d seconds then alert"
+                         % (tarpit_port, TIMEOUT_S))
+            continue
+        proto = protocol_mix[i % len(protocol_mix)]
+        port = dovecot.ports["imaps" if proto == "imaps" else "imap"]
+        lines.append("  if failed port %d protocol %s with timeout %d seconds then alert"
+                     % (port, proto, TIMEOUT_S))
+    return "\n".join(lines) + "\n"
+
+
+def monit_control(dovecot, tarpit_port, services, tarpit_share, statedir):
+    lines = ["set daemon 3600",
+             "set idfile %s/monit.id" % statedir,
+             "set statefile %s/monit.state" % statedir,
+             "set logfile %s/monit.log" % statedir]
+    tarpits = int(services * tarpit_share)
+    for i in range(services):
+        port = tarpit_port if i < tarpits else dovecot.ports["imap"]
+        lines.append("check host svc%04d with address 127.0.0.1" % i)
+        lines.append("  if failed port %d protocol imap with timeout %d seconds then alert"
+                     % (port, TIMEOUT_S))
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--services", type=int, default=1000)
+    ap.add_argument("--monit-services", type=int, default=100)
+    args = ap.parse_args()
+    common.enable_subreaper()
+    work = tempfile.mkdtemp(prefix="mw-bench-imap-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    dovecot = common.Dovecot(base_dir=work, extra_config=common.DOVECOT_MANY_CLIENTS)
+    tarpit = None
+    try:
+        dovecot.start()
+        tarpit = common.Tarpit()
+        rows = []
+        rc_path = common.write_control(work, control_file(dovecot, tarpit.port, args.services, 0.10,
+                                                          ["imap", "imaps"]))
+        m = common.measure([common.mailwarden(), "-c", rc_path, "validate"])
+        failed = sum(1 for line in m.out.splitlines() if " failed:" in line)
+        rows.append(["mailwarden", args.services, int(args.services * 0.1), "%.2f" % m.wall,
+                     "%.2f" % m.cpu, "%.3f" % (1000.0 * m.cpu / args.services),
+                     "%.1f" % (m.maxrss_kb / 1024.0), failed])
+        small = common.write_control(work, control_file(dovecot, tarpit.port, args.monit_services,
+                                                        0.10, ["imap"]), "small.rc")
+        m2 = common.measure([common.mailwarden(), "-c", small, "validate"])
+        rows.append(["mailwarden", args.monit_services, int(args.monit_services * 0.1),
+                     "%.2f" % m2.wall, "%.2f" % m2.cpu,
+                     "%.3f" % (1000.0 * m2.cpu / args.monit_services),
+                     "%.1f" % (m2.maxrss_kb / 1024.0),
+                     sum(1 for line in m2.out.splitlines() if " failed:" in line)])
+        monit = shutil.which("monit")
+        if monit:
+            statedir = os.path.join(work, "monit")
+            os.makedirs(statedir)
+            mrc = common.write_control(statedir, monit_control(dovecot, tarpit.port,
+                                                               args.monit_services, 0.10, statedir),
+                                       "monitrc")
+            m3 = common.measure([monit, "-c", mrc, "validate"])
+            rows.append(["monit 5 (serial)", args.monit_services, int(args.monit_services * 0.1),
+                         "%.2f" % m3.wall, "%.2f" % m3.cpu,
+                         "%.3f" % (1000.0 * m3.cpu / args.monit_services),
+                         "%.1f" % (m3.maxrss_kb / 1024.0), "-"])
+        print("IMAP cycle: one validate run, every check with a %d s timeout, 10%% tarpits" % TIMEOUT_S)
+        common.table(rows, ["tool", "services", "tarpits", "cycle s", "cpu s", "cpu ms/probe",
+                            "peak RSS MB", "failed"])
+        print("goal: cycle <= %d s (timeout + 1 s), peak RSS <= 32 MB" % (TIMEOUT_S + 1))
+    finally:
+        if tarpit:
+            tarpit.stop()
+        dovecot.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
