@@ -73,7 +73,8 @@ int validate(const std::shared_ptr<const mw::config::Config>& config, bool json)
   mw::EvdnsBasePtr dns(evdns_base_new(base.get(), EVDNS_BASE_INITIALIZE_NAMESERVERS));
   if (!dns) dns.reset(evdns_base_new(base.get(), 0));
   mw::TlsContextCache tls;
-  mw::IoContext io{base.get(), dns.get(), &tls};
+  mw::Gate handshakes(static_cast<size_t>(config->settings.handshakes));
+  mw::IoContext io{base.get(), dns.get(), &tls, &handshakes};
   mw::Engine engine(io, nullptr);
   engine.load(config);
   engine.on_cycle_done([&](const mw::CycleStats&) { event_base_loopexit(base.get(), nullptr); });

@@ -154,6 +154,8 @@ struct Settings {
   std::string statefile;
   TlsSettings tls;  // set ssl options: the default for every TLS connection
   int concurrency = 1024;
+  int handshakes = 64;     // TLS handshakes in flight at once
+  int start_rate = 2000;   // checks started per second (0: no pacing)
 };
 
 struct Config {

@@ -113,7 +113,7 @@ void Parser::parse_port_test(size_t index, const Location& where) {
     } else if (k == "password") {
       c.password_at = at_kw;
       pc.options.password = string_or_word("a password");
-      files_with_password_.insert(current_file_);
+      note_secret(at_kw);
     } else if (k == "masteruser") {
       c.masteruser_at = at_kw;
       pc.options.authzid = string_or_word("a master user name");

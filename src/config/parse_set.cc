@@ -53,7 +53,8 @@ void Parser::set_ssl() {
 void Parser::set_limits() {
   if (peek().kind != Token::Kind::lbrace) fail_expected("'{' after 'set limits'");
   next();
-  static const std::vector<std::string> keys = {"connections", "networktimeout"};
+  static const std::vector<std::string> keys = {"connections", "handshakes", "startrate",
+                                                "networktimeout"};
   while (peek().kind != Token::Kind::rbrace) {
     if (peek().kind == Token::Kind::end) fail_expected("'}' to close 'set limits {'");
     if (peek().kind == Token::Kind::comma) {
@@ -63,6 +64,13 @@ void Parser::set_limits() {
     if (accept("connections")) {
       accept_colon();
       cfg_.settings.concurrency = static_cast<int>(number("the connection limit", 1, 100000));
+    } else if (accept("startrate")) {
+      accept_colon();
+      cfg_.settings.start_rate =
+          static_cast<int>(number("the start rate (checks per second, 0 = no pacing)", 0, 1000000));
+    } else if (accept("handshakes")) {
+      accept_colon();
+      cfg_.settings.handshakes = static_cast<int>(number("the TLS handshake limit", 1, 100000));
     } else if (accept("networktimeout")) {
       accept_colon();
       default_timeout_ms_ = duration_ms("the network timeout", 100);

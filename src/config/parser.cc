@@ -264,11 +264,18 @@ void Parser::finalize() {
       if (auto* pc = std::get_if<PortCheck>(&cfg_.services[p.service].checks[p.check].what))
         p.overrides.apply_to(pc->tls);
   for (const auto& file : files_with_password_) check_secret_file_mode(file);
+  for (const auto& [file, where] : secret_at_)
+    if (!files_with_password_.count(file)) check_secret_file_mode(file);
   if (cfg_.settings.statefile.empty())
     cfg_.settings.statefile = files::home_dir() + "/.mailwarden.state";
   if (cfg_.settings.pidfile.empty()) cfg_.settings.pidfile = files::home_dir() + "/.mailwarden.pid";
   cfg_.settings.statefile = files::expand_home(cfg_.settings.statefile);
   cfg_.settings.pidfile = files::expand_home(cfg_.settings.pidfile);
+}
+
+void Parser::note_secret(const Location& where) {
+  files_with_password_.insert(where.file);
+  secret_at_.emplace(where.file, where);
 }
 
 void Parser::check_secret_file_mode(const std::string& file) {
@@ -277,9 +284,11 @@ void Parser::check_secret_file_mode(const std::string& file) {
   if (st.st_mode & (S_IRWXG | S_IRWXO)) {
     char mode[8];
     snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
-    d_.error(Location{file, 0, 0},
-             std::string("contains a password but is accessible by group or others (mode ") + mode +
-                 "); run: chmod 600 " + file);
+    // Point at the first secret in the file, so the message has the usual FILE:LINE:COL form.
+    auto at = secret_at_.find(file);
+    Location where = at != secret_at_.end() ? at->second : Location{file, 1, 1};
+    d_.error(where, std::string("contains a password but is accessible by group or others (mode ") +
+                        mode + "); run: chmod 600 " + file);
   }
 }
 
@@ -289,6 +298,7 @@ ParseResult parse_file(const std::string& path) {
   ParseResult result;
   parsing::Parser parser(result.diagnostics);
   result.config = parser.run(path);
+  result.partial = parser.partial();
   return result;
 }
 

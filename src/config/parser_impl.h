@@ -67,9 +67,15 @@ class Parser {
   std::shared_ptr<const Config> run(const std::string& path) {
     parse_one_file(path, Location{path, 0, 0});
     finalize();
-    if (!d_.empty()) return nullptr;
-    return std::make_shared<const Config>(std::move(cfg_));
+    auto config = std::make_shared<const Config>(std::move(cfg_));
+    if (!d_.empty()) {
+      partial_ = config;
+      return nullptr;
+    }
+    return config;
   }
+  // What was read of a file with errors (status and quit still need its pid and state files).
+  [[nodiscard]] std::shared_ptr<const Config> partial() const { return partial_; }
 
  private:
   // ---- token access -------------------------------------------------------------------------
@@ -180,6 +186,8 @@ class Parser {
   void parse_include();
   // ---- after the whole file -----------------------------------------------------------------
   void finalize();
+  // A password (or other secret) was written at `where`: its file must be mode 0600.
+  void note_secret(const Location& where);
   void check_secret_file_mode(const std::string& file);
   // ---- set ----------------------------------------------------------------------------------
   // One method per "set" form; set_forms() in parser.cc maps keywords to them.
@@ -238,6 +246,8 @@ class Parser {
   std::vector<std::string> include_stack_;
   std::map<std::string, Location> service_at_;
   std::set<std::string> files_with_password_;
+  std::map<std::string, Location> secret_at_;  // the first secret of each file
+  std::shared_ptr<const Config> partial_;
   std::vector<PendingTls> pending_tls_;
   TlsOverrides global_tls_;
   int64_t default_timeout_ms_ = 5000;

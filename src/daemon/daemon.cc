@@ -56,7 +56,8 @@ class Daemon {
     base_.reset(event_base_new());
     dns_.reset(evdns_base_new(base_.get(), EVDNS_BASE_INITIALIZE_NAMESERVERS));
     if (!dns_) dns_.reset(evdns_base_new(base_.get(), 0));  // no resolv.conf: numeric only
-    io_ = IoContext{base_.get(), dns_.get(), &tls_};
+    handshakes_ = std::make_unique<Gate>(static_cast<size_t>(config->settings.handshakes));
+    io_ = IoContext{base_.get(), dns_.get(), &tls_, handshakes_.get()};
     dispatcher_ = std::make_unique<actions::Dispatcher>(base_.get());
     engine_ = std::make_unique<Engine>(io_, dispatcher_.get());
     engine_->load(std::move(config));
@@ -189,6 +190,7 @@ class Daemon {
   EventBasePtr base_;
   EvdnsBasePtr dns_;
   TlsContextCache tls_;
+  std::unique_ptr<Gate> handshakes_;  // sized at start; a reload does not resize it
   IoContext io_;
   std::unique_ptr<actions::Dispatcher> dispatcher_;
   std::unique_ptr<Engine> engine_;

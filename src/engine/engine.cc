@@ -80,9 +80,35 @@ bool Engine::rule_failed(const config::Rule& rule, const CheckResult& result) {
   return !result.ok;
 }
 
+// Starts are paced by a token bucket (set limits { startrate: N }): a cycle of a thousand checks
+// ramps up over a fraction of a second instead of opening a thousand connections in the same
+// millisecond. Monitored servers see no thundering herd, and far fewer TLS sessions are alive at
+// once; every check still starts long before any timeout could matter.
+bool Engine::take_start_token() {
+  int rate = config_ ? config_->settings.start_rate : 0;
+  if (rate <= 0) return true;
+  double burst = std::max(1.0, rate / 10.0);
+  int64_t now = clock::now_ms();
+  tokens_ = std::min(burst, tokens_ + static_cast<double>(now - tokens_at_ms_) * rate / 1000.0);
+  tokens_at_ms_ = now;
+  if (tokens_ < 1.0) return false;
+  tokens_ -= 1.0;
+  return true;
+}
+
+void Engine::on_pump_timer(evutil_socket_t, short, void* arg) {
+  static_cast<Engine*>(arg)->pump();
+}
+
 void Engine::pump() {
   int cap = config_ ? config_->settings.concurrency : 1;
   while (running_ < cap && !queue_.empty()) {
+    if (!take_start_token()) {
+      if (!pump_timer_) pump_timer_.reset(evtimer_new(io_.base, &Engine::on_pump_timer, this));
+      timeval tv{0, 5000};
+      evtimer_add(pump_timer_.get(), &tv);
+      return;
+    }
     std::string k = std::move(queue_.front());
     queue_.pop_front();
     auto it = runtimes_.find(k);

@@ -17,6 +17,7 @@
 #include "engine/result.h"
 #include "net/io_context.h"
 #include "state/snapshot.h"
+#include "util/handles.h"
 
 namespace mw {
 
@@ -73,6 +74,8 @@ class Engine {
   static std::string key(const std::string& service, const std::string& check_id);
   static bool rule_failed(const config::Rule& rule, const CheckResult& result);
   void pump();
+  [[nodiscard]] bool take_start_token();
+  static void on_pump_timer(evutil_socket_t, short, void* arg);
   void finished(const std::string& key, const CheckResult& result);
   void finish_cycle();
 
@@ -83,6 +86,9 @@ class Engine {
   std::vector<std::string> order_;
   std::deque<std::string> queue_;
   int running_ = 0;
+  double tokens_ = 0;
+  int64_t tokens_at_ms_ = 0;
+  EventPtr pump_timer_;
   int64_t cycle_ = 0;
   int pending_in_cycle_ = 0;
   int64_t cycle_started_ms_ = 0;

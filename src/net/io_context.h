@@ -4,6 +4,7 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 
+#include "net/gate.h"
 #include "net/tls.h"
 
 namespace mw {
@@ -12,6 +13,7 @@ struct IoContext {
   event_base* base = nullptr;
   evdns_base* dns = nullptr;
   TlsContextCache* tls = nullptr;
+  Gate* handshakes = nullptr;  // admission for TLS handshakes; null: no limit
 };
 
 }  // namespace mw

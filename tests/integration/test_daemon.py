@@ -369,6 +369,8 @@ def test_stale_pid_file_naming_another_process():
     with lib.Daemon(rc) as dm:
         dm.wait_log(r"started \(pid %d\)" % dm.pid, timeout=5)
         lib.expect_eq(dm.stop(), 0, "exit status after SIGTERM")
+    other.terminate()
+    other.wait(timeout=10)
 
 
 def test_status_without_daemon_or_state_file():
