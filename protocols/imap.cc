@@ -5,6 +5,28 @@
 #include "protocols/imap_client.h"
 
 namespace mw::protocols {
+namespace {
+
+// The server is still talking to us after these: say goodbye, so that its log shows a logout
+// rather than a dropped connection.
+bool session_still_open(FailureClass c) {
+  return c == FailureClass::auth || c == FailureClass::missing_feature ||
+         c == FailureClass::rejected;
+}
+
+Task<void> login_and_select(Probe& probe, imap::Session& imap) {
+  const auto& opt = probe.options();
+  if (!probe.may_send_password())
+    throw ProbeError(FailureClass::missing_feature,
+                     "not sending the password of " + opt.username +
+                         " over an unencrypted connection (use starttls or imaps, or 'allow "
+                         "plaintext')");
+  const imap::Login login{opt.username, opt.password, opt.authzid};
+  co_await imap.login(login);
+  if (!opt.mailbox.empty()) (void)co_await imap.select(opt.mailbox);
+}
+
+}  // namespace
 
 Task<void> imap_dialogue(Probe& probe) {
   imap::Session imap(probe.conn());
@@ -15,16 +37,23 @@ Task<void> imap_dialogue(Probe& probe) {
     co_await probe.starttls();
     co_await imap.capability();
   }
-  const auto& opt = probe.options();
-  if (opt.has_login()) {
-    if (!probe.may_send_password())
-      throw ProbeError(FailureClass::missing_feature,
-                       "not sending the password of " + opt.username +
-                           " over an unencrypted connection (use starttls or imaps, or 'allow "
-                           "plaintext')");
-    const imap::Login login{opt.username, opt.password, opt.authzid};
-    co_await imap.login(login);
-    if (!opt.mailbox.empty()) (void)co_await imap.select(opt.mailbox);
+  if (probe.options().has_login()) {
+    std::exception_ptr failure;
+    try {
+      co_await login_and_select(probe, imap);
+    } catch (const ProbeError& e) {
+      if (!session_still_open(e.cls())) throw;
+      failure = std::current_exception();
+    }
+    if (failure) {
+      // Best effort and brief; the first failure is what the test reports.
+      probe.conn().set_timeout_ms(std::min<int64_t>(probe.conn().timeout_ms(), 1000));
+      try {
+        co_await imap.logout();
+      } catch (const ProbeError&) {
+      }
+      std::rethrow_exception(failure);
+    }
   }
   co_await imap.logout();
 }
