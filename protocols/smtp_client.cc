@@ -1,5 +1,7 @@
 #include "protocols/smtp_client.h"
 
+#include <unistd.h>
+
 #include <cctype>
 
 #include "net/failure.h"
@@ -25,6 +27,12 @@ std::string upper(std::string s) {
 }
 
 }  // namespace
+
+std::string default_hello_name() {
+  char name[256] = {};
+  if (gethostname(name, sizeof name - 1) != 0 || !name[0]) return "localhost";
+  return name;
+}
 
 std::string path(const std::string& address) {
   if (!address.empty() && address.front() == '<') return address;
@@ -180,6 +188,43 @@ Task<Reply> Session::data(const std::string& message) {
 
 Task<Reply> Session::rset() {
   co_return co_await command("RSET");
+}
+
+Task<void> Session::probe_envelope(const std::string& from, const std::string& rcpt,
+                                   bool expect_reject) {
+  Reply r = co_await mail_from(from);
+  if (r.code != 250)
+    throw ProbeError(r.cls() == 4 || r.cls() == 5 ? FailureClass::rejected : FailureClass::protocol,
+                     "MAIL FROM:" + path(from) + " refused: " + str::printable(r.last_line),
+                     r.last_line);
+  if (!rcpt.empty()) {
+    r = co_await rcpt_to(rcpt);
+    std::string what = "RCPT TO:" + path(rcpt);
+    bool accepted = r.code == 250 || r.code == 251;
+    if (expect_reject && accepted)
+      throw ProbeError(FailureClass::content,
+                       std::string(lmtp_ ? "" : "open relay: ") + "server accepted " + what + " (" +
+                           str::printable(r.last_line) + "), which the rule expects refused",
+                       r.last_line);
+    if (expect_reject && r.cls() == 4)
+      throw ProbeError(FailureClass::rejected,
+                       what + " refused only for now (" + str::printable(r.last_line) +
+                           "): a temporary refusal does not show that the server refuses it",
+                       r.last_line);
+    if (!expect_reject && !accepted)
+      throw ProbeError(
+          r.cls() == 4 || r.cls() == 5 ? FailureClass::rejected : FailureClass::protocol,
+          what + " refused: " + str::printable(r.last_line), r.last_line);
+    if (expect_reject && r.cls() != 5)
+      throw ProbeError(FailureClass::protocol,
+                       "unexpected reply to " + what + ": \"" + str::printable(r.last_line) + "\"",
+                       r.last_line);
+  }
+  r = co_await rset();
+  if (r.code != 250)
+    throw ProbeError(FailureClass::protocol,
+                     "unexpected reply to RSET: \"" + str::printable(r.last_line) + "\"",
+                     r.last_line);
 }
 
 Task<void> Session::quit() {

@@ -45,6 +45,11 @@ class Session {
   // For LMTP the reply of the first recipient is returned.
   Task<Reply> data(const std::string& message);
   Task<Reply> rset();
+  // The envelope test of the smtp/submission/lmtp protocols: MAIL FROM (an empty `from` is the
+  // null sender), then, when `rcpt` is given, RCPT TO must be accepted (250/251) or, with
+  // `expect_reject`, refused with a 5xx (a 2xx is an open relay; a 4xx proves nothing); then
+  // RSET. Never DATA: nothing is delivered.
+  Task<void> probe_envelope(const std::string& from, const std::string& rcpt, bool expect_reject);
   // QUIT: a 221, or a close, ends the session well; anything else fails.
   Task<void> quit();
 
@@ -62,5 +67,7 @@ class Session {
 
 // "<a@b>" for MAIL/RCPT; an address already in brackets is kept.
 [[nodiscard]] std::string path(const std::string& address);
+// The name for EHLO/LHLO when none is configured: this host's name.
+[[nodiscard]] std::string default_hello_name();
 
 }  // namespace mw::smtp

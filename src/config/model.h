@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "net/endpoint.h"
+#include "net/failure.h"
 #include "net/tls.h"
 #include "util/handles.h"
 
@@ -26,6 +27,8 @@ struct Location {
   int line = 0;
   int col = 0;
   [[nodiscard]] std::string str() const {
+    // Files that are not control files (the credentials file) report lines without columns.
+    if (col == 0) return file + ":" + std::to_string(line);
     return file + ":" + std::to_string(line) + ":" + std::to_string(col);
   }
 };
@@ -65,18 +68,24 @@ struct Regex {
   std::shared_ptr<pcre2_code> code;
 };
 
-// One "send ... expect ..." step of a generic dialogue.
+// One step of a generic dialogue: send "...", expect "REGEX", or a STARTTLS upgrade in place.
 struct Step {
-  enum class Kind { send, expect } kind = Kind::send;
-  std::string text;  // send: escapes already resolved; may reference \1.. captures
-  Regex regex;       // expect
+  enum class Kind { send, expect, starttls } kind = Kind::send;
+  std::string text;  // send: the bytes, escapes resolved, without the \1..\9 references
+  // send: capture N of the last matched expect goes in at byte offset `first` of `text`
+  std::vector<std::pair<size_t, int>> captures;
+  Regex regex;           // expect
+  size_t max_bytes = 0;  // expect: 0 = the next line must match; else lines are read until
+                         // one matches, at most this many bytes in all
 };
 
 // Options a protocol may take; each registry row says which ones it accepts.
 struct ProbeOptions {
   std::string username;
   std::string password;
-  std::string authzid;           // SASL PLAIN authorization identity (log in as another user)
+  // masteruser: the identity that authenticates with `password` (SASL PLAIN authcid) to act
+  // as `username` (the authorization identity)
+  std::string authzid;
   std::string credentials;       // name in the credentials file (resolved into the fields above)
   bool allow_plaintext = false;  // a password may cross an unencrypted connection
   std::string mailbox;           // imap: SELECT this mailbox after login
@@ -119,6 +128,50 @@ struct Rule {
   std::vector<Action> ok_actions;
 };
 
+// A server or drop directory named by a URL in a composite check: "imaps://host:993/INBOX",
+// "smtp+starttls://user%40example.net:pw@host:587", "file:///var/spool/probe".
+struct MailUrl {
+  std::string shown;   // for people and logs: scheme://user@host:port/path, never the password
+  std::string scheme;  // smtp smtps smtp+starttls imap imaps imap+starttls pop3 pop3s file
+  Endpoint endpoint;
+  TlsMode tls_mode = TlsMode::none;
+  TlsSettings tls;  // set ssl options merged with the check's own block
+  std::string username;
+  std::string password;
+  std::string masteruser;  // from a credentials entry: authenticates to act as `username`
+  std::string path;        // imap: the mailbox (default INBOX); file: the directory
+  [[nodiscard]] bool is_file() const { return scheme == "file"; }
+};
+
+// check replication: the reference server's mailboxes compared with each replica's by STATUS.
+struct ReplicationCheck {
+  std::vector<MailUrl> servers;  // [0] is the reference
+  std::string admin;             // logs in as each user by proxy authorization
+  std::string password;
+  std::string credentials;       // entry of the credentials file (resolved into the two above)
+  std::vector<std::string> users;  // empty with all_users
+  bool all_users = false;          // users guessed from the reference's user/... mailboxes
+  bool all_mailboxes = false;      // else INBOX only
+  std::vector<std::string> status_items;  // upper case, compared in this order
+  int64_t budget_ms = 0;                  // 0: every user each run
+  bool failed_only = false;               // recheck only users with a mailbox out of sync
+  int concurrency = 8;                    // users checked at once
+  bool allow_plaintext = false;
+};
+
+// check delivery: a probe message sent one way and watched for on the other.
+struct DeliveryCheck {
+  MailUrl send;
+  MailUrl receive;
+  std::string send_credentials;  // entries of the credentials file, resolved into the URLs
+  std::string receive_credentials;
+  std::string from;
+  std::string to;
+  int64_t within_ms = 60000;  // how long to wait for the message to arrive
+  bool keep_messages = false;
+  bool allow_plaintext = false;
+};
+
 // Something the engine runs each cycle: one connection dialogue (or, later, a composite check).
 struct Check {
   Location where;
@@ -127,11 +180,75 @@ struct Check {
   int64_t timeout_ms = 5000;  // inactivity timeout of every wait
   int64_t deadline_ms = 0;    // the whole run, retries excluded
   int retry = 0;              // extra attempts within one cycle before it counts as failed
-  std::variant<PortCheck> what;
+  std::variant<PortCheck, ReplicationCheck, DeliveryCheck> what;
   std::vector<Rule> rules;
 };
 
-enum class ServiceKind { host };
+enum class ServiceKind { host, replication, delivery };
+
+// ---- alerts (parse_alert.cc, src/actions/) -------------------------------------------------
+
+// A mail server alerts go through; `set mailserver a, b` lists them in failover order.
+struct MailServer {
+  Location where;
+  std::string host;
+  uint16_t port = 25;
+  // none: STARTTLS when the server offers it; starttls ("using tls"): required; implicit
+  // ("using ssl"): TLS from the first byte.
+  TlsMode tls_mode = TlsMode::none;
+  std::string username;
+  std::string password;
+  bool allow_plaintext = false;  // the password may cross an unencrypted connection
+  int64_t timeout_ms = 30000;    // inactivity timeout of every wait
+  std::string helo;              // EHLO name; empty: this host's name
+  [[nodiscard]] std::string describe() const {
+    Endpoint e;
+    e.host = host;
+    e.port = port;
+    return e.describe();
+  }
+};
+
+// The parts of an alert mail; an unset part falls back to `set mail-format`, then to the default.
+struct MailFormat {
+  std::optional<std::string> from;
+  std::optional<std::string> reply_to;
+  std::optional<std::string> subject;
+  std::optional<std::string> message;
+};
+
+// The variables a mail-format may use.
+inline const std::vector<std::string>& mail_format_variables() {
+  static const std::vector<std::string> names = {"EVENT", "SERVICE",     "DATE",
+                                                 "HOST",  "DESCRIPTION", "ACTION"};
+  return names;
+}
+
+// Which events a recipient gets ("[not] on { failed, timeout, ... }"), resolved at parse time:
+// the state change (failed or succeeded) and what failed (the failure class). A recovery counts
+// with the class of the failure it ends.
+struct AlertEvents {
+  std::vector<std::string> names;  // as written, lower case; empty: every event
+  bool negate = false;             // "not on { ... }"
+  bool on_failed = true;
+  bool on_succeeded = true;
+  bool any_class = true;
+  std::vector<FailureClass> classes;  // when !any_class
+};
+
+struct AlertRecipient {
+  Location where;
+  std::string address;
+  AlertEvents events;
+  int reminder_cycles = 0;  // a failure is mailed again every N cycles while it lasts; 0: never
+  MailFormat format;        // this recipient's own parts
+};
+
+// `set eventqueue basedir DIR [slots N]`: alert mails no server took wait on disk.
+struct EventQueueSettings {
+  std::string dir;  // empty: they wait in memory only, lost when mailwarden stops
+  int slots = 0;    // at most this many wait (0: the default limit)
+};
 
 struct Service {
   Location where;
@@ -140,6 +257,8 @@ struct Service {
   std::string address;
   std::vector<std::string> groups;
   std::vector<Check> checks;
+  std::vector<AlertRecipient> alerts;  // its own "alert ADDR ..." (on top of set alert)
+  std::vector<std::string> noalerts;   // "noalert ADDR": a set alert recipient it does not mail
 };
 
 enum class LogSink { stderr_stream, file, syslog };
@@ -156,6 +275,10 @@ struct Settings {
   int concurrency = 1024;
   int handshakes = 64;     // TLS handshakes in flight at once
   int start_rate = 2000;   // checks started per second (0: no pacing)
+  std::vector<MailServer> mailservers;  // empty: localhost port 25
+  MailFormat mail_format;
+  std::vector<AlertRecipient> alerts;  // set alert: recipients of every service
+  EventQueueSettings eventqueue;
 };
 
 struct Config {

@@ -53,10 +53,10 @@ void Parser::parse_port_test(size_t index, const Location& where) {
   rule.where = where;
   std::optional<int64_t> deadline;
   static const std::vector<std::string> clauses = {
-      "host",  "port",     "unixsocket", "ipv4",        "ipv6",     "type",        "ssl",
-      "tls",   "protocol", "starttls",   "username",    "password", "masteruser",  "credentials",
-      "allow", "select",   "timeout",    "deadline",    "retry",    "certificate", "for",
-      "then",  "send",     "expect",     "responsetime"};
+      "host",  "port",     "unixsocket", "ipv4",         "ipv6",     "type",        "ssl",
+      "tls",   "protocol", "starttls",   "username",     "password", "masteruser",  "credentials",
+      "allow", "select",   "timeout",    "deadline",     "retry",    "certificate", "for",
+      "then",  "send",     "expect",     "responsetime", "mail",     "rcpt",        "helo"};
   for (;;) {
     const Token& t = peek();
     if (is_kw(t, "then")) break;
@@ -105,9 +105,40 @@ void Parser::parse_port_test(size_t index, const Location& where) {
         c.starttls = true;
         c.starttls_at = prev().where;
       }
+    } else if (k == "starttls" && !pc.options.steps.empty()) {
+      // Between send/expect steps: upgrade at this point of the dialogue.
+      c.steps_at = c.steps_at ? c.steps_at : at_kw;
+      c.step_starttls_at = at_kw;
+      Step s;
+      s.kind = Step::Kind::starttls;
+      pc.options.steps.push_back(std::move(s));
     } else if (k == "starttls") {
       c.starttls = true;
       c.starttls_at = at_kw;
+    } else if (k == "send") {
+      if (!c.steps_at) c.steps_at = at_kw;
+      pc.options.steps.push_back(parse_send_step());
+    } else if (k == "expect") {
+      if (at("reject")) fail(at_kw, "'expect reject' follows 'rcpt to \"ADDRESS\"'");
+      if (!c.steps_at) c.steps_at = at_kw;
+      pc.options.steps.push_back(parse_expect_step());
+    } else if (k == "mail") {
+      expect_kw("from", "after 'mail' (mail from \"ADDRESS\")");
+      if (!c.envelope_at) c.envelope_at = at_kw;
+      pc.options.mail_from = envelope_address("the sender address after 'mail from'");
+    } else if (k == "rcpt") {
+      if (!c.envelope_at) c.envelope_at = at_kw;
+      pc.options.rcpt_to = envelope_address("the recipient address after 'rcpt to'");
+      if (at("expect") && is_kw(peek(1), "reject")) {
+        next();
+        next();
+        pc.options.expect_reject = true;
+      }
+    } else if (k == "helo" || k == "ehlo" || k == "lhlo") {
+      c.helo_at = at_kw;
+      pc.options.helo = value("the name to greet with after '" + k + "'");
+      if (pc.options.helo.empty() || pc.options.helo.find_first_of(" \t\r\n") != std::string::npos)
+        fail(c.helo_at.value(), "the " + k + " name must be one word");
     } else if (k == "username" || k == "user") {
       pc.options.username = string_or_word("a user name");
     } else if (k == "password") {
@@ -117,6 +148,9 @@ void Parser::parse_port_test(size_t index, const Location& where) {
     } else if (k == "masteruser") {
       c.masteruser_at = at_kw;
       pc.options.authzid = string_or_word("a master user name");
+    } else if (k == "credentials") {
+      c.credentials_at = peek().where;
+      pc.options.credentials = string_or_word("the name of an entry of the credentials file");
     } else if (k == "allow") {
       expect_kw("plaintext", "after 'allow' (allow plaintext)");
       pc.options.allow_plaintext = true;
@@ -243,7 +277,10 @@ void Parser::parse_actions(std::vector<Action>& out) {
     } else {
       fail_expected("an action (" + one_of(actions) + ")", actions);
     }
-  } while (at("alert") || at("exec"));
+    // "alert ADDR" after the actions is the service's next statement, not one more action.
+  } while (at("exec") || (at("alert") && !(peek(1).kind == Token::Kind::string ||
+                                           (peek(1).kind == Token::Kind::word &&
+                                            peek(1).text.find('@') != std::string::npos))));
 }
 
 void Parser::parse_exec(ExecSpec& e) {
@@ -261,6 +298,25 @@ void Parser::parse_exec(ExecSpec& e) {
       expect_kw("every", "after 'repeat'");
       e.repeat_every = static_cast<int>(number("a number of cycles", 1, 100000));
       expect_kw("cycles", "after 'repeat every N'");
+    } else if (accept("rate")) {
+      expect_kw("limit", "after 'rate' (rate limit N per M seconds)");
+      RateLimit rate;
+      rate.count = static_cast<int>(number("the number of runs", 1, 100000));
+      expect_kw("per", "after 'rate limit N' (rate limit N per M seconds)");
+      Location at_period = peek().where;
+      long long period = peek().kind == Token::Kind::number ? number("the period", 1, 1000000) : 1;
+      static const std::vector<std::string> units = {"seconds", "minutes", "hours"};
+      std::string unit = peek().kind == Token::Kind::word ? str::lower(peek().text) : "";
+      long long factor = 0;
+      if (unit == "s" || unit == "sec" || unit == "second" || unit == "seconds") factor = 1;
+      if (unit == "min" || unit == "minute" || unit == "minutes") factor = 60;
+      if (unit == "h" || unit == "hour" || unit == "hours") factor = 3600;
+      if (factor == 0) fail_expected("'seconds', 'minutes' or 'hours' after 'per'", units);
+      next();
+      if (period * factor > 366LL * 86400)
+        fail(at_period, "a rate limit period can be at most a year");
+      rate.per_seconds = static_cast<int>(period * factor);
+      e.rate = rate;
     } else {
       return;
     }
@@ -291,7 +347,9 @@ void Parser::finish_port_test(size_t index, Check chk, PortCheck pc, const PortC
   const Location& where = chk.where;
   if (c.port_at && c.unix_at) fail(*c.unix_at, "a port test has either 'port' or 'unixsocket'");
   const protocols::ProtocolInfo* proto = nullptr;
-  if (!pc.protocol_name.empty()) {
+  const bool no_protocol = pc.protocol_name.empty();
+  if (no_protocol) pc.protocol_name = "tcp";  // monit, check_tcp: a plain connect
+  {
     proto = protocols::find(pc.protocol_name);
     if (!proto) {
       std::vector<std::string> names;
@@ -300,11 +358,13 @@ void Parser::finish_port_test(size_t index, Check chk, PortCheck pc, const PortC
                                "' (known: " + str::join(names, ", ") + ")" +
                                did_you_mean(pc.protocol_name, names));
     }
-  } else {
-    fail(where, "the port test names no protocol (add 'protocol imap', 'protocol imaps', ...)");
   }
   pc.protocol = proto;
   if (!c.port_at && !c.unix_at) pc.endpoint.port = proto->default_port;
+  if (!c.unix_at && pc.endpoint.port == 0)
+    fail(where, no_protocol
+                    ? "a port test without a protocol needs 'port N' (or 'unixsocket PATH')"
+                    : "protocol '" + pc.protocol_name + "' has no usual port: add 'port N'");
   if (pc.endpoint.unix_path.empty() && pc.endpoint.host.empty())
     fail(where, "the port test has no host (the service has no address)");
 
@@ -319,6 +379,11 @@ void Parser::finish_port_test(size_t index, Check chk, PortCheck pc, const PortC
       fail(*c.starttls_at, "'starttls' cannot be combined with TLS from the first byte (" +
                                std::string(c.type_ssl ? "ssl" : "protocol " + pc.protocol_name) +
                                "); use the plain protocol with starttls");
+    if (!proto->starttls && (proto->accepts & protocols::kSteps))
+      fail(*c.starttls_at,
+           "starttls needs a protocol that knows its STARTTLS command (add 'protocol smtp', "
+           "'protocol imap', ...), or a send/expect dialogue with starttls after the steps "
+           "that ask for it");
     if (!proto->starttls)
       fail(*c.starttls_at, "protocol '" + pc.protocol_name + "' has no STARTTLS");
     mode = TlsMode::starttls;
@@ -341,6 +406,8 @@ void Parser::finish_port_test(size_t index, Check chk, PortCheck pc, const PortC
                 c.password_at, "username/password");
   reject_option(!pc.options.authzid.empty(), protocols::kMasterUser, c.masteruser_at, "masteruser");
   reject_option(!pc.options.mailbox.empty(), protocols::kMailbox, c.mailbox_at, "select");
+  check_credentials_clause(pc, c, mode);
+  check_dialogue_clauses(pc, c, where);
   if (!pc.options.password.empty() && pc.options.username.empty())
     fail(c.password_at ? *c.password_at : where, "a password needs a username");
   if (pc.options.has_login() && pc.options.password.empty())
@@ -352,7 +419,7 @@ void Parser::finish_port_test(size_t index, Check chk, PortCheck pc, const PortC
          "the password of '" + pc.options.username +
              "' would cross an unencrypted connection; use starttls, ssl or an implicit-TLS "
              "protocol, or say 'allow plaintext'");
-  if (!pc.options.mailbox.empty() && !pc.options.has_login())
+  if (!pc.options.mailbox.empty() && !pc.options.has_login() && pc.options.credentials.empty())
     fail(c.mailbox_at ? *c.mailbox_at : where, "select needs a login (username and password)");
 
   chk.deadline_ms = deadline ? *deadline : 3 * chk.timeout_ms;
@@ -360,11 +427,13 @@ void Parser::finish_port_test(size_t index, Check chk, PortCheck pc, const PortC
     fail(where, "the deadline must not be shorter than the timeout");
   std::string endpoint = pc.endpoint.describe();
   std::string label = pc.protocol_name;
-  if (mode == TlsMode::starttls && proto->default_tls != TlsMode::implicit) label += "+starttls";
+  if (mode == TlsMode::starttls && proto->default_tls == TlsMode::none) label += "+starttls";
   if (mode == TlsMode::implicit && proto->default_tls != TlsMode::implicit) label += "+ssl";
   chk.description = label + " " + endpoint;
   if (pc.options.has_login()) chk.description += " as " + pc.options.username;
   if (!pc.options.authzid.empty()) chk.description += " via " + pc.options.authzid;
+  // The id names the entry, not its user: editing the credentials file keeps the test's state.
+  if (!pc.options.credentials.empty()) chk.description += " credentials " + pc.options.credentials;
   std::string id = chk.description;
   int n = 1;
   while (std::any_of(svc.checks.begin(), svc.checks.end(),
@@ -376,6 +445,162 @@ void Parser::finish_port_test(size_t index, Check chk, PortCheck pc, const PortC
   chk.rules.push_back(std::move(rule));
   svc.checks.push_back(std::move(chk));
   if (c.tls) pending_tls_.push_back({index, svc.checks.size() - 1, *c.tls});
+  if (c.credentials_at) apply_credentials_later(index, svc.checks.size() - 1, *c.credentials_at);
+}
+
+// send "TEXT": escapes resolved now; \0..\9 (the last expect's match and its captures) are
+// recorded as insertion points, so that an escaped backslash before a digit stays literal.
+Step Parser::parse_send_step() {
+  const Token& t = peek();
+  if (t.kind != Token::Kind::string) fail_expected("the text to send in double quotes");
+  Location where = t.where;
+  std::string raw = t.text;
+  next();
+  Step s;
+  s.kind = Step::Kind::send;
+  for (size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] != '\\') {
+      s.text += raw[i];
+      continue;
+    }
+    char e = i + 1 < raw.size() ? raw[i + 1] : '\0';
+    if (e >= '0' && e <= '9') {
+      s.captures.emplace_back(s.text.size(), e - '0');
+      ++i;
+      continue;
+    }
+    size_t len = std::min(raw.size() - i, static_cast<size_t>(e == 'x' ? 4 : 2));
+    std::string bytes, error;
+    if (!unescape_send(raw.substr(i, len), bytes, error))
+      fail(where, "in the text to send: " + error);
+    s.text += bytes;
+    i += len - 1;
+  }
+  if (s.text.empty() && s.captures.empty()) fail(where, "nothing to send (empty string)");
+  return s;
+}
+
+// expect "REGEX" [within N bytes]
+Step Parser::parse_expect_step() {
+  const Token& t = peek();
+  if (t.kind != Token::Kind::string)
+    fail_expected("a regular expression in double quotes after 'expect'");
+  Location where = t.where;
+  std::string source = unescape_plain(t.text);
+  next();
+  Step s;
+  s.kind = Step::Kind::expect;
+  s.regex = compile_regex(source, where);
+  if (accept("within")) {
+    s.max_bytes = static_cast<size_t>(number("the number of bytes to read", 1, 1024 * 1024));
+    if (!accept("bytes") && !accept("byte")) fail_expected("'bytes' after the number", {"bytes"});
+  }
+  return s;
+}
+
+Regex Parser::compile_regex(const std::string& source, const Location& where) {
+  int code = 0;
+  PCRE2_SIZE offset = 0;
+  pcre2_code* re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(source.data()), source.size(), 0,
+                                 &code, &offset, nullptr);
+  if (!re) {
+    PCRE2_UCHAR text[256];
+    pcre2_get_error_message(code, text, sizeof text);
+    fail(where, "bad regular expression \"" + source + "\": " +
+                    reinterpret_cast<const char*>(text) + " at offset " + std::to_string(offset));
+  }
+  (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);  // only faster when it works
+  return Regex{source, std::shared_ptr<pcre2_code>(re, pcre2_code_free)};
+}
+
+// An address for MAIL FROM / RCPT TO: one word, without the angle brackets the client adds.
+std::string Parser::envelope_address(const std::string& what) {
+  Location where = peek().where;
+  std::string a = value(what);
+  if (a.size() >= 2 && a.front() == '<' && a.back() == '>') a = a.substr(1, a.size() - 2);
+  if (a.find_first_of(" \t\r\n<>") != std::string::npos)
+    fail(where, "'" + a + "' is not a mail address (no spaces, CR, LF or angle brackets)");
+  return a;
+}
+
+// What the dialogue clauses (send/expect, the envelope, helo) need of the protocol and of each
+// other.
+void Parser::check_dialogue_clauses(const PortCheck& pc, const PortClauses& c,
+                                    const Location& where) {
+  const auto& o = pc.options;
+  const std::string name = pc.protocol_name.empty() ? "tcp" : pc.protocol_name;
+  if (!o.steps.empty() && !(pc.protocol->accepts & protocols::kSteps))
+    fail(*c.steps_at, "send/expect steps belong to a port test without a protocol; protocol '" +
+                          name + "' speaks its own dialogue");
+  if ((!o.mail_from.empty() || !o.rcpt_to.empty()) &&
+      !(pc.protocol->accepts & protocols::kEnvelope))
+    fail(*c.envelope_at, "protocol '" + name + "' does not take 'mail from'/'rcpt to'");
+  if (c.helo_at && !(pc.protocol->accepts & protocols::kHelo))
+    fail(*c.helo_at, "protocol '" + name + "' does not take 'helo'");
+  if (o.expect_reject && o.rcpt_to.empty())
+    fail(c.envelope_at.value_or(where), "'expect reject' needs 'rcpt to \"ADDRESS\"'");
+  if (c.step_starttls_at && (c.starttls || c.type_ssl))
+    fail(*c.step_starttls_at,
+         "starttls between send/expect steps upgrades a plain connection; "
+         "this test already uses TLS");
+  const Step* last_expect = nullptr;
+  for (const auto& s : o.steps) {
+    if (s.kind == Step::Kind::expect) last_expect = &s;
+    for (const auto& [at, group] : s.captures) {
+      std::string ref = "\\" + std::to_string(group);
+      if (!last_expect)
+        fail(*c.steps_at, "send uses " + ref + " but no expect comes before it to capture it");
+      uint32_t count = 0;
+      pcre2_pattern_info(last_expect->regex.code.get(), PCRE2_INFO_CAPTURECOUNT, &count);
+      if (static_cast<uint32_t>(group) > count)
+        fail(*c.steps_at, "send uses " + ref + " but the expect \"" + last_expect->regex.source +
+                              "\" before it has " + std::to_string(count) + " capture group" +
+                              (count == 1 ? "" : "s"));
+    }
+  }
+}
+
+// `credentials "NAME"` stands for username, password and masteruser, which arrive only when the
+// whole file has been read; what can be checked now is checked now.
+void Parser::check_credentials_clause(const PortCheck& pc, const PortClauses& c, TlsMode mode) {
+  if (!c.credentials_at) return;
+  const Location& at = *c.credentials_at;
+  if (!(pc.protocol->accepts & protocols::kLogin))
+    fail(at, "protocol '" + pc.protocol_name + "' does not take 'credentials'");
+  if (pc.options.has_login() || !pc.options.password.empty() || !pc.options.authzid.empty())
+    fail(at, "a test takes either 'credentials' or username/password/masteruser, not both");
+  if (mode == TlsMode::none && !pc.options.allow_plaintext)
+    fail(at, "the password of credentials \"" + pc.options.credentials +
+                 "\" would cross an unencrypted connection; use starttls, ssl or an implicit-TLS "
+                 "protocol, or say 'allow plaintext'");
+}
+
+void Parser::apply_credentials_later(size_t service, size_t check, const Location& where) {
+  const auto& pc = std::get<PortCheck>(cfg_.services[service].checks[check].what);
+  use_credentials(pc.options.credentials, where,
+                  [this, service, check, where](const Credential& c) {
+                    apply_credential(service, check, where, c);
+                  });
+}
+
+void Parser::apply_credential(size_t service, size_t check, const Location& where,
+                              const Credential& c) {
+  Check& chk = cfg_.services[service].checks[check];
+  auto& pc = std::get<PortCheck>(chk.what);
+  if (!c.masteruser.empty() && !(pc.protocol->accepts & protocols::kMasterUser)) {
+    d_.error(where, "credentials \"" + pc.options.credentials +
+                        "\" have a masteruser, which protocol '" + pc.protocol_name +
+                        "' does not take");
+    return;
+  }
+  pc.options.username = c.username;
+  pc.options.password = c.password;
+  pc.options.authzid = c.masteruser;
+  // Shown to people; the id (set in finish_port_test) keeps naming the entry.
+  std::string named = " credentials " + pc.options.credentials;
+  std::string who = " as " + c.username + (c.masteruser.empty() ? "" : " via " + c.masteruser);
+  if (auto at = chk.description.find(named); at != std::string::npos)
+    chk.description.replace(at, named.size(), who);
 }
 
 }  // namespace mw::config::parsing

@@ -66,8 +66,7 @@ void Parser::set_limits() {
       cfg_.settings.concurrency = static_cast<int>(number("the connection limit", 1, 100000));
     } else if (accept("startrate")) {
       accept_colon();
-      cfg_.settings.start_rate =
-          static_cast<int>(number("the start rate (checks per second, 0 = no pacing)", 0, 1000000));
+      cfg_.settings.start_rate = static_cast<int>(number("the start rate (checks per second, 0 = no pacing)", 0, 1000000));
     } else if (accept("handshakes")) {
       accept_colon();
       cfg_.settings.handshakes = static_cast<int>(number("the TLS handshake limit", 1, 100000));
@@ -79,6 +78,18 @@ void Parser::set_limits() {
     }
   }
   next();
+}
+
+// set credentials "PATH": the libconfig file of logins that tests name with credentials "NAME".
+void Parser::set_credentials() {
+  Location where = prev().where;
+  std::string path = value("the path of the credentials file");
+  if (path.empty()) fail(where, "empty credentials file path");
+  if (!credentials_path_.empty())
+    fail(where, "the credentials file is already set at " + credentials_at_.str());
+  path = files::expand_home(path);
+  credentials_path_ = path[0] == '/' ? path : files::dirname(current_file_) + "/" + path;
+  credentials_at_ = where;
 }
 
 void Parser::accept_colon() {

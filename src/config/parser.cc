@@ -50,7 +50,11 @@ const std::vector<Parser::Form>& Parser::set_forms() {
       {"daemon", &Parser::set_daemon},       {"log", &Parser::set_log},
       {"logfile", &Parser::set_log},         {"pidfile", &Parser::set_pidfile},
       {"statefile", &Parser::set_statefile}, {"ssl", &Parser::set_ssl},
-      {"limits", &Parser::set_limits},
+      {"limits", &Parser::set_limits},       {"credentials", &Parser::set_credentials},
+      {"mailserver", &Parser::set_mailserver},
+      {"mail-format", &Parser::set_mail_format},
+      {"alert", &Parser::set_alert},
+      {"eventqueue", &Parser::set_eventqueue},
   };
   return forms;
 }
@@ -58,6 +62,8 @@ const std::vector<Parser::Form>& Parser::set_forms() {
 const std::vector<Parser::Form>& Parser::check_kinds() {
   static const std::vector<Form> kinds = {
       {"host", &Parser::check_host},
+      {"replication", &Parser::check_replication},
+      {"delivery", &Parser::check_delivery},
   };
   return kinds;
 }
@@ -66,6 +72,8 @@ const std::vector<Parser::BodyForm>& Parser::service_statements() {
   static const std::vector<BodyForm> forms = {
       {"if", &Parser::parse_if},
       {"group", &Parser::parse_group},
+      {"alert", &Parser::service_alert},
+      {"noalert", &Parser::service_noalert},
   };
   return forms;
 }
@@ -266,6 +274,8 @@ void Parser::finalize() {
   for (const auto& file : files_with_password_) check_secret_file_mode(file);
   for (const auto& [file, where] : secret_at_)
     if (!files_with_password_.count(file)) check_secret_file_mode(file);
+  resolve_credentials();
+  finish_composites();
   if (cfg_.settings.statefile.empty())
     cfg_.settings.statefile = files::home_dir() + "/.mailwarden.state";
   if (cfg_.settings.pidfile.empty()) cfg_.settings.pidfile = files::home_dir() + "/.mailwarden.pid";

@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -14,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config/credentials.h"
 #include "config/diagnostics.h"
 #include "config/lexer.h"
 #include "config/model.h"
@@ -174,6 +176,7 @@ class Parser {
   struct PortClauses {
     std::optional<Location> port_at, unix_at, protocol_at, starttls_at, ssl_at, cert_at;
     std::optional<Location> password_at, masteruser_at, mailbox_at, steps_at;
+    std::optional<Location> credentials_at, envelope_at, helo_at, step_starttls_at;
     bool type_ssl = false;
     bool starttls = false;
     std::optional<TlsOverrides> tls;
@@ -189,6 +192,21 @@ class Parser {
   // A password (or other secret) was written at `where`: its file must be mode 0600.
   void note_secret(const Location& where);
   void check_secret_file_mode(const std::string& file);
+  // ---- credentials (credentials.h) --------------------------------------------------------
+  // Records that the statement at `where` logs in with entry `name` of the credentials file.
+  // `set credentials "PATH"` may come before or after; finalize() reads the file once and
+  // calls `apply` with the entry (or records an error at `where` naming the file and the
+  // entry). `apply` runs after every statement is parsed: capture indices into cfg_, never
+  // pointers or references, because the vectors grow.
+  void use_credentials(const std::string& name, const Location& where,
+                       std::function<void(const Credential&)> apply);
+  void resolve_credentials();
+  // ---- check replication, check delivery (parse_composite.cc) --------------------------------
+  friend class CompositeParser;
+  void check_replication();
+  void check_delivery();
+  void composite_statement(size_t service);  // every statement of their bodies but group
+  void finish_composites();                  // in finalize(), once credentials are resolved
   // ---- set ----------------------------------------------------------------------------------
   // One method per "set" form; set_forms() in parser.cc maps keywords to them.
   void set_daemon();
@@ -197,6 +215,23 @@ class Parser {
   void set_statefile();
   void set_ssl();
   void set_limits();
+  void set_credentials();
+  // ---- alerts (parse_alert.cc) ------------------------------------------------------------
+  void set_mailserver();
+  void set_mail_format();
+  void set_alert();
+  void set_eventqueue();
+  void service_alert(size_t index);
+  void service_noalert(size_t index);
+  // "ADDR [[not] { events }] [mail-format { ... }] [reminder N cycles]"
+  AlertRecipient parse_recipient(const std::string& statement);
+  void parse_alert_events(AlertEvents& events);
+  void parse_mail_format(MailFormat& format);
+  // The text of a mail-format value as written (noise words kept, comments dropped), from
+  // token `first` to token `last` (indices into the current tokens).
+  std::string source_text(size_t first, size_t last);
+  void check_mail_variables(const std::string& text, const Location& where);
+  void check_statement_end(const std::string& statement, const std::vector<std::string>& words);
   void accept_colon();
   bool parse_bool(const std::string& what);
   void parse_tls_block(TlsOverrides& o);
@@ -237,6 +272,15 @@ class Parser {
   gid_t resolve_group(const std::string& name);
   void finish_port_test(size_t index, Check chk, PortCheck pc, const PortClauses& c, Rule rule,
                         std::optional<int64_t> deadline);
+  void check_credentials_clause(const PortCheck& pc, const PortClauses& c, TlsMode mode);
+  // Generic dialogue steps and the SMTP envelope (parse_host.cc).
+  Step parse_send_step();
+  Step parse_expect_step();
+  Regex compile_regex(const std::string& source, const Location& where);
+  std::string envelope_address(const std::string& what);
+  void check_dialogue_clauses(const PortCheck& pc, const PortClauses& c, const Location& where);
+  void apply_credentials_later(size_t service, size_t check, const Location& where);
+  void apply_credential(size_t service, size_t check, const Location& where, const Credential& c);
 
   Diagnostics& d_;
   Config cfg_;
@@ -250,6 +294,15 @@ class Parser {
   std::shared_ptr<const Config> partial_;
   std::vector<PendingTls> pending_tls_;
   TlsOverrides global_tls_;
+  struct PendingCredential {
+    std::string name;
+    Location where;
+    std::function<void(const Credential&)> apply;
+  };
+  std::vector<PendingCredential> pending_credentials_;
+  std::string credentials_path_;  // set credentials "PATH" (relative to its control file)
+  Location credentials_at_;
+  std::vector<std::shared_ptr<struct CompositeDraft>> composites_;
   int64_t default_timeout_ms_ = 5000;
   bool in_service_ = false;
 };

@@ -11,6 +11,7 @@
 
 #include <limits.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -58,7 +59,7 @@ class Daemon {
     if (!dns_) dns_.reset(evdns_base_new(base_.get(), 0));  // no resolv.conf: numeric only
     handshakes_ = std::make_unique<Gate>(static_cast<size_t>(config->settings.handshakes));
     io_ = IoContext{base_.get(), dns_.get(), &tls_, handshakes_.get()};
-    dispatcher_ = std::make_unique<actions::Dispatcher>(base_.get());
+    dispatcher_ = std::make_unique<actions::Dispatcher>(io_);
     engine_ = std::make_unique<Engine>(io_, dispatcher_.get());
     engine_->load(std::move(config));
   }
@@ -98,7 +99,7 @@ class Daemon {
       return;
     }
     engine_->restore(snap);
-    actions_state_ = snap.actions;
+    dispatcher_->restore_state(snap.actions);
   }
 
   void start_cycles() {
@@ -125,11 +126,12 @@ class Daemon {
   }
 
   void save_now() {
+    dispatcher_->persist();  // the state never records a change whose alert is not on disk
     state::Snapshot snap = engine_->snapshot();
     snap.pid = static_cast<int>(getpid());
     snap.started = started_;
     snap.written = clock::wall();
-    snap.actions = actions_state_;
+    snap.actions = dispatcher_->save_state();
     std::string error;
     if (!state::save(engine_->config()->settings.statefile, snap, error))
       log::error("cannot write the state file: %s", error.c_str());
@@ -166,14 +168,30 @@ class Daemon {
         self->reload();
         break;
       case SIGUSR1:
+        if (self->stopping_) break;
         log::info("SIGUSR1: starting a cycle now");
         self->engine_->run_cycle();
         break;
       default:
         log::info("signal %d: stopping", static_cast<int>(sig));
-        event_base_loopexit(self->base_.get(), nullptr);
+        self->stop();
         break;
     }
+  }
+  // No new cycle starts; an alert mail being sent may finish (so that it is not sent again
+  // after a restart), bounded by the mail servers' timeout.
+  void stop() {
+    if (stopping_) {
+      event_base_loopexit(base_.get(), nullptr);  // a second signal: now
+      return;
+    }
+    stopping_ = true;
+    event_del(cycle_timer_.get());
+    event_del(start_timer_.get());
+    int64_t wait_ms = 5000;
+    for (const auto& ms : engine_->config()->settings.mailservers)
+      wait_ms = std::max(wait_ms, ms.timeout_ms);
+    dispatcher_->stop(wait_ms, [this] { event_base_loopexit(base_.get(), nullptr); });
   }
   static void on_cycle_timer(evutil_socket_t, short, void* arg) {
     static_cast<Daemon*>(arg)->engine_->run_cycle();
@@ -197,7 +215,7 @@ class Daemon {
   std::vector<EventPtr> signals_;
   EventPtr cycle_timer_, save_timer_, start_timer_;
   time_t started_ = 0;
-  nlohmann::json actions_state_ = nlohmann::json::object();
+  bool stopping_ = false;
 };
 
 bool daemonize(std::string& error) {

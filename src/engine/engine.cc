@@ -36,11 +36,13 @@ void Engine::load(std::shared_ptr<const config::Config> config) {
   runtimes_ = std::move(next);
   order_ = std::move(order);
   config_ = std::move(config);
+  if (dispatcher_) dispatcher_->load(config_);
 }
 
 void Engine::run_cycle() {
   ++cycle_;
   cycle_started_ms_ = clock::now_ms();
+  if (dispatcher_) dispatcher_->on_cycle_start(cycle_);  // retries alert mails that wait
   pending_in_cycle_ = 0;
   for (const auto& k : order_) {
     Runtime& rt = runtimes_[k];
@@ -146,7 +148,8 @@ void Engine::finished(const std::string& k, const CheckResult& result) {
       } else if (t == Transition::recovered) {
         log::info("'%s' %s succeeded again", svc.name.c_str(), chk.description.c_str());
       }
-      dispatcher_->on_transition(svc, chk, rule, t, result);
+      // Every result, not only changes: reminders and "repeat every N cycles" count on it.
+      dispatcher_->on_result(svc, chk, i, rule, t, rt.rules[i], result);
     }
     if (rt.cycle == cycle_ && --pending_in_cycle_ == 0) finish_cycle();
   }

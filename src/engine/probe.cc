@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "checks/delivery/delivery.h"
+#include "checks/replication/replication.h"
 #include "engine/run_context.h"
 #include "protocols/registry.h"
 #include "util/clock.h"
@@ -83,9 +85,11 @@ Task<void> port_dialogue(Probe& probe) {
 // The run of a composite check kind: one row per kind (the variant's alternatives after
 // PortCheck), each in its own folder under src/checks/.
 Task<void> composite_run(RunContext& ctx) {
+  const auto& what = ctx.check().what;
+  if (std::holds_alternative<config::ReplicationCheck>(what)) co_return co_await checks::replication::run(ctx);
+  if (std::holds_alternative<config::DeliveryCheck>(what)) co_return co_await checks::delivery::run(ctx);
   throw ProbeError(FailureClass::internal,
                    "no runner for the check kind of " + ctx.check().description);
-  co_return;
 }
 
 // One run of one check: attempts (1 + retry), each with its own scope and deadline.

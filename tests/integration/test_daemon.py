@@ -430,7 +430,7 @@ def test_syntax_check_ok_and_errors_with_file_line_col():
     lib.expect_eq(r.rc, 2, "exit status of -t on a broken file")
     lib.expect_eq(r.out, "", "stdout of -t on a broken file")
     lib.expect_eq(r.err.splitlines(), [
-        "%s:5:31: unknown protocol 'imapx' (known: imap, imaps); did you mean 'imap'?" % bad,
+        "%s:5:31: unknown protocol 'imapx' (known: imap, imaps, pop, pops, smtp, smtps, submission, lmtp, sieve, tcp); did you mean 'imap'?" % bad,
         "%s:6:18: a port number must be between 1 and 65535, got 99999" % bad,
         "%s:8:36: unknown port test clause 'tiemout'; did you mean 'timeout'?" % bad,
     ], "diagnostics")

@@ -127,6 +127,34 @@ std::string tls(const mw::TlsSettings& t) {
   return out;
 }
 
+// The protocol suite's options: credentials, helo, the SMTP envelope, send/expect steps.
+std::string dialogue_options(const mw::config::ProbeOptions& o) {
+  std::string out;
+  if (!o.credentials.empty()) out += "    credentials " + o.credentials + "\n";
+  if (!o.helo.empty()) out += "    helo " + o.helo + "\n";
+  if (!o.mail_from.empty() || !o.rcpt_to.empty())
+    out += "    mail from <" + o.mail_from + "> rcpt to <" + o.rcpt_to + ">" +
+           (o.expect_reject ? " expect reject" : "") + "\n";
+  for (const auto& s : o.steps) {
+    if (s.kind == mw::config::Step::Kind::starttls) {
+      out += "    step starttls\n";
+    } else if (s.kind == mw::config::Step::Kind::expect) {
+      out += "    step expect " + mw::str::quote(s.regex.source) +
+             (s.max_bytes ? " within " + std::to_string(s.max_bytes) + " bytes" : "") + "\n";
+    } else {
+      std::string text;
+      size_t from = 0;
+      for (const auto& [at, group] : s.captures) {
+        text += s.text.substr(from, at - from) + "{\\" + std::to_string(group) + "}";
+        from = at;
+      }
+      text += s.text.substr(from);
+      out += "    step send " + mw::str::printable(text) + "\n";
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string describe(const mw::config::Config& c) {
@@ -167,6 +195,7 @@ std::string describe(const mw::config::Config& c) {
                  " password " + std::string(o.password.size(), '*') +
                  (o.allow_plaintext ? " plaintext" : "") + "\n";
         if (!o.mailbox.empty()) out += "    select " + o.mailbox + "\n";
+        out += dialogue_options(o);
         if (pc->cert_min_days)
           out += "    certificate valid > " + std::to_string(*pc->cert_min_days) + " days\n";
         if (!pc->cert_sha256.empty()) out += "    certificate sha256 " + pc->cert_sha256 + "\n";

@@ -26,15 +26,23 @@ mailboxes: STATUS/SELECT/APPEND are done as the user through proxy
 authorization (AUTHENTICATE PLAIN "user\\0cyrus\\0password"), which every
 helper below does for you; users therefore need no password of their own.
 
-Logging: Cyrus only logs to syslog and this machine has no /dev/log, so
-server logs are lost; self.log_path only gets the master's stdout/stderr.
+Logging: Cyrus only logs to syslog.  When the machine has no /dev/log, a
+running server binds one (SyslogCapture) and appends each line whose ident
+carries its syslog_prefix to its self.log_path (next to the master's
+stdout/stderr), so Cyrus' own complaints show up in test failures; the
+socket is removed when the last server stops.  An existing /dev/log (a real
+syslog daemon) is left alone.
 A failed AUTHENTICATE costs 3 s (Cyrus' delay).  Start ~0.1 s, stop ~0.05 s.
 """
 
+import atexit
+import errno
 import imaplib
 import os
 import socket
+import stat
 import subprocess
+import threading
 import time
 
 from . import proc
@@ -45,6 +53,103 @@ SYSTEM_BIN = "/usr/lib/cyrus/bin"            # master, ctl_cyrusdb (cyrus-common
 ADMIN = "cyrus"
 ADMIN_PASSWORD = "cyrusadminpw"
 CONF_SUBDIRS = ("db", "proc", "socket", "log", "msg", "user", "quota", "lock", "sync")
+
+
+class SyslogCapture:
+    """/dev/log for a machine without one, routing each message to a server's log file.
+
+    Cyrus' daemons write "<pri>Mmm dd hh:mm:ss IDENT/service[pid]: text" where IDENT is the
+    server's syslog_prefix; the message goes to the file registered for IDENT, others are
+    dropped.  The socket exists while at least one server is registered.
+    """
+
+    PATH = "/dev/log"
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._routes = {}           # ident -> log path
+        self._sock = None
+        self._owned = False         # we created PATH and must remove it
+
+    def register(self, ident, log_path):
+        with self._lock:
+            self._routes[ident] = log_path
+            if self._sock is None and not self._owned:
+                self._open()
+
+    def unregister(self, ident):
+        with self._lock:
+            self._routes.pop(ident, None)
+            if not self._routes:
+                self._close()
+
+    def _open(self):
+        if os.path.exists(self.PATH) and not self._stale():
+            return                  # a real syslog (or another test run) owns it
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            if os.path.exists(self.PATH):
+                os.unlink(self.PATH)
+            sock.bind(self.PATH)
+            os.chmod(self.PATH, 0o666)      # the daemons run as user cyrus
+        except OSError:
+            sock.close()
+            return
+        self._sock, self._owned = sock, True
+        atexit.register(self._close_locked)
+        threading.Thread(target=self._pump, args=(sock,), name="syslog-capture",
+                         daemon=True).start()
+
+    def _stale(self):
+        """A socket left behind by a killed run: nobody reads it."""
+        try:
+            if not stat.S_ISSOCK(os.stat(self.PATH).st_mode):
+                return False
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            try:
+                probe.connect(self.PATH)
+            finally:
+                probe.close()
+            return False
+        except OSError as e:
+            return e.errno == errno.ECONNREFUSED
+
+    def _close_locked(self):
+        with self._lock:
+            self._close()
+
+    def _close(self):
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        if self._owned:
+            try:
+                os.unlink(self.PATH)
+            except OSError:
+                pass
+            self._owned = False
+
+    def _pump(self, sock):
+        while True:
+            try:
+                data = sock.recv(65536)
+            except OSError:
+                return
+            line = data.decode("utf-8", "replace").rstrip("\n")
+            # skip "<pri>" and the 15-character timestamp to reach the ident
+            body = line.split(">", 1)[-1]
+            ident = body[16:].split("/", 1)[0].split("[", 1)[0]
+            with self._lock:
+                path = self._routes.get(ident)
+            if path:
+                try:
+                    with open(path, "a") as f:
+                        f.write("syslog: " + body + "\n")
+                except OSError:
+                    pass
+
+
+SYSLOG = SyslogCapture()
 
 
 def ensure_binaries():
@@ -125,6 +230,8 @@ class CyrusServer(proc.Daemon):
         self.ports = {"imap": free_port()}
         if serve_sync:
             self.ports["csync"] = free_port()
+        # unique per server (several pairs may run at once): routes its syslog lines
+        self.syslog_ident = "mwh-%s-%d" % (name, self.ports["imap"])
         self.maxchild = maxchild
         self.config_path = os.path.join(self.dir, "imapd.conf")
         self.cyrus_conf = os.path.join(self.dir, "cyrus.conf")
@@ -143,8 +250,14 @@ class CyrusServer(proc.Daemon):
         os.makedirs(os.path.join(self.dir, "spool"), exist_ok=True)
         conf = ["configdirectory: %s/conf" % self.dir,
                 "partition-default: %s/spool" % self.dir,
+                # Without a default partition every imapd picks one on its first CREATE, and
+                # Cyrus 3.6 then reseeds rand() with time(NULL) (partlist_initialize): two
+                # processes creating mailboxes in the same second draw the same MAILBOXIDs,
+                # and the replica refuses the second ("uniqueid already in use ... Mailbox has
+                # been moved to another server"; sync_client: "bailing out!").
+                "defaultpartition: default",
                 "servername: %s" % self.servername,
-                "syslog_prefix: mwh-%s" % self.name,
+                "syslog_prefix: %s" % self.syslog_ident,
                 "admins: %s" % self.admin,
                 "virtdomains: userid",
                 "unixhierarchysep: yes",
@@ -197,6 +310,7 @@ class CyrusServer(proc.Daemon):
         proc.register_atexit(self)
         t0 = time.monotonic()
         proc.check_ports_free(self.ports, "127.0.0.1", "cyrus " + self.name)
+        SYSLOG.register(self.syslog_ident, self.log_path)
         proc.run([os.path.join(SYSTEM_BIN, "master"), "-C", self.config_path, "-M", self.cyrus_conf,
                   "-p", self.pid_file, "-d", "-L", self.log_path], log_path=self.log_path,
                  setsid=True)
@@ -211,6 +325,11 @@ class CyrusServer(proc.Daemon):
             self.stop()
             raise
         self.start_seconds = time.monotonic() - t0
+
+    def stop(self):
+        """Stop the server (TERM, then KILL); its syslog lines stop being captured. Idempotent."""
+        super().stop()
+        SYSLOG.unregister(self.syslog_ident)
 
     # -- IMAP helpers -----------------------------------------------------
     def admin_connection(self):

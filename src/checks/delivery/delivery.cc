@@ -1,0 +1,229 @@
+#include "checks/delivery/delivery.h"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "checks/delivery/message.h"
+#include "checks/delivery/receivers.h"
+#include "net/failure.h"
+#include "protocols/smtp_client.h"
+#include "util/clock.h"
+#include "util/strings.h"
+
+namespace mw::checks::delivery {
+namespace {
+
+using config::DeliveryCheck;
+using config::MailUrl;
+using nlohmann::json;
+
+constexpr size_t kMaxStaleProbes = 8;  // late probes of past runs still looked for
+
+// Milliseconds with one decimal since the last lap.
+class Stopwatch {
+ public:
+  double lap() {
+    int64_t now = clock::now_us();
+    double ms = std::round(static_cast<double>(now - last_) / 100.0) / 10.0;
+    last_ = now;
+    return ms;
+  }
+
+ private:
+  int64_t last_ = clock::now_us();
+};
+
+std::string helo_name() {
+  char host[256] = {0};
+  if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') return "localhost";
+  return host;
+}
+
+// The sending side: an SMTP session ready for MAIL FROM (or nothing, for a drop directory).
+struct Sender {
+  std::unique_ptr<Connection> conn;
+  std::unique_ptr<smtp::Session> smtp;
+};
+
+Task<void> connect_sender(RunContext& ctx, const DeliveryCheck& dc, Sender& s) {
+  const MailUrl& u = dc.send;
+  if (u.is_file()) co_return;
+  s.conn = co_await ctx.open(u.endpoint, u.tls_mode, u.tls, "send " + u.shown);
+  s.smtp = std::make_unique<smtp::Session>(*s.conn);
+  co_await s.smtp->greeting();
+  std::string helo = helo_name();
+  co_await s.smtp->hello(helo);
+  if (u.tls_mode == config::TlsMode::starttls) {
+    co_await s.smtp->starttls_command();
+    co_await s.conn->start_tls(u.tls, u.endpoint.host);
+    co_await s.smtp->hello(helo);
+  }
+  if (u.username.empty()) co_return;
+  if (!s.conn->tls_active() && !dc.allow_plaintext)
+    throw ProbeError(FailureClass::missing_feature, "not sending the password of " + u.username +
+                                                        " over an unencrypted connection to " +
+                                                        u.shown);
+  if (u.masteruser.empty()) {
+    co_await s.smtp->auth(u.username, u.password);
+  } else {
+    co_await s.smtp->auth(u.masteruser, u.password, u.username);
+  }
+}
+
+void require_positive(const smtp::Reply& r, const std::string& what) {
+  if (r.code / 100 == 2) return;
+  throw ProbeError(
+      r.code / 100 == 4 || r.code / 100 == 5 ? FailureClass::rejected : FailureClass::protocol,
+      what + " refused: " + str::printable(r.last_line), r.last_line);
+}
+
+Task<void> send_probe(const DeliveryCheck& dc, Sender& s, const std::string& token,
+                      const std::string& message) {
+  if (dc.send.is_file()) {
+    drop_file(dc.send.path, token, message);
+    co_return;
+  }
+  smtp::Reply r = co_await s.smtp->mail_from(dc.from);
+  require_positive(r, "MAIL FROM:<" + dc.from + ">");
+  r = co_await s.smtp->rcpt_to(dc.to);
+  require_positive(r, "RCPT TO:<" + dc.to + ">");
+  r = co_await s.smtp->data(message);
+  require_positive(r, "the message (DATA)");
+  co_await s.smtp->quit();
+  s.conn->close();
+}
+
+// Waits until the probe shows up on the receiving side or `within` has passed.
+Task<std::vector<std::string>> wait_for_probe(Receiver& receiver, const DeliveryCheck& dc,
+                                              const std::string& token) {
+  int64_t deadline = clock::now_ms() + dc.within_ms;
+  auto found = co_await receiver.find(token, false);
+  while (found.empty()) {
+    int64_t left = deadline - clock::now_ms();
+    if (left <= 0) {
+      char text[64];
+      snprintf(text, sizeof text, "%.1f s", static_cast<double>(dc.within_ms) / 1000.0);
+      std::string within = text;
+      if (within.size() > 4 && within.compare(within.size() - 4, 4, ".0 s") == 0)
+        within.replace(within.size() - 4, 2, "");
+      throw ProbeError(FailureClass::content, "the probe message did not arrive within " + within +
+                                                  " at " + dc.receive.shown);
+    }
+    co_await receiver.wait_for_change(left);
+    found = co_await receiver.find(token, false);
+  }
+  co_return found;
+}
+
+std::vector<std::string> stale_tokens(const json& memory) {
+  std::vector<std::string> out;
+  if (memory.is_object() && memory.contains("unfound") && memory["unfound"].is_array())
+    for (const auto& t : memory["unfound"])
+      if (t.is_string() && t.get<std::string>().size() == 64) out.push_back(t.get<std::string>());
+  return out;
+}
+
+// Late probes of earlier runs that are found now are removed; the rest are looked for again.
+Task<std::vector<std::string>> clean_stale(Receiver& receiver, std::vector<std::string> stale) {
+  std::vector<std::string> left;
+  if (!receiver.can_find_old()) co_return left;
+  for (const auto& token : stale) {
+    auto ids = co_await receiver.find(token, true);
+    if (ids.empty()) {
+      left.push_back(token);
+      continue;
+    }
+    co_await receiver.remove(ids);
+  }
+  co_return left;
+}
+
+struct Outcome {
+  json steps = json::object();
+  std::string step = "connect";
+  std::optional<ProbeError> error;
+  std::string problem;  // found, but twice or altered (reported after the cleanup)
+  std::optional<double> delivery_ms;
+};
+
+}  // namespace
+
+Task<void> run(RunContext& ctx) {
+  const auto& dc = std::get<DeliveryCheck>(ctx.check().what);
+  std::string token = new_token();
+  std::vector<std::string> stale = stale_tokens(ctx.memory);
+  auto receiver = make_receiver(ctx, dc);
+  Sender sender;
+  Outcome out;
+  Stopwatch watch;
+  std::vector<std::string> found;
+  try {
+    co_await receiver->open();
+    co_await connect_sender(ctx, dc, sender);
+    out.steps["connect"] = watch.lap();
+
+    out.step = "send";
+    std::string message = probe_message(dc.from, dc.to, token, clock::wall());
+    co_await send_probe(dc, sender, token, message);
+    double send_ms = watch.lap();
+    out.steps["send"] = send_ms;
+
+    out.step = "wait";
+    found = co_await wait_for_probe(*receiver, dc, token);
+    double wait_ms = watch.lap();
+    out.steps["wait"] = wait_ms;
+    out.delivery_ms = std::round((send_ms + wait_ms) * 10.0) / 10.0;
+
+    out.step = "found";
+    std::string text = co_await receiver->fetch(found[0]);
+    std::string altered = alteration(text, token);
+    if (found.size() > 1) {
+      out.problem = "the probe message arrived " + std::to_string(found.size()) + " times";
+    } else if (!altered.empty()) {
+      out.problem = "the probe message arrived altered: " + altered;
+    }
+    out.steps["found"] = watch.lap();
+
+    out.step = "clean";
+    if (!dc.keep_messages) {
+      // A second copy that came meanwhile is a duplicate too.
+      auto again = co_await receiver->find(token, false);
+      if (again.size() > found.size() && out.problem.empty())
+        out.problem = "the probe message arrived " + std::to_string(again.size()) + " times";
+      if (again.size() > found.size()) found = again;
+      co_await receiver->remove(found);
+      stale = co_await clean_stale(*receiver, stale);
+    }
+    co_await receiver->close();
+    out.steps["clean"] = watch.lap();
+  } catch (const ProbeError& e) {
+    out.error = e;
+  }
+  if (out.error && out.step == "wait") {
+    stale.push_back(token);
+    if (stale.size() > kMaxStaleProbes) stale.erase(stale.begin());
+  }
+  ctx.memory = json{{"unfound", stale}};
+  ctx.details = json{{"token", token}, {"steps_ms", out.steps}};
+  if (out.delivery_ms) {
+    ctx.details["delivery_ms"] = *out.delivery_ms;
+    ctx.metrics["latency_ms"] = *out.delivery_ms;
+  }
+  if (out.error) {
+    ctx.details["failed_step"] = out.step;
+    throw ProbeError(out.error->cls(), out.step + ": " + out.error->what(),
+                     out.error->server_line());
+  }
+  if (!out.problem.empty()) {
+    ctx.details["failed_step"] = "found";
+    throw ProbeError(FailureClass::content, "found: " + out.problem);
+  }
+}
+
+}  // namespace mw::checks::delivery
