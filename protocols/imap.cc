@@ -16,11 +16,7 @@ bool session_still_open(FailureClass c) {
 
 Task<void> login_and_select(Probe& probe, imap::Session& imap) {
   const auto& opt = probe.options();
-  if (!probe.may_send_password())
-    throw ProbeError(FailureClass::missing_feature,
-                     "not sending the password of " + opt.username +
-                         " over an unencrypted connection (use starttls or imaps, or 'allow "
-                         "plaintext')");
+  probe.require_password_allowed("starttls or imaps");
   const imap::Login login{opt.username, opt.password, opt.authzid};
   co_await imap.login(login);
   if (!opt.mailbox.empty()) (void)co_await imap.select(opt.mailbox);

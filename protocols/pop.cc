@@ -16,11 +16,7 @@ Task<void> pop_dialogue(Probe& probe) {
   }
   const auto& opt = probe.options();
   if (opt.has_login()) {
-    if (!probe.may_send_password())
-      throw ProbeError(FailureClass::missing_feature,
-                       "not sending the password of " + opt.username +
-                           " over an unencrypted connection (use starttls or pops, or 'allow "
-                           "plaintext')");
+    probe.require_password_allowed("starttls or pops");
     if (opt.authzid.empty()) {
       co_await pop.login(opt.username, opt.password);
     } else {

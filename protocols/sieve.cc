@@ -196,10 +196,7 @@ Task<void> sieve_dialogue(Probe& probe) {
   if (probe.wants_starttls()) co_await sieve.starttls(probe);
   const auto& opt = probe.options();
   if (opt.has_login()) {
-    if (!probe.may_send_password())
-      throw ProbeError(FailureClass::missing_feature,
-                       "not sending the password of " + opt.username +
-                           " over an unencrypted connection (use starttls, or 'allow plaintext')");
+    probe.require_password_allowed("starttls");
     if (opt.authzid.empty()) {
       co_await sieve.authenticate("", opt.username, opt.password);
     } else {

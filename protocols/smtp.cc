@@ -18,11 +18,7 @@ Task<void> smtp_dialogue(Probe& probe) {
     co_await smtp.hello(name);
   }
   if (opt.has_login()) {
-    if (!probe.may_send_password())
-      throw ProbeError(FailureClass::missing_feature,
-                       "not sending the password of " + opt.username +
-                           " over an unencrypted connection (use starttls, smtps or submission, "
-                           "or 'allow plaintext')");
+    probe.require_password_allowed("starttls, smtps or submission");
     if (opt.authzid.empty()) {
       co_await smtp.auth(opt.username, opt.password);
     } else {

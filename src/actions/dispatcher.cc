@@ -30,6 +30,31 @@ FailureClass failure_of(const config::Rule& rule, const CheckResult& result) {
                                                       : FailureClass::content;
 }
 
+// Why a rule failed, for $DESCRIPTION: the run's failure, or for a rule on a measured value
+// of a run that worked (latency, invalid users) that value.
+std::string rule_reason(const config::Rule& rule, const CheckResult& result) {
+  if (!result.ok) return result.reason();
+  auto metric = result.metrics.find(rule.condition == config::Condition::latency ? "latency_ms"
+                                                                                 : "invalid_users");
+  double value = metric == result.metrics.end() ? 0.0 : metric->second;
+  char text[160];
+  if (rule.condition == config::Condition::latency) {
+    snprintf(text, sizeof text, "latency %.1f ms exceeds the limit of %lld ms", value,
+             static_cast<long long>(rule.threshold));
+    return text;
+  }
+  if (rule.condition == config::Condition::invalid_users) {
+    std::vector<std::string> names;
+    if (result.details.is_object() && result.details.contains("invalid_users"))
+      for (const auto& u : result.details["invalid_users"])
+        if (u.is_string() && names.size() < 5) names.push_back(u.get<std::string>());
+    snprintf(text, sizeof text, "%.0f invalid user%s", value, value == 1 ? "" : "s");
+    return std::string(text) + (names.empty() ? "" : ": " + str::join(names, ", ")) +
+           (value > static_cast<double>(names.size()) && !names.empty() ? ", ..." : "");
+  }
+  return result.reason();
+}
+
 // "alert", "exec" or "alert, exec": what the rule does, for $ACTION.
 std::string action_names(const std::vector<config::Action>& list) {
   std::vector<std::string> names;
@@ -99,7 +124,7 @@ void Dispatcher::on_result(const config::Service& service, const config::Check& 
   if (t == Transition::failed) {
     e.name = "failed";
     e.cls = failure_of(rule, result);
-    e.description = check.description + " failed: " + result.reason();
+    e.description = check.description + " failed: " + rule_reason(rule, result);
     rules_[key] = RuleMemory{e.cls, e.description, false};
     run_actions(service, rule.fail_actions, e, key);
   } else if (t == Transition::recovered) {
@@ -114,7 +139,7 @@ void Dispatcher::on_result(const config::Service& service, const config::Check& 
     bool failing_now = rule.condition == config::Condition::failed && !result.ok;
     e.cls = failing_now || memory == rules_.end() ? failure_of(rule, result) : memory->second.cls;
     e.description = failing_now || memory == rules_.end()
-                        ? check.description + " failed: " + result.reason()
+                        ? check.description + " failed: " + rule_reason(rule, result)
                         : memory->second.description;
     repeat_actions(service, rule.fail_actions, e, key, state.cycles_in_state());
   } else if (state.cycles_in_state() > 0 && state.state() == RuleState::ok &&

@@ -1,7 +1,5 @@
 #include "actions/mailer.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 
 #include "net/connection.h"
@@ -19,12 +17,6 @@ constexpr size_t kDefaultLimit = 10000;  // mails that may wait without `slots`
 constexpr int64_t kBatchMs = 100;        // mails made within this share a round
 constexpr size_t kMailsPerSession = 25;  // a round opens one session per this many mails ...
 constexpr size_t kMaxSessions = 4;       // ... up to this many
-
-std::string local_host_name() {
-  char name[256] = {0};
-  if (gethostname(name, sizeof name - 1) != 0 || !name[0]) return "localhost";
-  return name;
-}
 
 }  // namespace
 
@@ -154,7 +146,7 @@ class Mailer::Session {
 
 Mailer::Mailer(IoContext& io)
     : io_(io),
-      helo_(local_host_name()),
+      helo_(smtp::default_hello_name()),
       soon_(evtimer_new(io.base, &Mailer::on_soon, this)),
       persist_(evtimer_new(io.base, &Mailer::on_persist, this)),
       drain_timer_(evtimer_new(io.base, &Mailer::on_drain_timeout, this)) {}

@@ -15,22 +15,14 @@ const std::set<std::string>& noise_words() {
   return words;
 }
 
+// Characters that end a word. Parentheses, '!' and an apostrophe inside a word are word
+// characters, so that free text (a mail-format message, "don't") needs no quoting.
 bool is_word_char(char c) {
   unsigned char u = static_cast<unsigned char>(c);
   if (std::isspace(u)) return false;
   switch (c) {
-    case '{':
-    case '}':
-    case ',':
-    case '"':
-    case '\'':
-    case '#':
-    case '<':
-    case '>':
-    case '=':
-    case '!':
-    case '(':
-    case ')':
+    case '{': case '}': case ',': case '"': case '#':
+    case '<': case '>': case '=':
       return false;
     default:
       return u >= 0x21;
@@ -62,7 +54,8 @@ class Lexer {
         advance();
       } else if (c == '"' || c == '\'') {
         if (!read_string(t)) continue;
-      } else if (c == '<' || c == '>' || c == '=' || c == '!') {
+      } else if (c == '<' || c == '>' || c == '=' ||
+                 (c == '!' && pos_ + 1 < text_.size() && text_[pos_ + 1] == '=')) {
         t.kind = Token::Kind::op;
         t.text = std::string(1, c);
         advance();
@@ -70,14 +63,6 @@ class Lexer {
           t.text += '=';
           advance();
         }
-        if (t.text == "!") {
-          diags_.error(t.where, "'!' must be followed by '=' (write != for \"not equal\")");
-          continue;
-        }
-      } else if (c == '(' || c == ')') {
-        diags_.error(t.where, std::string("unexpected '") + c + "'");
-        advance();
-        continue;
       } else {
         bool trailing_colon = read_word(t);
         bool noise = t.kind == Token::Kind::word && noise_words().count(str::lower(t.text));

@@ -40,6 +40,14 @@ Task<void> Probe::starttls() {
   co_await conn_->start_tls(port_.tls, host());
 }
 
+void Probe::require_password_allowed(const std::string& secure_ways) const {
+  if (may_send_password()) return;
+  throw ProbeError(FailureClass::missing_feature,
+                   "not sending the password of " + port_.options.username +
+                       " over an unencrypted connection (use " + secure_ways +
+                       ", or 'allow plaintext')");
+}
+
 namespace {
 
 // The checks every protocol gets, applied after a successful dialogue.

@@ -37,6 +37,9 @@ class Probe {
   [[nodiscard]] bool may_send_password() const {
     return conn_->tls_active() || port_.options.allow_plaintext;
   }
+  // Throws missing-feature unless may_send_password(); `secure_ways` says how to get TLS
+  // ("starttls or imaps").
+  void require_password_allowed(const std::string& secure_ways) const;
 
   // Connects (and wraps implicit TLS); the base calls this before the dialogue.
   Task<void> open();

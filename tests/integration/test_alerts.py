@@ -255,7 +255,8 @@ def test_failover_to_submission_with_starttls_and_login():
     dead = lib.free_port()                  # nothing listens: the first server fails over
     svc = Service()                          # never started: the check fails at once
     d, rc = control(
-        "set alert bob@example.test with mail-format { subject: St\u00f6rung $SERVICE \u2013 $EVENT }\n"
+        "set alert bob@example.test with mail-format { subject: St\u00f6rung $SERVICE \u2013 $EVENT\n"
+        "                                              message: \u26a0 $DESCRIPTION }\n"
         "check host it-failover with address 127.0.0.1\n"
         "  %s then alert\n" % imap_rule(svc.port),
         mailserver="set mailserver 127.0.0.1 port %d, 127.0.0.1 port %d username \"alice@example.test\" "
@@ -274,6 +275,10 @@ def test_failover_to_submission_with_starttls_and_login():
     lib.expect_not_in("alicepw", log, "the daemon's -v output")
     lib.expect_eq(subjects(got), ["St\u00f6rung it-failover \u2013 failed"], "the UTF-8 subject, decoded")
     check_headers(got[0], "bob@example.test")
+    lib.expect_eq(str(got[0]["Content-Transfer-Encoding"]), "quoted-printable", "a UTF-8 body")
+    lib.expect_eq(got[0].get_content().replace("\r\n", "\n"),
+                  "\u26a0 imap 127.0.0.1:%d failed: connect: cannot connect to 127.0.0.1:%d: "
+                  "Connection refused\n" % (svc.port, svc.port), "the body, decoded")
     lib.expect_match(r"^Subject: =\?UTF-8\?B\?\S+\?=$", got[0].raw.decode("ascii").replace("\r\n", "\n"),
                      "the subject is an RFC 2047 encoded-word (the message is ASCII)")
 

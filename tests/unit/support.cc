@@ -155,6 +155,62 @@ std::string dialogue_options(const mw::config::ProbeOptions& o) {
   return out;
 }
 
+// A URL of a composite check: every field the parser filled (the password as stars).
+std::string mail_url(const mw::config::MailUrl& u) {
+  std::string out = u.shown + " scheme " + u.scheme + " tls " + tls_mode(u.tls_mode);
+  if (!u.is_file()) out += " at " + u.endpoint.describe();
+  if (!u.username.empty()) out += " user " + u.username;
+  if (!u.masteruser.empty()) out += " master " + u.masteruser;
+  if (!u.password.empty()) out += " password " + std::string(u.password.size(), '*');
+  if (!u.path.empty()) out += " path " + u.path;
+  out += "\n";
+  if (u.tls_mode != mw::config::TlsMode::none) out += "      ssl " + tls(u.tls) + "\n";
+  return out;
+}
+
+// check replication / check delivery: the composite check's own settings.
+std::string composite(const mw::config::Check& chk) {
+  std::string out;
+  if (const auto* r = std::get_if<mw::config::ReplicationCheck>(&chk.what)) {
+    for (size_t i = 0; i < r->servers.size(); ++i)
+      out += std::string(i ? "    replica " : "    reference ") + mail_url(r->servers[i]);
+    out += "    admin " + r->admin + " password " + std::string(r->password.size(), '*') +
+           (r->credentials.empty() ? "" : " credentials " + r->credentials) +
+           (r->allow_plaintext ? " plaintext" : "") + "\n";
+    out += "    users " + (r->all_users ? std::string("all") : mw::str::join(r->users, ", ")) +
+           " mailboxes " + (r->all_mailboxes ? "all" : "INBOX") + "\n";
+    out += "    status items " + mw::str::join(r->status_items, " ") + "\n";
+    out += "    budget " + std::to_string(r->budget_ms) + " ms concurrency " +
+           std::to_string(r->concurrency) + (r->failed_only ? " failed only" : "") + "\n";
+  } else if (const auto* d = std::get_if<mw::config::DeliveryCheck>(&chk.what)) {
+    out += "    send " + mail_url(d->send);
+    if (!d->send_credentials.empty()) out += "      credentials " + d->send_credentials + "\n";
+    out += "    from <" + d->from + "> to <" + d->to + ">\n";
+    out += "    receive " + mail_url(d->receive);
+    if (!d->receive_credentials.empty())
+      out += "      credentials " + d->receive_credentials + "\n";
+    out += "    within " + std::to_string(d->within_ms) + " ms" +
+           (d->keep_messages ? " keep messages" : "") +
+           (d->allow_plaintext ? " plaintext" : "") + "\n";
+  }
+  return out;
+}
+
+// The rule's condition as written ("failed" for every port test).
+std::string condition(const mw::config::Rule& r) {
+  switch (r.condition) {
+    case mw::config::Condition::failed:
+      return "failed";
+    case mw::config::Condition::out_of_sync:
+      return "out of sync " + std::to_string(r.threshold) + " mailboxes";
+    case mw::config::Condition::invalid_users:
+      return "invalid users";
+    case mw::config::Condition::latency:
+      return "latency > " + std::to_string(r.threshold) + " ms";
+  }
+  return "?";
+}
+
 }  // namespace
 
 std::string describe(const mw::config::Config& c) {
@@ -202,8 +258,9 @@ std::string describe(const mw::config::Config& c) {
         if (pc->max_response_ms)
           out += "    responsetime > " + std::to_string(*pc->max_response_ms) + " ms\n";
       }
+      out += composite(chk);
       for (const auto& r : chk.rules)
-        out += "    if failed " + rule(r.fail_rule) + " then " + actions(r.fail_actions) +
+        out += "    if " + condition(r) + " " + rule(r.fail_rule) + " then " + actions(r.fail_actions) +
                " else " + rule(r.ok_rule) + " then " + actions(r.ok_actions) + "\n";
     }
   }

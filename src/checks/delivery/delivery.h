@@ -1,8 +1,10 @@
 // check delivery: sends a probe message carrying a unique token (SMTP with STARTTLS/AUTH, or a
 // drop directory), watches the receiving side (IMAP with IDLE or polling, POP3, a directory)
 // until the token arrives or `within` passes, checks that it arrived once and unaltered, and
-// deletes it unless told to keep it. Each step is timed in milliseconds: connect, send, wait,
-// found, clean; the delivery time runs from the start of the send to the probe being seen.
+// deletes it unless told to keep it. Each step is timed in milliseconds: connect (the receiving
+// side, ready before anything is sent), send (the sending server, from its connection to the
+// accepted message), wait, found (read and compared), clean (deleted, logged out); the delivery
+// time runs from the start of the send to the probe being seen.
 #pragma once
 
 #include "engine/run_context.h"
