@@ -206,6 +206,25 @@ bool parse_status_response(const std::string& line, StatusEntry& out) {
   return true;
 }
 
+bool parse_namespace_response(const std::string& line, Namespace& personal) {
+  Reader r(line);
+  Value personal_list, other, shared;
+  if (!r.word("*") || !r.word("NAMESPACE")) return false;
+  if (!r.value(personal_list) || !r.value(other) || !r.value(shared)) return false;
+  personal = Namespace{};
+  if (is_nil(personal_list)) return true;
+  if (personal_list.kind != Value::Kind::list || personal_list.items.empty()) return false;
+  const Value& first = personal_list.items[0];
+  // Each namespace is ("prefix" "delimiter" [extensions]).
+  if (first.kind != Value::Kind::list || first.items.size() < 2 ||
+      first.items[0].kind != Value::Kind::string ||
+      (first.items[1].kind != Value::Kind::string && !is_nil(first.items[1])))
+    return false;
+  personal.prefix = first.items[0].text;
+  personal.delimiter = is_nil(first.items[1]) ? "" : first.items[1].text;
+  return true;
+}
+
 bool parse_search_response(const std::string& line, std::vector<uint32_t>& out) {
   if (!str::istarts_with(line, "* SEARCH")) return false;
   if (line.size() > 8 && line[8] != ' ') return false;

@@ -45,6 +45,13 @@ struct StatusEntry {
 // False when the line is not that response or is malformed.
 [[nodiscard]] bool parse_list_response(const std::string& line, ListEntry& out);
 [[nodiscard]] bool parse_status_response(const std::string& line, StatusEntry& out);
+// "* NAMESPACE (("" "/")) (("Other Users/" "/")) NIL" (RFC 2342): the prefix and delimiter of
+// the first personal namespace; both empty when the personal namespace is NIL.
+struct Namespace {
+  std::string prefix;     // "" (Cyrus' altnamespace) or "INBOX/" (the standard namespace)
+  std::string delimiter;  // empty for NIL
+};
+[[nodiscard]] bool parse_namespace_response(const std::string& line, Namespace& personal);
 // "* SEARCH 1 4 9" -> {1, 4, 9}; false when not a SEARCH response.
 [[nodiscard]] bool parse_search_response(const std::string& line, std::vector<uint32_t>& out);
 // The number of a response code such as "[UIDNEXT 7]" in any line of `reply`.

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 
@@ -95,7 +96,14 @@ bool EventQueue::parse(const std::string& text, Outgoing& m) {
     if (key == "summary") m.summary = value;
   }
   m.message = text.substr(pos);
-  return !m.rcpt_to.empty() && !m.message.empty();
+  // The addresses go into MAIL FROM and RCPT TO: no control characters, no spaces, no brackets.
+  auto plain_address = [](const std::string& a) {
+    for (unsigned char c : a)
+      if (c < 0x21 || c == 0x7f || c == '<' || c == '>') return false;
+    return true;
+  };
+  return !m.rcpt_to.empty() && !m.message.empty() && plain_address(m.rcpt_to) &&
+         plain_address(m.mail_from);
 }
 
 bool EventQueue::open(const std::string& dir, std::vector<Outgoing>& waiting,
@@ -109,7 +117,16 @@ bool EventQueue::open(const std::string& dir, std::vector<Outgoing>& waiting,
     error = errno_text("cannot open the event queue " + dir);
     return false;
   }
-  UniqueFd lock(openat(dir_fd.get(), ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  // What waits here is sent with mailwarden's mail server login: only its own user may write it.
+  struct stat st;
+  if (fstat(dir_fd.get(), &st) != 0 || st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
+    char mode[8];
+    snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    error = "the event queue " + dir + " must belong to mailwarden's user and be private (it is " +
+            "mode " + mode + "); run: chmod 700 " + dir;
+    return false;
+  }
+  UniqueFd lock(openat(dir_fd.get(), ".lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!lock) {
     error = errno_text("cannot create " + dir + "/.lock");
     return false;
@@ -140,7 +157,9 @@ bool EventQueue::open(const std::string& dir, std::vector<Outgoing>& waiting,
     std::string digits = name.substr(0, name.size() - strlen(kSuffix));
     Outgoing m;
     std::string text;
-    bool ok = !digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos &&
+    uint64_t seq = 0;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), seq);
+    bool ok = !digits.empty() && ec == std::errc() && end == digits.data() + digits.size() &&
               read_file(dir_fd.get(), name, text) && parse(text, m);
     if (!ok) {
       std::string bad = name + ".bad";
@@ -148,7 +167,7 @@ bool EventQueue::open(const std::string& dir, std::vector<Outgoing>& waiting,
       problems.push_back(dir + "/" + name + " is not a queued alert mail; renamed to " + bad);
       continue;
     }
-    m.seq = std::stoull(digits);
+    m.seq = seq;
     m.file = name;
     max_seq = std::max(max_seq, m.seq);
     waiting.push_back(std::move(m));

@@ -85,9 +85,10 @@ pid_t ExecRunner::run(const config::ExecSpec& spec, const Environment& env,
     if (devnull >= 0) dup2(devnull, 0);
     dup2(write_end.get(), 1);
     dup2(write_end.get(), 2);
-    if (spec.gid) {
-      if (setgroups(0, nullptr) != 0 || setgid(*spec.gid) != 0) _exit(126);
-    }
+    // Drop root's supplementary groups whenever an identity is asked for, then the group, then
+    // the user (after setuid the other two would no longer be allowed).
+    if ((spec.uid || spec.gid) && setgroups(0, nullptr) != 0) _exit(126);
+    if (spec.gid && setgid(*spec.gid) != 0) _exit(126);
     if (spec.uid && setuid(*spec.uid) != 0) _exit(126);
     execve("/bin/sh", argv, envp.data());
     _exit(127);
@@ -174,6 +175,9 @@ void ExecRunner::finish(pid_t pid, int status) {
   auto it = jobs_.find(pid);
   if (it == jobs_.end()) return;
   Job& job = *it->second;
+  // A command stopped for its timeout may leave children that ignore TERM in its process group;
+  // its timer goes with the job, so they get KILL now rather than after the grace period.
+  if (job.terminated && !job.killed) kill(-pid, SIGKILL);
   // Drain what is left in the pipe before it closes.
   on_output(job.output.get(), EV_READ, &job);
   if (WIFEXITED(status)) {

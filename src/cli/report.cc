@@ -123,7 +123,7 @@ std::string validate_json(const Engine& engine) {
     if (test["status"] == "failed") svc["status"] = "failed";
     svc["tests"].push_back(std::move(test));
   }
-  return json{{"services", services}}.dump(2) + "\n";
+  return json{{"services", services}}.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 std::string status_text(const state::Snapshot& snap, const DaemonInfo& d) {
@@ -185,7 +185,7 @@ std::string status_json(const state::Snapshot& snap, const DaemonInfo& d) {
               {"cycles", snap.cycles},
               {"state_written", snap.written ? clock::format_utc(snap.written) : ""}}},
             {"services", services}};
-  return j.dump(2) + "\n";
+  return j.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 std::string summary_text(const state::Snapshot& snap, const DaemonInfo& d) {

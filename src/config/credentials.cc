@@ -171,6 +171,13 @@ void Parser::resolve_credentials() {
   std::string error;
   auto file = CredentialsFile::load(credentials_path_, error_at, error);
   if (!file) {
+    // Every error is FILE:LINE:COL: a problem with the file as a whole points at the
+    // 'set credentials' statement, a syntax error at its line of the credentials file.
+    if (error_at.line == 0) {
+      error_at = credentials_at_;
+    } else if (error_at.col == 0) {
+      error_at.col = 1;
+    }
     d_.error(error_at, error);
     return;
   }

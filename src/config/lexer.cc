@@ -21,8 +21,14 @@ bool is_word_char(char c) {
   unsigned char u = static_cast<unsigned char>(c);
   if (std::isspace(u)) return false;
   switch (c) {
-    case '{': case '}': case ',': case '"': case '#':
-    case '<': case '>': case '=':
+    case '{':
+    case '}':
+    case ',':
+    case '"':
+    case '#':
+    case '<':
+    case '>':
+    case '=':
       return false;
     default:
       return u >= 0x21;
@@ -63,6 +69,13 @@ class Lexer {
           t.text += '=';
           advance();
         }
+      } else if (!is_word_char(c)) {
+        // A control byte: no token starts with it. Reported and skipped, so that the lexer
+        // always moves on (an empty word here would never advance).
+        diags_.error(t.where, "unexpected character " + str::printable(std::string(1, c)) +
+                                  " (control characters belong in quoted strings as escapes)");
+        advance();
+        continue;
       } else {
         bool trailing_colon = read_word(t);
         bool noise = t.kind == Token::Kind::word && noise_words().count(str::lower(t.text));

@@ -148,7 +148,7 @@ struct ReplicationCheck {
   std::vector<MailUrl> servers;  // [0] is the reference
   std::string admin;             // logs in as each user by proxy authorization
   std::string password;
-  std::string credentials;       // entry of the credentials file (resolved into the two above)
+  std::string credentials;         // entry of the credentials file (resolved into the two above)
   std::vector<std::string> users;  // empty with all_users
   bool all_users = false;          // users guessed from the reference's user/... mailboxes
   bool all_mailboxes = false;      // else INBOX only
@@ -273,8 +273,8 @@ struct Settings {
   std::string statefile;
   TlsSettings tls;  // set ssl options: the default for every TLS connection
   int concurrency = 1024;
-  int handshakes = 64;     // TLS handshakes in flight at once
-  int start_rate = 2000;   // checks started per second (0: no pacing)
+  int handshakes = 64;                  // TLS handshakes in flight at once
+  int start_rate = 2000;                // checks started per second (0: no pacing)
   std::vector<MailServer> mailservers;  // empty: localhost port 25
   MailFormat mail_format;
   std::vector<AlertRecipient> alerts;  // set alert: recipients of every service

@@ -181,7 +181,7 @@ std::string parse_mail_url(const std::string& text, MailUrl& out) {
     if (!percent_decode(mailbox, out.path, error)) return "in the mailbox: " + error;
     if (out.path.empty()) out.path = "INBOX";
   } else if (!raw_path.empty() && raw_path != "/") {
-    return "a " + out.scheme + " URL takes no path (only imap URLs name a mailbox)";
+    return "only imap URLs take a path (the mailbox); this " + out.scheme + " URL cannot";
   }
   std::string host_shown = out.endpoint.host.find(':') == std::string::npos
                                ? out.endpoint.host

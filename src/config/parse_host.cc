@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 
@@ -45,7 +46,7 @@ void Parser::parse_port_test(size_t index, const Location& where) {
   Service& svc = cfg_.services[index];
   Check chk;
   chk.where = where;
-  chk.timeout_ms = default_timeout_ms_;
+  chk.timeout_ms = 0;  // none written: set limits { networktimeout } decides, in finalize()
   PortCheck pc;
   pc.endpoint.host = svc.address;
   PortClauses c;
@@ -293,7 +294,9 @@ void Parser::parse_exec(ExecSpec& e) {
     } else if (accept("gid")) {
       e.gid = resolve_group(value("a group name or gid"));
     } else if (accept("timeout")) {
-      e.timeout_s = static_cast<int>(duration_ms("the exec timeout", 1000) / 1000);
+      int64_t ms = duration_ms("the exec timeout", 1000);
+      if (ms > 7LL * 86400 * 1000) fail(prev().where, "an exec timeout can be at most 7 days");
+      e.timeout_s = static_cast<int>(ms / 1000);
     } else if (accept("repeat")) {
       expect_kw("every", "after 'repeat'");
       e.repeat_every = static_cast<int>(number("a number of cycles", 1, 100000));
@@ -318,15 +321,37 @@ void Parser::parse_exec(ExecSpec& e) {
       rate.per_seconds = static_cast<int>(period * factor);
       e.rate = rate;
     } else {
-      return;
+      break;
     }
   }
+  // "as uid U" alone runs with U's own group, never with mailwarden's (root's) group.
+  if (e.uid && !e.gid) {
+    struct passwd* pw = getpwuid(*e.uid);
+    if (!pw)
+      fail(where, "exec as uid " + std::to_string(*e.uid) +
+                      " needs a gid as well (no user has that uid): add 'gid G'");
+    e.gid = pw->pw_gid;
+  }
+}
+
+// A number that fits the id type and is not (id_t)-1, which means "no change" to setuid.
+template <typename Id>
+static bool parse_id(const std::string& text, Id& out) {
+  unsigned long long v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size()) return false;
+  if (v >= static_cast<unsigned long long>(static_cast<Id>(-1))) return false;
+  out = static_cast<Id>(v);
+  return true;
 }
 
 uid_t Parser::resolve_user(const std::string& name) {
   Location where = prev().where;
-  if (!name.empty() && name.find_first_not_of("0123456789") == std::string::npos)
-    return static_cast<uid_t>(std::stoul(name));
+  if (!name.empty() && name.find_first_not_of("0123456789") == std::string::npos) {
+    uid_t uid = 0;
+    if (!parse_id(name, uid)) fail(where, "uid " + name + " is out of range");
+    return uid;
+  }
   struct passwd* pw = getpwnam(name.c_str());
   if (!pw) fail(where, "unknown user '" + name + "'");
   return pw->pw_uid;
@@ -334,8 +359,11 @@ uid_t Parser::resolve_user(const std::string& name) {
 
 gid_t Parser::resolve_group(const std::string& name) {
   Location where = prev().where;
-  if (!name.empty() && name.find_first_not_of("0123456789") == std::string::npos)
-    return static_cast<gid_t>(std::stoul(name));
+  if (!name.empty() && name.find_first_not_of("0123456789") == std::string::npos) {
+    gid_t gid = 0;
+    if (!parse_id(name, gid)) fail(where, "gid " + name + " is out of range");
+    return gid;
+  }
   struct group* gr = getgrnam(name.c_str());
   if (!gr) fail(where, "unknown group '" + name + "'");
   return gr->gr_gid;
@@ -422,8 +450,10 @@ void Parser::finish_port_test(size_t index, Check chk, PortCheck pc, const PortC
   if (!pc.options.mailbox.empty() && !pc.options.has_login() && pc.options.credentials.empty())
     fail(c.mailbox_at ? *c.mailbox_at : where, "select needs a login (username and password)");
 
+  bool default_timeout = chk.timeout_ms == 0;
+  if (default_timeout) chk.timeout_ms = default_timeout_ms_;
   chk.deadline_ms = deadline ? *deadline : 3 * chk.timeout_ms;
-  if (chk.deadline_ms < chk.timeout_ms)
+  if (deadline && chk.deadline_ms < chk.timeout_ms)
     fail(where, "the deadline must not be shorter than the timeout");
   std::string endpoint = pc.endpoint.describe();
   std::string label = pc.protocol_name;
@@ -444,6 +474,8 @@ void Parser::finish_port_test(size_t index, Check chk, PortCheck pc, const PortC
   chk.what = std::move(pc);
   chk.rules.push_back(std::move(rule));
   svc.checks.push_back(std::move(chk));
+  if (default_timeout)
+    pending_timeouts_.push_back({index, svc.checks.size() - 1, deadline.has_value()});
   if (c.tls) pending_tls_.push_back({index, svc.checks.size() - 1, *c.tls});
   if (c.credentials_at) apply_credentials_later(index, svc.checks.size() - 1, *c.credentials_at);
 }

@@ -33,16 +33,24 @@ void Parser::set_log() {
     if (accept("facility")) cfg_.settings.syslog_facility = str::lower(value("a syslog facility"));
   } else {
     cfg_.settings.log_sink = LogSink::file;
-    cfg_.settings.logfile = value("a log file path or 'syslog'");
+    cfg_.settings.logfile = path_value("a log file path or 'syslog'");
   }
 }
 
+// A path as written, made absolute against the directory of the file it is written in: the
+// daemon runs from "/" while status and quit run wherever the operator is.
+std::string Parser::path_value(const std::string& what) {
+  std::string path = files::expand_home(value(what));
+  if (path.empty() || path[0] == '/') return path;
+  return files::dirname(current_file_) + "/" + path;
+}
+
 void Parser::set_pidfile() {
-  cfg_.settings.pidfile = value("a pid file path");
+  cfg_.settings.pidfile = path_value("a pid file path");
 }
 
 void Parser::set_statefile() {
-  cfg_.settings.statefile = value("a state file path");
+  cfg_.settings.statefile = path_value("a state file path");
 }
 
 void Parser::set_ssl() {
@@ -66,7 +74,8 @@ void Parser::set_limits() {
       cfg_.settings.concurrency = static_cast<int>(number("the connection limit", 1, 100000));
     } else if (accept("startrate")) {
       accept_colon();
-      cfg_.settings.start_rate = static_cast<int>(number("the start rate (checks per second, 0 = no pacing)", 0, 1000000));
+      cfg_.settings.start_rate =
+          static_cast<int>(number("the start rate (checks per second, 0 = no pacing)", 0, 1000000));
     } else if (accept("handshakes")) {
       accept_colon();
       cfg_.settings.handshakes = static_cast<int>(number("the TLS handshake limit", 1, 100000));
@@ -140,9 +149,9 @@ void Parser::parse_tls_block(TlsOverrides& o) {
         fail_expected("'allow' or 'reject' after 'selfsigned:'", {"allow", "reject"});
       }
     } else if (k == "cacertificatefile") {
-      o.ca_file = value("a CA certificate file");
+      o.ca_file = path_value("a CA certificate file");
     } else if (k == "cacertificatepath") {
-      o.ca_path = value("a CA certificate directory");
+      o.ca_path = path_value("a CA certificate directory");
     } else if (k == "version") {
       std::string v = str::lower(value("a TLS version"));
       if (v == "auto" || v == "tlsv12" || v == "tlsv1.2" || v == "tls1.2") {

@@ -47,14 +47,12 @@ std::string one_of(const std::vector<std::string>& options) {
 // ---- files and statements -----------------------------------------------------------------
 const std::vector<Parser::Form>& Parser::set_forms() {
   static const std::vector<Form> forms = {
-      {"daemon", &Parser::set_daemon},       {"log", &Parser::set_log},
-      {"logfile", &Parser::set_log},         {"pidfile", &Parser::set_pidfile},
-      {"statefile", &Parser::set_statefile}, {"ssl", &Parser::set_ssl},
-      {"limits", &Parser::set_limits},       {"credentials", &Parser::set_credentials},
-      {"mailserver", &Parser::set_mailserver},
-      {"mail-format", &Parser::set_mail_format},
-      {"alert", &Parser::set_alert},
-      {"eventqueue", &Parser::set_eventqueue},
+      {"daemon", &Parser::set_daemon},         {"log", &Parser::set_log},
+      {"logfile", &Parser::set_log},           {"pidfile", &Parser::set_pidfile},
+      {"statefile", &Parser::set_statefile},   {"ssl", &Parser::set_ssl},
+      {"limits", &Parser::set_limits},         {"credentials", &Parser::set_credentials},
+      {"mailserver", &Parser::set_mailserver}, {"mail-format", &Parser::set_mail_format},
+      {"alert", &Parser::set_alert},           {"eventqueue", &Parser::set_eventqueue},
   };
   return forms;
 }
@@ -274,6 +272,16 @@ void Parser::finalize() {
   for (const auto& file : files_with_password_) check_secret_file_mode(file);
   for (const auto& [file, where] : secret_at_)
     if (!files_with_password_.count(file)) check_secret_file_mode(file);
+  for (const auto& p : pending_timeouts_) {
+    Check& chk = cfg_.services[p.service].checks[p.check];
+    chk.timeout_ms = default_timeout_ms_;
+    if (!p.deadline_given) chk.deadline_ms = 3 * chk.timeout_ms;
+    if (chk.deadline_ms < chk.timeout_ms)
+      d_.error(chk.where,
+               "the deadline must not be shorter than the timeout (set limits { "
+               "networktimeout } is " +
+                   std::to_string(default_timeout_ms_) + " ms)");
+  }
   resolve_credentials();
   finish_composites();
   if (cfg_.settings.statefile.empty())
@@ -307,8 +315,15 @@ void Parser::check_secret_file_mode(const std::string& file) {
 ParseResult parse_file(const std::string& path) {
   ParseResult result;
   parsing::Parser parser(result.diagnostics);
-  result.config = parser.run(path);
-  result.partial = parser.partial();
+  try {
+    result.config = parser.run(path);
+    result.partial = parser.partial();
+  } catch (const std::exception& e) {
+    // A bug, not a user's mistake; still, a broken file must never take the daemon down.
+    result.config = nullptr;
+    result.diagnostics.error(Location{path, 1, 1},
+                             std::string("internal error while reading this file: ") + e.what());
+  }
   return result;
 }
 

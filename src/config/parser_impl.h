@@ -26,6 +26,7 @@ namespace mw::config::parsing {
 constexpr int kMaxIncludeDepth = 16;
 constexpr size_t kMaxIncludedFiles = 1024;
 constexpr int kMaxCycles = 64;
+constexpr int64_t kMaxDurationMs = 30LL * 86400 * 1000;
 
 // Thrown after an error has been recorded; the statement loop resynchronises.
 struct Abandon {};
@@ -165,6 +166,7 @@ class Parser {
     }
     int64_t ms = n * factor;
     if (ms < min_ms) fail(where, what + " must be at least " + std::to_string(min_ms) + " ms");
+    if (ms > kMaxDurationMs) fail(where, what + " must be at most 30 days");
     return ms;
   }
 
@@ -211,6 +213,7 @@ class Parser {
   // One method per "set" form; set_forms() in parser.cc maps keywords to them.
   void set_daemon();
   void set_log();
+  [[nodiscard]] std::string path_value(const std::string& what);
   void set_pidfile();
   void set_statefile();
   void set_ssl();
@@ -292,6 +295,14 @@ class Parser {
   std::set<std::string> files_with_password_;
   std::map<std::string, Location> secret_at_;  // the first secret of each file
   std::shared_ptr<const Config> partial_;
+  // Port tests without their own timeout: `set limits { networktimeout }` may come later in the
+  // file, so their timeout (and the deadline derived from it) is settled in finalize().
+  struct PendingTimeout {
+    size_t service;
+    size_t check;
+    bool deadline_given;
+  };
+  std::vector<PendingTimeout> pending_timeouts_;
   std::vector<PendingTls> pending_tls_;
   TlsOverrides global_tls_;
   struct PendingCredential {

@@ -98,8 +98,16 @@ class Daemon {
       log::warning("cannot read the state file (%s); starting with a fresh state", error.c_str());
       return;
     }
-    engine_->restore(snap);
-    dispatcher_->restore_state(snap.actions);
+    // A state file edited by hand (or from another version) may hold the wrong types; it must
+    // not keep the daemon from starting.
+    try {
+      engine_->restore(snap);
+      dispatcher_->restore_state(snap.actions);
+    } catch (const std::exception& e) {
+      log::warning("the state file %s has an unexpected shape (%s); starting with a fresh state",
+                   engine_->config()->settings.statefile.c_str(), e.what());
+      engine_->restore(state::Snapshot{});
+    }
   }
 
   void start_cycles() {
@@ -149,6 +157,7 @@ class Daemon {
       return;
     }
     int old_cycle = engine_->config()->settings.cycle_s;
+    tls_.clear();  // a CA file replaced on disk is read again (live sessions keep their context)
     apply_logging(parsed.config->settings, foreground_);
     engine_->load(parsed.config);
     log::info("reloaded: %zu services, %zu checks", parsed.config->services.size(),

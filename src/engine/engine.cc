@@ -54,7 +54,7 @@ void Engine::run_cycle() {
     rt.queued = true;
     rt.cycle = cycle_;
     ++pending_in_cycle_;
-    queue_.push_back(k);
+    queue_.emplace_back(k, cycle_);
   }
   if (pending_in_cycle_ == 0) {
     finish_cycle();
@@ -111,20 +111,28 @@ void Engine::pump() {
       evtimer_add(pump_timer_.get(), &tv);
       return;
     }
-    std::string k = std::move(queue_.front());
+    auto [k, cycle] = std::move(queue_.front());
     queue_.pop_front();
     auto it = runtimes_.find(k);
-    if (it == runtimes_.end()) continue;
+    if (it == runtimes_.end()) {  // removed by a reload while it waited
+      count_done(cycle);
+      continue;
+    }
     Runtime& rt = it->second;
     rt.queued = false;
     rt.running = true;
     ++running_;
     run_check(io_, config_, *rt.service, *rt.check, rt.memory,
-              [this, k](const CheckResult& r) { finished(k, r); });
+              [this, k = k, cycle = cycle](const CheckResult& r) { finished(k, cycle, r); });
   }
 }
 
-void Engine::finished(const std::string& k, const CheckResult& result) {
+// A check of `cycle` is over (run, or dropped by a reload): the cycle ends with its last one.
+void Engine::count_done(int64_t cycle) {
+  if (cycle == cycle_ && --pending_in_cycle_ == 0) finish_cycle();
+}
+
+void Engine::finished(const std::string& k, int64_t cycle, const CheckResult& result) {
   --running_;
   auto it = runtimes_.find(k);
   if (it != runtimes_.end()) {
@@ -151,8 +159,8 @@ void Engine::finished(const std::string& k, const CheckResult& result) {
       // Every result, not only changes: reminders and "repeat every N cycles" count on it.
       dispatcher_->on_result(svc, chk, i, rule, t, rt.rules[i], result);
     }
-    if (rt.cycle == cycle_ && --pending_in_cycle_ == 0) finish_cycle();
   }
+  count_done(cycle);  // also when a reload removed the check while it ran
   if (result_cb_) result_cb_();
   pump();
 }

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "actions/dispatcher.h"
@@ -76,7 +77,8 @@ class Engine {
   void pump();
   [[nodiscard]] bool take_start_token();
   static void on_pump_timer(evutil_socket_t, short, void* arg);
-  void finished(const std::string& key, const CheckResult& result);
+  void finished(const std::string& key, int64_t cycle, const CheckResult& result);
+  void count_done(int64_t cycle);
   void finish_cycle();
 
   IoContext& io_;
@@ -84,7 +86,7 @@ class Engine {
   std::shared_ptr<const config::Config> config_;
   std::map<std::string, Runtime> runtimes_;
   std::vector<std::string> order_;
-  std::deque<std::string> queue_;
+  std::deque<std::pair<std::string, int64_t>> queue_;  // key, the cycle it was queued in
   int running_ = 0;
   double tokens_ = 0;
   int64_t tokens_at_ms_ = 0;

@@ -10,6 +10,7 @@
 #include "protocols/registry.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/strings.h"
 
 namespace mw {
 
@@ -42,10 +43,10 @@ Task<void> Probe::starttls() {
 
 void Probe::require_password_allowed(const std::string& secure_ways) const {
   if (may_send_password()) return;
-  throw ProbeError(FailureClass::missing_feature,
-                   "not sending the password of " + port_.options.username +
-                       " over an unencrypted connection (use " + secure_ways +
-                       ", or 'allow plaintext')");
+  throw ProbeError(FailureClass::missing_feature, "not sending the password of " +
+                                                      port_.options.username +
+                                                      " over an unencrypted connection (use " +
+                                                      secure_ways + ", or 'allow plaintext')");
 }
 
 namespace {
@@ -94,8 +95,10 @@ Task<void> port_dialogue(Probe& probe) {
 // PortCheck), each in its own folder under src/checks/.
 Task<void> composite_run(RunContext& ctx) {
   const auto& what = ctx.check().what;
-  if (std::holds_alternative<config::ReplicationCheck>(what)) co_return co_await checks::replication::run(ctx);
-  if (std::holds_alternative<config::DeliveryCheck>(what)) co_return co_await checks::delivery::run(ctx);
+  if (std::holds_alternative<config::ReplicationCheck>(what))
+    co_return co_await checks::replication::run(ctx);
+  if (std::holds_alternative<config::DeliveryCheck>(what))
+    co_return co_await checks::delivery::run(ctx);
   throw ProbeError(FailureClass::internal,
                    "no runner for the check kind of " + ctx.check().description);
 }
@@ -152,7 +155,7 @@ class CheckRun {
       } catch (const ProbeError& e) {
         r.cls = e.cls();
         r.message = e.what();
-        r.server_line = e.server_line();
+        r.server_line = str::printable(e.server_line(), 300);
       } catch (const std::exception& e) {
         r.cls = FailureClass::internal;
         r.message = e.what();

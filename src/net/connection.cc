@@ -214,12 +214,15 @@ Task<void> Connection::start_tls(const TlsSettings& settings, const std::string&
   if (!ctx) throw ProbeError(FailureClass::tls, error);
   SslPtr ssl = tls::new_client(ctx, host, settings, error);
   if (!ssl) throw ProbeError(FailureClass::tls, error);
+  // The filter takes the socket bufferevent and the SSL object, also when it fails (libevent
+  // frees them then), so neither may be freed here again.
+  bufferevent* under = bev_.release();
   bufferevent* filter = bufferevent_openssl_filter_new(
-      io_.base, bev_.get(), ssl.get(), BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
-  if (!filter) throw ProbeError(FailureClass::internal, "cannot create a TLS bufferevent");
-  // The filter now owns the socket bufferevent and the SSL object.
-  (void)ssl.release();
-  (void)bev_.release();
+      io_.base, under, ssl.release(), BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+  if (!filter) {
+    status_ = Status::failed;
+    throw ProbeError(FailureClass::internal, "cannot create a TLS bufferevent");
+  }
   attach(filter);
   bufferevent_openssl_set_allow_dirty_shutdown(filter, 1);
   status_ = Status::handshaking;

@@ -43,6 +43,9 @@ class TlsContextCache {
  public:
   // Returns a context for these settings, or null with `error` set (unreadable CA file...).
   SSL_CTX* get(const TlsSettings& s, std::string& error);
+  // Forgets every context (after a reload). Each SSL object holds a reference to its context,
+  // so connections in flight are not affected.
+  void clear() { contexts_.clear(); }
 
  private:
   std::map<std::string, SslCtxPtr> contexts_;

@@ -111,7 +111,8 @@ std::string to_text(const Snapshot& s) {
   }
   j["services"] = std::move(services);
   j["actions"] = s.actions;
-  return j.dump(1) + "\n";
+  // A byte sequence that is not UTF-8 must not make the state unwritable.
+  return j.dump(1, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 bool from_text(const std::string& text, Snapshot& out, std::string& error) {

@@ -45,11 +45,14 @@ bool write_atomic(const std::string& path, const std::string& content, mode_t mo
                   std::string& error) {
   // One fixed temporary name: a writer killed mid-write leaves a file the next write replaces.
   std::string tmp = path + ".tmp";
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+  // Never follow a link planted at the temporary name, and never inherit its mode.
+  (void)::unlink(tmp.c_str());
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
   if (!fd) {
     error = tmp + ": " + strerror(errno);
     return false;
   }
+  (void)::fchmod(fd.get(), mode);
   const char* p = content.data();
   size_t left = content.size();
   while (left > 0) {

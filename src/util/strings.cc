@@ -55,28 +55,60 @@ std::string join(const std::vector<std::string>& parts, std::string_view sep) {
   return out;
 }
 
+namespace {
+
+// The length of the valid UTF-8 sequence starting at s[i], or 0.
+size_t utf8_length(std::string_view s, size_t i) {
+  auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char c = byte(i);
+  size_t n = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c <= 0xdf ? 2 : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k)
+    if ((byte(i + k) & 0xc0) != 0x80) return 0;
+  if (n == 3 && c == 0xe0 && byte(i + 1) < 0xa0) return 0;   // overlong
+  if (n == 3 && c == 0xed && byte(i + 1) >= 0xa0) return 0;  // surrogates
+  if (n == 4 && c == 0xf0 && byte(i + 1) < 0x90) return 0;   // overlong
+  if (n == 4 && c == 0xf4 && byte(i + 1) >= 0x90) return 0;  // beyond U+10FFFF
+  return n;
+}
+
+void append_escaped(std::string& out, unsigned char c) {
+  static const char digits[] = "0123456789abcdef";
+  out += "\\x";
+  out += digits[c >> 4];
+  out += digits[c & 15];
+}
+
+}  // namespace
+
+// Always valid UTF-8 (what servers send goes into JSON, logs and mail): control bytes and
+// invalid sequences are escaped as \xHH, and the text is cut only between characters.
 std::string printable(std::string_view s, size_t max) {
   std::string out;
-  for (unsigned char c : s) {
+  for (size_t i = 0; i < s.size();) {
     if (out.size() >= max) {
       out += "...";
       break;
     }
+    unsigned char c = static_cast<unsigned char>(s[i]);
     if (c >= 0x20 && c < 0x7f) {
       out += static_cast<char>(c);
+      ++i;
     } else if (c == '\r') {
       out += "\\r";
+      ++i;
     } else if (c == '\n') {
       out += "\\n";
+      ++i;
     } else if (c == '\t') {
       out += "\\t";
-    } else if (c >= 0x80) {
-      out += static_cast<char>(c);  // UTF-8 passes through; bytes are bounded by max anyway
+      ++i;
+    } else if (size_t n = c >= 0x80 ? utf8_length(s, i) : 0; n > 0) {
+      out.append(s.substr(i, n));
+      i += n;
     } else {
-      static const char digits[] = "0123456789abcdef";
-      out += "\\x";
-      out += digits[c >> 4];
-      out += digits[c & 15];
+      append_escaped(out, c);
+      ++i;
     }
   }
   return out;

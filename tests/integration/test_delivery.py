@@ -10,7 +10,6 @@ Duplicated and altered messages come from a small relay thread between two drop 
 
 import os
 import re
-import shutil
 import threading
 import time
 
@@ -257,7 +256,9 @@ def test_broken_lmtp_transport_fails_the_wait_step():
                      "    within 3 seconds\n")
         doc = lib.validate_json(rc, expect_rc=1)
         t = lib.single_test(doc)
-        queued = broken.queue_files()
+        # The queue manager moves the message between queues; wait until it rests in one.
+        queued = lib.wait_for(lambda: broken.queue_files() if len(broken.queue_files()) == 1
+                              else None, 10, "the probe resting in Postfix's queue")
     finally:
         broken.stop()
     lib.expect_result(t, "failed", "content",

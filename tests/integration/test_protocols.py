@@ -276,8 +276,8 @@ def test_credentials_errors_are_reported_by_syntax_check():
                               '  if failed port %d protocol imaps credentials "probe" then alert\n'
                            % (loose, dp("imaps")), name="loose.rc")
     r = lib.mw(rc, "-t")
-    lib.expect_eq((r.rc, r.out, r.err), (2, "", "%s: credentials file is accessible by group or others "
-                                         "(mode 0644); run: chmod 600 %s\n" % (loose, loose)),
+    lib.expect_eq((r.rc, r.out, r.err), (2, "", "%s:3:5: credentials file is accessible by group or "
+                                         "others (mode 0644); run: chmod 600 %s\n" % (rc, loose)),
                   "-t with a group-readable credentials file: exit, stdout, stderr")
 
 

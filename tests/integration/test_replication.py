@@ -3,7 +3,13 @@
 One pair serves every test: users are created on the master and replicated once in
 setup_module; tests that break the replication (an APPEND to the master alone) repair it with
 a sync before they end.  The failed proxy logins (3 s of Cyrus' penalty each) are kept few.
+Cyrus' syslog lines land in each server's log (the harness binds /dev/log when there is none),
+so a failure shows what the servers said.  The last test runs the check against two Dovecots
+with a master user, where each user lists its own mailboxes (LIST-STATUS).
 """
+
+import json
+import os
 
 import lib
 from mwharness import CyrusPair
@@ -228,5 +234,53 @@ def test_failed_only_rechecks_only_the_out_of_sync_user():
             t = last_test(rc, lambda t: t["status"] == "ok")
             dm.stop()
         lib.expect_eq(t["out_of_sync"], [], "in sync again")
+        # The old plugin's state-file keys, as its users read them with jq.
+        for key, want in ((".checked", ["jane@example.net"]), (".invalid_users", []),
+                          (".statuses | keys", NAMED[::-1])):
+            r = lib.run(["sh", "-c", "%s -c %s status --json | jq -c '.services[0].tests[0]%s'"
+                         % (lib.MAILWARDEN, rc, key)])
+            lib.expect_eq(json.loads(r.out), want, "jq %s" % key)
+        state = open(os.path.join(d, "state.json")).read()
+        lib.expect_not_in(pair.master.admin_password, state, "the admin's password in the state")
     finally:
         sync(["jane@example.net"])
+
+
+def test_dovecot_master_user_lists_each_users_mailboxes_itself():
+    # Two unrelated Dovecots stand in for a pair that is not Cyrus: the admin is a master user,
+    # which logs in as each user (SASL PLAIN with authzid) but not as itself, and no one lists
+    # user/*. The check then asks each user for its own mailboxes (LIST-STATUS). UIDVALIDITY is
+    # left out: two instances never share it.
+    from mwharness import Dovecot
+    base = lib.tmpdir("dovecots")         # short: Dovecot's socket paths must fit in 108 bytes
+    pair = [Dovecot(base, name=n, extra_config="auth_failure_delay = 0") for n in ("dc1", "dc2")]
+    try:
+        for dc in pair:
+            lib.watch_log(dc.name + ".log", dc.log_path)
+            dc.start()
+        urls = ["imap://127.0.0.1:%d" % dc.ports["imap"] for dc in pair]
+        text = ("check replication dovecot\n"
+                "    servers \"%s\", \"%s\"\n"
+                "    admin \"master\" password \"masterpw\" allow plaintext\n"
+                "    users \"alice@example.test\"  all mailboxes\n"
+                "    status items MESSAGES UNSEEN\n"
+                "    if out of sync then alert\n" % tuple(urls))
+        rc = lib.write_control(lib.tmpdir(), text)
+        doc = lib.validate_json(rc, expect_rc=0)
+        t = lib.single_test(doc)
+        lib.note("first run (the admin's own login refused once): %.1f s" % doc["_result"].seconds)
+        lib.expect_result(t, "ok", "none", "")
+        lib.expect_eq(t["statuses"], {"alice@example.test": {
+            "INBOX": ["MESSAGES 0 UNSEEN 0", "MESSAGES 0 UNSEEN 0"]}}, "statuses")
+        import imaplib
+        m = imaplib.IMAP4("127.0.0.1", pair[0].ports["imap"], timeout=10)
+        m.login("alice@example.test", "alicepw")
+        m.append("INBOX", None, None, b"Subject: only here\r\n\r\nx\r\n")
+        m.logout()
+        t = lib.single_test(lib.validate_json(rc, expect_rc=1))
+        lib.expect_result(t, "failed", "content",
+                          "1 mailbox out of sync: alice@example.test INBOX (%s: MESSAGES 1 "
+                          "UNSEEN 1; %s: MESSAGES 0 UNSEEN 0)" % tuple(urls))
+    finally:
+        for dc in pair:
+            dc.stop()

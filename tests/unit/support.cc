@@ -61,15 +61,16 @@ std::shared_ptr<const mw::config::Config> parse_text(const std::string& text, st
 }
 
 mw::CheckResult run_check(Loop& loop, const std::shared_ptr<const mw::config::Config>& config,
-                          size_t index) {
+                          size_t index, nlohmann::json memory) {
   const auto& svc = config->services.at(0);
   mw::CheckResult out;
   bool done = false;
-  mw::run_check(loop.io, config, svc, svc.checks.at(index), nullptr, [&](const mw::CheckResult& r) {
-    out = r;
-    done = true;
-    event_base_loopbreak(loop.base.get());
-  });
+  mw::run_check(loop.io, config, svc, svc.checks.at(index), std::move(memory),
+                [&](const mw::CheckResult& r) {
+                  out = r;
+                  done = true;
+                  event_base_loopbreak(loop.base.get());
+                });
   // Bounded: every check has a deadline; this guards against a broken one.
   for (int i = 0; i < 600 && !done; ++i) {
     timeval tv{0, 100000};
@@ -190,8 +191,8 @@ std::string composite(const mw::config::Check& chk) {
     if (!d->receive_credentials.empty())
       out += "      credentials " + d->receive_credentials + "\n";
     out += "    within " + std::to_string(d->within_ms) + " ms" +
-           (d->keep_messages ? " keep messages" : "") +
-           (d->allow_plaintext ? " plaintext" : "") + "\n";
+           (d->keep_messages ? " keep messages" : "") + (d->allow_plaintext ? " plaintext" : "") +
+           "\n";
   }
   return out;
 }
@@ -260,8 +261,9 @@ std::string describe(const mw::config::Config& c) {
       }
       out += composite(chk);
       for (const auto& r : chk.rules)
-        out += "    if " + condition(r) + " " + rule(r.fail_rule) + " then " + actions(r.fail_actions) +
-               " else " + rule(r.ok_rule) + " then " + actions(r.ok_actions) + "\n";
+        out += "    if " + condition(r) + " " + rule(r.fail_rule) + " then " +
+               actions(r.fail_actions) + " else " + rule(r.ok_rule) + " then " +
+               actions(r.ok_actions) + "\n";
     }
   }
   return out;

@@ -34,8 +34,9 @@ std::shared_ptr<const mw::config::Config> parse_text(const std::string& text,
                                                      std::string* errors = nullptr);
 
 // Runs check `index` of the first service once (with its retries) and returns the result.
+// `memory` is what earlier runs left (a composite check resumes from it; see result.memory).
 mw::CheckResult run_check(Loop& loop, const std::shared_ptr<const mw::config::Config>& config,
-                          size_t index = 0);
+                          size_t index = 0, nlohmann::json memory = nullptr);
 
 // A stable text form of a model, for the parser's data-driven tests.
 [[nodiscard]] std::string describe(const mw::config::Config& config);

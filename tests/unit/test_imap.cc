@@ -1,24 +1,19 @@
 // The IMAP test against scripted peers: every LOGOUT behaviour real servers show, and the hostile
 // ones they rarely do. Each row names a script in tests/peers/scripts, the rest of the port test,
 // and the exact outcome (status, failure class, message; {port} stands for the peer's port).
+#include "scenarios.h"  // before CppUTest: its new macros break STL headers
+
 #include <CppUTest/TestHarness.h>
 
-#include <algorithm>
+#include <iterator>
 #include <string>
 
 #include "support.h"
-#include "tests/peers/peer.h"
 #include "util/strings.h"
 
 namespace {
 
-struct Scenario {
-  const char* script;  // "" = nothing listens on the port
-  const char* rule;    // what follows "if failed port N"
-  bool ok;
-  const char* cls;
-  const char* message;
-};
+using mwtest::Scenario;
 
 const Scenario kScenarios[] = {
     // LOGOUT as real servers answer it: all of these are success.
@@ -89,67 +84,20 @@ const Scenario kScenarios[] = {
      false, "rejected", "cannot select Missing: mw3 NO Mailbox doesn't exist: Missing"},
 };
 
-std::string replace_port(std::string s, uint16_t port) {
-  auto pos = s.find("{port}");
-  if (pos != std::string::npos) s.replace(pos, 6, std::to_string(port));
-  return s;
-}
-
-uint16_t free_port() {
-  // A peer that is created and destroyed leaves a port nothing listens on.
-  mwtest::Loop loop;
-  mwtest::ScriptedPeer peer(loop.base.get(), "hang\n");
-  return peer.port();
-}
-
 }  // namespace
 
 TEST_GROUP(ImapDialogue){};
 
 TEST(ImapDialogue, EveryScenarioHasItsExactOutcome) {
-  static const mwtest::TestCerts certs = mwtest::TestCerts::create(mwtest::tmpdir() + "/certs");
-  std::string failures;
   int ran = 0;
-  for (const auto& s : kScenarios) {
-    mwtest::Loop loop;
-    std::unique_ptr<mwtest::ScriptedPeer> peer;
-    uint16_t port;
-    if (*s.script) {
-      mwtest::PeerOptions opts;
-      opts.certs = &certs;
-      peer = std::make_unique<mwtest::ScriptedPeer>(mwtest::ScriptedPeer::from_file(
-          loop.base.get(), mwtest::srcdir() + "/tests/peers/scripts/" + s.script + ".peer", opts));
-      port = peer->port();
-    } else {
-      port = free_port();
-    }
-    std::string errors;
-    auto config = mwtest::parse_text("set ssl options { cacertificatefile: " + certs.ca_file +
-                                         " }\n"
-                                         "check host peer with address 127.0.0.1\n"
-                                         "  if failed port " +
-                                         std::to_string(port) + " " + s.rule + " then alert\n",
-                                     &errors);
-    std::string label = std::string(*s.script ? s.script : "(no listener)") + " / " + s.rule;
-    if (!config) {
-      failures += "\n" + label + ": control text rejected: " + errors;
-      continue;
-    }
-    mw::CheckResult r = mwtest::run_check(loop, config);
-    ++ran;
-    std::string want =
-        std::string(s.ok ? "ok" : "failed") + " " + s.cls + " " + replace_port(s.message, port);
-    std::string got =
-        std::string(r.ok ? "ok" : "failed") + " " + mw::failure_class_name(r.cls) + " " + r.message;
-    if (want != got) failures += "\n" + label + ":\n  want: " + want + "\n  got:  " + got;
-  }
+  std::string failures = mwtest::run_scenarios(std::begin(kScenarios), std::end(kScenarios), ran);
   LONGS_EQUAL(sizeof kScenarios / sizeof kScenarios[0], ran);
   if (!failures.empty()) FAIL(failures.c_str());
 }
 
 TEST(ImapDialogue, RetriesAreCounted) {
   mwtest::Loop loop;
-  uint16_t port = free_port();
+  uint16_t port = mwtest::free_port();
   auto config = mwtest::parse_text(
       "check host peer with address 127.0.0.1\n"
       "  if failed port " +

@@ -4,7 +4,7 @@
 // handshake failure). Each row names a script in tests/peers/scripts, the rest of the port test
 // and the exact outcome: status, failure class and message ({port} is the peer's port, {any}
 // stands for any text). A row that passes must also have followed its script to the letter.
-#include "tests/peers/peer.h"  // before CppUTest: its new macros break STL headers
+#include "scenarios.h"  // before CppUTest: its new macros break STL headers
 
 #include <CppUTest/TestHarness.h>
 #include <sys/stat.h>
@@ -20,13 +20,7 @@
 
 namespace {
 
-struct Scenario {
-  const char* script;  // "" = nothing listens on the port
-  const char* rule;    // what follows "if failed port N"
-  bool ok;
-  const char* cls;
-  const char* message;
-};
+using mwtest::Scenario;
 
 #define LOGIN " username \"alice\" password \"pw\""
 
@@ -213,85 +207,13 @@ const Scenario kScenarios[] = {
      "certificate expires in 9 days (the rule wants more than 30)"},
 };
 
-std::string replace_port(std::string s, uint16_t port) {
-  auto pos = s.find("{port}");
-  if (pos != std::string::npos) s.replace(pos, 6, std::to_string(port));
-  return s;
-}
-
-// `want` may contain "{any}", standing for any text.
-bool same(const std::string& want, const std::string& got) {
-  auto any = want.find("{any}");
-  if (any == std::string::npos) return want == got;
-  std::string head = want.substr(0, any), tail = want.substr(any + 5);
-  return got.size() >= head.size() + tail.size() && got.compare(0, head.size(), head) == 0 &&
-         got.compare(got.size() - tail.size(), tail.size(), tail) == 0;
-}
-
-uint16_t free_port() {
-  mwtest::Loop loop;
-  mwtest::ScriptedPeer peer(loop.base.get(), "hang\n");
-  return peer.port();
-}
-
-const mwtest::TestCerts& certs() {
-  static const mwtest::TestCerts c = mwtest::TestCerts::create(mwtest::tmpdir() + "/proto-certs");
-  return c;
-}
-
-// Runs one port test (the rule after "if failed port N") against `script`; returns the result
-// and, through `peer_errors`, what the peer saw go wrong.
-mw::CheckResult run_rule(const std::string& script, const std::string& rule, uint16_t& port,
-                         std::string& config_errors, std::string& peer_errors) {
-  mwtest::Loop loop;
-  std::unique_ptr<mwtest::ScriptedPeer> peer;
-  if (!script.empty()) {
-    mwtest::PeerOptions opts;
-    opts.certs = &certs();
-    peer = std::make_unique<mwtest::ScriptedPeer>(mwtest::ScriptedPeer::from_file(
-        loop.base.get(), mwtest::srcdir() + "/tests/peers/scripts/" + script + ".peer", opts));
-    port = peer->port();
-  } else {
-    port = free_port();
-  }
-  auto config = mwtest::parse_text("set ssl options { cacertificatefile: " + certs().ca_file +
-                                       " }\n"
-                                       "check host peer with address 127.0.0.1\n"
-                                       "  if failed port " +
-                                       std::to_string(port) + " " + rule + " then alert\n",
-                                   &config_errors);
-  if (!config) return {};
-  mw::CheckResult r = mwtest::run_check(loop, config);
-  if (peer)
-    for (const auto& e : peer->errors()) peer_errors += "\n    peer: " + e;
-  return r;
-}
-
 }  // namespace
 
 TEST_GROUP(ProtocolDialogues){};
 
 TEST(ProtocolDialogues, EveryScenarioHasItsExactOutcome) {
-  std::string failures;
   int ran = 0;
-  for (const auto& s : kScenarios) {
-    uint16_t port = 0;
-    std::string config_errors, peer_errors;
-    mw::CheckResult r = run_rule(s.script, s.rule, port, config_errors, peer_errors);
-    std::string label = std::string(*s.script ? s.script : "(no listener)") + " / " + s.rule;
-    if (!config_errors.empty()) {
-      failures += "\n" + label + ": control text rejected: " + config_errors;
-      continue;
-    }
-    ++ran;
-    std::string want =
-        std::string(s.ok ? "ok" : "failed") + " " + s.cls + " " + replace_port(s.message, port);
-    std::string got =
-        std::string(r.ok ? "ok" : "failed") + " " + mw::failure_class_name(r.cls) + " " + r.message;
-    // A passing dialogue must also have been the one the script expects, line for line.
-    if (!same(want, got) || (s.ok && !peer_errors.empty()))
-      failures += "\n" + label + ":\n  want: " + want + "\n  got:  " + got + peer_errors;
-  }
+  std::string failures = mwtest::run_scenarios(std::begin(kScenarios), std::end(kScenarios), ran);
   LONGS_EQUAL(sizeof kScenarios / sizeof kScenarios[0], ran);
   if (!failures.empty()) FAIL(failures.c_str());
 }

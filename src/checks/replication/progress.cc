@@ -38,6 +38,9 @@ Progress Progress::from_json(const json& m) {
       }
     }
   }
+  if (m.contains("unlisted") && m["unlisted"].is_object())
+    for (const auto& [server, since] : m["unlisted"].items())
+      if (since.is_number_integer()) p.unlisted_[server] = since.get<time_t>();
   if (m.contains("invalid") && m["invalid"].is_object())
     for (const auto& [user, v] : m["invalid"].items())
       if (v.is_object())
@@ -58,8 +61,15 @@ json Progress::to_json() const {
   }
   json invalid = json::object();
   for (const auto& [user, v] : invalid_) invalid[user] = {{"reason", v.reason}, {"since", v.since}};
-  return {
+  json out = {
       {"checked", checked_}, {"statuses", std::move(statuses)}, {"invalid", std::move(invalid)}};
+  if (!unlisted_.empty()) out["unlisted"] = unlisted_;
+  return out;
+}
+
+bool Progress::listing_due(const std::string& server, time_t now) const {
+  auto it = unlisted_.find(server);
+  return it == unlisted_.end() || now - it->second >= kInvalidRecheckSeconds;
 }
 
 std::vector<std::string> Progress::plan(const std::vector<std::string>& all_users, bool failed_only,
@@ -137,6 +147,7 @@ std::vector<Progress::Mismatch> Progress::out_of_sync() const {
 json Progress::details(size_t checked_this_run, size_t compared_this_run) const {
   json d = to_json();
   d.erase("invalid");
+  d.erase("unlisted");
   json invalid = json::array();
   json reasons = json::object();
   for (const auto& [user, v] : invalid_) {

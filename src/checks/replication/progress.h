@@ -52,6 +52,13 @@ class Progress {
   };
   [[nodiscard]] std::vector<Mismatch> out_of_sync() const;
   [[nodiscard]] size_t invalid_count() const { return invalid_.size(); }
+
+  // Servers whose admin cannot list the users' mailboxes although the users could be checked
+  // there (a Dovecot master user cannot log in as itself): not asked again for an hour, since
+  // each refused login costs the server's penalty and a line in its log.
+  void record_unlisted(const std::string& server, time_t now) { unlisted_[server] = now; }
+  void record_listed(const std::string& server) { unlisted_.erase(server); }
+  [[nodiscard]] bool listing_due(const std::string& server, time_t now) const;
   [[nodiscard]] bool pass_complete() const { return pass_complete_; }
   [[nodiscard]] size_t pass_size() const { return pass_size_; }
 
@@ -64,7 +71,8 @@ class Progress {
   std::vector<std::string> checked_;
   std::map<std::string, std::map<std::string, Statuses>> statuses_;
   std::map<std::string, InvalidUser> invalid_;
-  std::set<std::string> pending_;  // users of this pass not checked yet
+  std::map<std::string, time_t> unlisted_;  // server (as shown) -> when its admin last failed
+  std::set<std::string> pending_;           // users of this pass not checked yet
   // Each user's place in the configured (or discovered) order: `checked` is kept in that
   // order whatever order the concurrent checks finished in.
   std::map<std::string, size_t> order_;
