@@ -8,6 +8,8 @@
 namespace mw::imap {
 namespace {
 
+constexpr int kMaxReplyLines = 2'000'000;  // a LIST of every mailbox of a large server fits
+
 // "{123}" or "{123+}" at the end of a line announces a literal of that many bytes.
 bool literal_size(const std::string& line, size_t& n) {
   if (line.empty() || line.back() != '}') return false;
@@ -139,11 +141,6 @@ bool is_nil(const Value& v) {
   return v.kind == Value::Kind::atom && str::iequals(v.text, "NIL");
 }
 
-std::string upper(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
-
 bool all_digits(const std::string& s) {
   return !s.empty() && s.size() <= 20 && s.find_first_not_of("0123456789") == std::string::npos;
 }
@@ -201,7 +198,7 @@ bool parse_status_response(const std::string& line, StatusEntry& out) {
     const Value& v = items.items[i + 1];
     if (k.kind != Value::Kind::atom || v.kind != Value::Kind::atom || !all_digits(v.text))
       return false;
-    out.items.emplace_back(upper(k.text), v.text);
+    out.items.emplace_back(str::upper(k.text), v.text);
   }
   return true;
 }
@@ -239,9 +236,9 @@ bool parse_search_response(const std::string& line, std::vector<uint32_t>& out) 
 }
 
 std::optional<uint32_t> response_code_number(const Reply& reply, const std::string& code) {
-  std::string needle = "[" + upper(code) + " ";
+  std::string needle = "[" + str::upper(code) + " ";
   auto scan = [&](const std::string& line) -> std::optional<uint32_t> {
-    std::string up = upper(line.substr(0, 200));
+    std::string up = str::upper(line.substr(0, 200));
     auto at = up.find(needle);
     if (at == std::string::npos) return std::nullopt;
     size_t start = at + needle.size();
@@ -306,7 +303,11 @@ Task<void> Session::greeting() {
 
 Task<Reply> Session::collect(const std::string& tag) {
   Reply reply;
+  // Bounded by the connection's byte limit, and by a line count for replies of tiny lines.
   for (int lines = 0;; ++lines) {
+    if (lines > kMaxReplyLines)
+      throw ProbeError(FailureClass::protocol,
+                       "reply longer than " + std::to_string(kMaxReplyLines) + " lines");
     std::string line = co_await read_response_line();
     std::string status;
     if (tagged_status(line, tag, status)) {

@@ -11,11 +11,6 @@ namespace {
 constexpr size_t kMaxListingBytes = 8 * 1024 * 1024;
 constexpr size_t kMaxCapaBytes = 64 * 1024;
 
-std::string upper(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
-
 bool parse_status(const std::string& line, Reply& r) {
   r.line = line;
   if (str::istarts_with(line, "+OK")) {
@@ -100,18 +95,18 @@ Task<void> Session::capa() {
     std::string entry = std::string(str::trim(l));
     if (entry.empty()) continue;
     auto space = entry.find(' ');
-    caps_[upper(entry.substr(0, space))] =
+    caps_[str::upper(entry.substr(0, space))] =
         space == std::string::npos ? "" : std::string(str::trim(entry.substr(space + 1)));
   }
   capa_known_ = true;
 }
 
 bool Session::has_capability(const std::string& name) const {
-  return caps_.count(upper(name)) > 0;
+  return caps_.count(str::upper(name)) > 0;
 }
 
 std::string Session::capability(const std::string& name) const {
-  auto it = caps_.find(upper(name));
+  auto it = caps_.find(str::upper(name));
   return it == caps_.end() ? "" : it->second;
 }
 
@@ -126,7 +121,7 @@ Task<void> Session::stls_command() {
 Task<void> Session::login(const std::string& user, const std::string& password,
                           const std::string& authzid) {
   bool plain = false;
-  for (const auto& m : str::split_ws(upper(capability("SASL"))))
+  for (const auto& m : str::split_ws(str::upper(capability("SASL"))))
     if (m == "PLAIN") plain = true;
   if (!authzid.empty() && !plain)
     throw ProbeError(FailureClass::missing_feature,

@@ -54,16 +54,11 @@ std::vector<std::string> strings_of(const std::string& line) {
   return out;
 }
 
-std::string upper(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
-
 // OK, NO or BYE when `line` is a status response, else empty.
 std::string status_of(const std::string& line) {
   auto words = str::split_ws(line);
   if (words.empty()) return {};
-  std::string w = upper(words[0]);
+  std::string w = str::upper(words[0]);
   return w == "OK" || w == "NO" || w == "BYE" ? w : "";
 }
 
@@ -105,7 +100,7 @@ class SieveSession {
   Task<void> authenticate(const std::string& authzid, const std::string& authcid,
                           const std::string& password) {
     bool plain = false;
-    for (const auto& m : str::split_ws(upper(caps_["SASL"])))
+    for (const auto& m : str::split_ws(str::upper(caps_["SASL"])))
       if (m == "PLAIN") plain = true;
     if (!plain)
       throw ProbeError(FailureClass::missing_feature,
@@ -180,7 +175,7 @@ class SieveSession {
     caps_.clear();
     for (const auto& l : r.lines) {
       auto s = strings_of(l);
-      if (!s.empty()) caps_[upper(s[0])] = s.size() > 1 ? s[1] : "";
+      if (!s.empty()) caps_[str::upper(s[0])] = s.size() > 1 ? s[1] : "";
     }
   }
 

@@ -21,11 +21,6 @@ bool parse_code(const std::string& line, int& code, char& sep) {
   return sep == ' ' || sep == '-';
 }
 
-std::string upper(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
-
 }  // namespace
 
 std::string default_hello_name() {
@@ -99,17 +94,17 @@ Task<void> Session::hello(const std::string& name) {
   for (size_t i = 1; i < r.lines.size(); ++i) {
     std::string line = std::string(str::trim(r.lines[i]));
     auto space = line.find(' ');
-    std::string keyword = upper(line.substr(0, space));
+    std::string keyword = str::upper(line.substr(0, space));
     extensions_[keyword] = space == std::string::npos ? "" : line.substr(space + 1);
   }
 }
 
 bool Session::has_extension(const std::string& keyword) const {
-  return extensions_.count(upper(keyword)) > 0;
+  return extensions_.count(str::upper(keyword)) > 0;
 }
 
 std::string Session::extension(const std::string& keyword) const {
-  auto it = extensions_.find(upper(keyword));
+  auto it = extensions_.find(str::upper(keyword));
   return it == extensions_.end() ? "" : it->second;
 }
 
@@ -128,7 +123,7 @@ Task<void> Session::auth(const std::string& user, const std::string& password,
     throw ProbeError(FailureClass::missing_feature,
                      "server offers no AUTH on this connection" +
                          std::string(conn_.tls_active() ? "" : " (it may want STARTTLS first)"));
-  auto mechanisms = str::split_ws(upper(extension("AUTH")));
+  auto mechanisms = str::split_ws(str::upper(extension("AUTH")));
   auto offers = [&](const char* m) {
     for (const auto& x : mechanisms)
       if (x == m) return true;

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "actions/mail_message.h"
+#include "protocols/smtp_client.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/strings.h"
@@ -14,13 +15,6 @@ namespace {
 
 std::string rule_key(const config::Service& service, const config::Check& check, size_t index) {
   return service.name + '\x1f' + check.id + '\x1f' + std::to_string(index);
-}
-
-FailureClass class_named(const std::string& name) {
-  for (int i = 0; i <= static_cast<int>(FailureClass::internal); ++i)
-    if (name == failure_class_name(static_cast<FailureClass>(i)))
-      return static_cast<FailureClass>(i);
-  return FailureClass::none;
 }
 
 // What failed, also for rules on a measured value (the run itself may have worked).
@@ -71,10 +65,8 @@ int64_t wall_ms() {
 
 }  // namespace
 
-Dispatcher::Dispatcher(IoContext& io) : exec_(io.base), mailer_(io) {
-  char name[256] = {0};
-  hostname_ = gethostname(name, sizeof name - 1) == 0 && name[0] ? name : "localhost";
-}
+Dispatcher::Dispatcher(IoContext& io)
+    : exec_(io.base), mailer_(io), hostname_(smtp::default_hello_name()) {}
 
 Environment event_environment(const Event& e, const std::string& action) {
   std::string date = clock::format_local(e.when);
@@ -275,7 +267,7 @@ void Dispatcher::restore_state(const nlohmann::json& j) {
     for (const auto& [key, v] : j["rules"].items()) {
       if (!v.is_object()) continue;
       RuleMemory m;
-      m.cls = class_named(v.value("class", "none"));
+      m.cls = failure_class_from_name(v.value("class", "none"), FailureClass::none);
       m.description = v.value("description", "");
       m.recovered = v.value("recovered", false);
       rules_[key] = m;

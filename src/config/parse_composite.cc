@@ -96,8 +96,10 @@ bool percent_decode(const std::string& in, std::string& out, std::string& error)
 std::string parse_mail_url(const std::string& text, MailUrl& out) {
   auto sep = text.find("://");
   if (sep == std::string::npos || sep == 0)
+    // Only what comes before a possible "user:password@" is shown.
     return "expected a URL such as imaps://host:993 or file:///path, got \"" +
-           str::printable(text) + "\"";
+           str::printable(text.substr(0, text.find('@'))) +
+           (text.find('@') == std::string::npos ? "" : "@...") + "\"";
   std::string scheme = str::lower(text.substr(0, sep));
   const SchemeInfo* info = nullptr;
   for (const auto& s : schemes())

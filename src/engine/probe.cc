@@ -14,6 +14,8 @@
 
 namespace mw {
 
+constexpr size_t kPortTestMaxBytes = 4 * 1024 * 1024;
+
 std::string CheckResult::reason() const {
   if (ok) return "ok";
   std::string out = std::string(failure_class_name(cls)) + ": " + message;
@@ -27,6 +29,9 @@ Probe::Probe(IoContext& io, Scope& scope, const config::Check& check, const conf
     : io_(io), scope_(scope), port_(port) {
   ConnectionOptions opts;
   opts.timeout_ms = check.timeout_ms;
+  // A protocol test reads a few kilobytes; a hostile server must not make a thousand of them
+  // hold 64 MiB each.
+  opts.max_bytes = kPortTestMaxBytes;
   opts.log_prefix = std::move(log_prefix);
   opts.on_certificate = [this](const CertInfo& c) { cert_ = c; };
   conn_ = std::make_unique<Connection>(io, scope, std::move(opts));

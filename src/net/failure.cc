@@ -32,4 +32,11 @@ const char* failure_class_name(FailureClass c) {
   return "unknown";
 }
 
+FailureClass failure_class_from_name(const std::string& name, FailureClass unknown) {
+  for (int i = 0; i <= static_cast<int>(FailureClass::internal); ++i)
+    if (name == failure_class_name(static_cast<FailureClass>(i)))
+      return static_cast<FailureClass>(i);
+  return unknown;
+}
+
 }  // namespace mw

@@ -22,6 +22,8 @@ enum class FailureClass {
 };
 
 [[nodiscard]] const char* failure_class_name(FailureClass c);
+// The class with that name, or `unknown` when no class has it.
+[[nodiscard]] FailureClass failure_class_from_name(const std::string& name, FailureClass unknown);
 
 // Thrown inside protocol code; the engine's base turns it into the test result.
 class ProbeError : public std::runtime_error {

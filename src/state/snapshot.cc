@@ -20,18 +20,10 @@ RuleState state_from(const std::string& s) {
   return RuleState::init;
 }
 
-FailureClass class_from(const std::string& s) {
-  for (int i = 0; i <= static_cast<int>(FailureClass::internal); ++i) {
-    auto c = static_cast<FailureClass>(i);
-    if (s == failure_class_name(c)) return c;
-  }
-  return FailureClass::internal;
-}
-
 CheckResult result_from(const json& j) {
   CheckResult r;
   r.ok = j.value("status", "failed") == "ok";
-  r.cls = class_from(j.value("class", "none"));
+  r.cls = failure_class_from_name(j.value("class", "none"), FailureClass::internal);
   r.message = j.value("message", "");
   r.server_line = j.value("server_line", "");
   r.response_ms = j.value("response_ms", 0.0);

@@ -8,6 +8,7 @@
 namespace mw::str {
 
 [[nodiscard]] std::string lower(std::string_view s);
+[[nodiscard]] std::string upper(std::string_view s);
 [[nodiscard]] bool iequals(std::string_view a, std::string_view b);
 [[nodiscard]] bool istarts_with(std::string_view s, std::string_view prefix);
 [[nodiscard]] std::string_view trim(std::string_view s);

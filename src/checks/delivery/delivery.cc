@@ -39,12 +39,6 @@ class Stopwatch {
   int64_t last_ = clock::now_us();
 };
 
-std::string helo_name() {
-  char host[256] = {0};
-  if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') return "localhost";
-  return host;
-}
-
 // The sending side: an SMTP session ready for MAIL FROM (or nothing, for a drop directory).
 struct Sender {
   std::unique_ptr<Connection> conn;
@@ -57,7 +51,7 @@ Task<void> connect_sender(RunContext& ctx, const DeliveryCheck& dc, Sender& s) {
   s.conn = co_await ctx.open(u.endpoint, u.tls_mode, u.tls, "send " + u.shown);
   s.smtp = std::make_unique<smtp::Session>(*s.conn);
   co_await s.smtp->greeting();
-  std::string helo = helo_name();
+  std::string helo = smtp::default_hello_name();
   co_await s.smtp->hello(helo);
   if (u.tls_mode == config::TlsMode::starttls) {
     co_await s.smtp->starttls_command();
