@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "util/clock.h"
 #include "util/strings.h"
 
 namespace mw::actions::mail {
@@ -243,11 +244,7 @@ std::string build(const Parts& p) {
 }
 
 std::string rfc5322_date(time_t t) {
-  struct tm tm {};
-  localtime_r(&t, &tm);
-  char buf[64];
-  strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S %z", &tm);
-  return buf;
+  return clock::format_rfc5322(t);
 }
 
 std::string new_message_id(const std::string& host) {

@@ -180,7 +180,8 @@ struct Check {
   int64_t timeout_ms = 5000;  // inactivity timeout of every wait
   int64_t deadline_ms = 0;    // the whole run, retries excluded
   int retry = 0;              // extra attempts within one cycle before it counts as failed
-  std::variant<PortCheck, ReplicationCheck, DeliveryCheck> what;
+  using What = std::variant<PortCheck, ReplicationCheck, DeliveryCheck>;
+  What what;
   std::vector<Rule> rules;
 };
 

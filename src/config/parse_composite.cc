@@ -618,40 +618,32 @@ void begin_composite(Parser& p, std::vector<std::shared_ptr<CompositeDraft>>& dr
 
 }  // namespace
 
-void Parser::check_replication() {
+// `check replication NAME` and `check delivery NAME`: one service with one check, whose body
+// statements the CompositeParser reads and whose model it finishes.
+void Parser::check_composite(ServiceKind kind, const char* statement, Check::What initial) {
   size_t errors = d_.count();
-  size_t index = begin_service(ServiceKind::replication, "check replication");
-  begin_composite(*this, composites_, index, ServiceKind::replication, errors);
+  size_t index = begin_service(kind, statement);
+  begin_composite(*this, composites_, index, kind, errors);
   auto& draft = *composites_.back();
   draft.where = cfg_.services[index].where;
   Check chk;
   chk.where = draft.where;
   chk.timeout_ms = default_timeout_ms_;
-  chk.what = ReplicationCheck{};
+  chk.what = std::move(initial);
   cfg_.services[index].checks.push_back(std::move(chk));
-  parse_service_body(index, CompositeParser::body_forms(ServiceKind::replication));
+  parse_service_body(index, CompositeParser::body_forms(kind));
   try {
     CompositeParser(*this, draft).finish();
   } catch (const Abandon&) {
   }
 }
 
+void Parser::check_replication() {
+  check_composite(ServiceKind::replication, "check replication", ReplicationCheck{});
+}
+
 void Parser::check_delivery() {
-  size_t errors = d_.count();
-  size_t index = begin_service(ServiceKind::delivery, "check delivery");
-  begin_composite(*this, composites_, index, ServiceKind::delivery, errors);
-  auto& draft = *composites_.back();
-  draft.where = cfg_.services[index].where;
-  Check chk;
-  chk.where = draft.where;
-  chk.timeout_ms = default_timeout_ms_;
-  chk.what = DeliveryCheck{};
-  cfg_.services[index].checks.push_back(std::move(chk));
-  parse_service_body(index, CompositeParser::body_forms(ServiceKind::delivery));
-  try {
-    CompositeParser(*this, draft).finish();
-  } catch (const Abandon&) {
-  }
+  check_composite(ServiceKind::delivery, "check delivery", DeliveryCheck{});
 }
 
 void Parser::composite_statement(size_t service) {

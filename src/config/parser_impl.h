@@ -205,6 +205,7 @@ class Parser {
   void resolve_credentials();
   // ---- check replication, check delivery (parse_composite.cc) --------------------------------
   friend class CompositeParser;
+  void check_composite(ServiceKind kind, const char* statement, Check::What initial);
   void check_replication();
   void check_delivery();
   void composite_statement(size_t service);  // every statement of their bodies but group

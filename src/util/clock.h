@@ -24,6 +24,8 @@ namespace mw::clock {
 
 // "2026-11-25 18:34:35" in local time, as alerts and status show it.
 [[nodiscard]] std::string format_local(time_t t);
+// "Wed, 25 Nov 2026 18:34:35 +0000" (local time, RFC 5322), for mail headers.
+[[nodiscard]] std::string format_rfc5322(time_t t);
 // RFC 3339 UTC, for JSON.
 [[nodiscard]] std::string format_utc(time_t t);
 

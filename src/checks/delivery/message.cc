@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "util/clock.h"
 #include "util/strings.h"
 
 namespace mw::checks::delivery {
@@ -76,14 +77,6 @@ std::vector<std::string> header_values(const std::string& headers, const std::st
   return out;
 }
 
-std::string rfc5322_date(time_t now) {
-  struct tm tm;
-  gmtime_r(&now, &tm);
-  char buf[64];
-  strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-  return buf;
-}
-
 }  // namespace
 
 std::string new_token() {
@@ -106,8 +99,8 @@ std::string probe_body(const std::string& token) {
 std::string probe_message(const std::string& from, const std::string& to, const std::string& token,
                           time_t now) {
   return "From: <" + from + ">\r\nTo: <" + to + ">\r\nSubject: mailwarden delivery probe " +
-         token.substr(0, 16) + "\r\nDate: " + rfc5322_date(now) + "\r\nMessage-ID: <" + token +
-         "@mailwarden.invalid>\r\n" + kTokenHeader + ": " + token +
+         token.substr(0, 16) + "\r\nDate: " + clock::format_rfc5322(now) + "\r\nMessage-ID: <" +
+         token + "@mailwarden.invalid>\r\n" + kTokenHeader + ": " + token +
          "\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n" +
          probe_body(token);
 }
