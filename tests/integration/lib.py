@@ -316,20 +316,35 @@ def reap_orphans():
             return
 
 
+def start_module_dovecot(state, label):
+    """The Dovecot a test module shares (CA-signed certificate, no auth failure delay), recorded
+    in `state` as base, certs, ca, dc and extra (more servers to stop)."""
+    from mwharness import Dovecot, make_certs
+    base = tmpdir(label)
+    certs = make_certs(os.path.join(base, "certs"))
+    dc = Dovecot(base, certs=certs, extra_config="auth_failure_delay = 0")
+    state.update(base=base, certs=certs, ca=certs["ca"]["cert"], dc=dc, extra=[])
+    watch_log("dovecot.log", dc.log_path, scope="module")
+    dc.start()
+    return dc
+
+
+def stop_module_servers(state):
+    for server in state.get("extra", []) + [state.get("dc")]:
+        if server:
+            server.stop()
+
+
 def children():
     """(pid, command line) of the live processes whose parent is this process."""
-    me, found = os.getpid(), []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % entry) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == me and fields[0] not in ("Z", "X"):
-            found.append((int(entry), hproc.cmdline(int(entry))))
-    return found
+    me = os.getpid()
+    return [(pid, hproc.cmdline(pid)) for pid, state, parent, _ in hproc.processes()
+            if parent == me and state not in ("Z", "X")]
+
+
+def zombies(pid):
+    """Children of `pid` that are zombies."""
+    return [p for p, state, parent, _ in hproc.processes() if parent == pid and state == "Z"]
 
 
 class Daemon:

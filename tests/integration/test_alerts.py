@@ -23,6 +23,7 @@ import subprocess
 import time
 
 import lib
+from mwharness import proc as hproc
 from mwharness import Dovecot, Postfix, make_certs
 
 S = {}
@@ -399,7 +400,7 @@ def test_exec_on_change_and_repeat_every_n_cycles():
         next_cycle(dm)
         settle(dm, d, 4)
         lib.expect_eq(runs(d), ["failed it-repeat"] * 3 + ["succeeded it-repeat"], "exec runs")
-        lib.expect_eq(zombies(dm.pid), [], "zombie children of mailwarden")
+        lib.expect_eq(lib.zombies(dm.pid), [], "zombie children of mailwarden")
         lib.expect_eq(dm.stop(), 0, "exit status")
 
 
@@ -438,40 +439,6 @@ def test_exec_rate_limit_under_flapping_across_restart():
     lib.expect_eq([b["suppressed"] for b in buckets.values()], [4], "the bucket in the state file")
 
 
-def zombies(pid):
-    """Children of `pid` that are zombies."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % entry) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2:].split()
-        if int(fields[1]) == pid and fields[0] == "Z":
-            found.append(int(entry))
-    return found
-
-
-def group_members(pgid):
-    members = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % entry) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2:].split()
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(int(entry))
-    return members
-
-
-@stops_services
 def test_hanging_commands_killed_at_their_timeout_no_zombies():
     svc = Service()                          # down: both rules fail in the first cycle
     d = lib.tmpdir()
@@ -495,6 +462,6 @@ def test_hanging_commands_killed_at_their_timeout_no_zombies():
         lib.expect_in("exec 'it-hang' \"sleep 60 & sleep 60\": timed out, sending TERM to pid %d"
                       % pids["it-hang"], dm.log(), "the TERM is logged")
         for name, pid in pids.items():
-            lib.wait_for(lambda: group_members(pid) == [], 5, "no process left in the group of %s" % name)
-        lib.expect_eq(zombies(dm.pid), [], "zombie children of mailwarden")
+            lib.wait_for(lambda: hproc.group_members(pid) == [], 5, "no process left in the group of %s" % name)
+        lib.expect_eq(lib.zombies(dm.pid), [], "zombie children of mailwarden")
         lib.expect_eq(dm.stop(), 0, "exit status")

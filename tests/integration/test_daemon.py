@@ -15,25 +15,18 @@ import subprocess
 import time
 
 import lib
-from mwharness import Dovecot, make_certs
+from mwharness import Dovecot
 from mwharness import proc as hproc
 
 S = {}
 
 
 def setup_module():
-    base = lib.tmpdir("daemon")
-    certs = make_certs(os.path.join(base, "certs"))
-    dc = Dovecot(base, certs=certs, extra_config="auth_failure_delay = 0")
-    S.update(base=base, certs=certs, ca=certs["ca"]["cert"], dc=dc, extra=[])
-    lib.watch_log("dovecot.log", dc.log_path, scope="module")
-    dc.start()
+    lib.start_module_dovecot(S, "daemon")
 
 
 def teardown_module():
-    for server in S.get("extra", []) + [S.get("dc")]:
-        if server:
-            server.stop()
+    lib.stop_module_servers(S)
 
 
 ALICE = 'username "alice@example.test" password "alicepw"'

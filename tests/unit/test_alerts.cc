@@ -23,6 +23,7 @@
 #include "actions/mail_message.h"
 #include "actions/mailer.h"
 #include "actions/rate_limit.h"
+#include "config_cases.h"
 #include "support.h"
 #include "tests/peers/peer.h"
 #include "util/files.h"
@@ -361,35 +362,9 @@ std::string describe_alerts(const mw::config::Config& c) {
 TEST_GROUP(AlertConfigCases){};
 
 TEST(AlertConfigCases, EveryCaseMatchesItsExpectedOutput) {
-  std::string source = mwtest::srcdir() + "/tests/unit/config/alerts";
-  std::string work = mwtest::tmpdir() + "/alert-config-cases";
-  mkdir(work.c_str(), 0700);
-  std::vector<std::string> names;
-  for (const auto& f : dir_names(source, ".rc")) names.push_back(f.substr(0, f.size() - 3));
-  CHECK_TEXT(names.size() >= 5, "tests/unit/config/alerts is missing or nearly empty");
-  bool update = getenv("MW_UPDATE_EXPECTED") != nullptr;
-  std::string failures;
-  for (const auto& name : names) {
-    std::string path = work + "/" + name + ".rc";
-    std::ofstream(path) << slurp(source + "/" + name + ".rc");
-    chmod(path.c_str(), 0600);
-    auto parsed = mw::config::parse_file(path);
-    std::string got;
-    if (parsed.config) {
-      got = "Control file syntax OK\n" + describe_alerts(*parsed.config);
-    } else {
-      for (const auto& d : parsed.diagnostics.items()) got += d.str() + "\n";
-    }
-    for (size_t pos; (pos = got.find(work + "/")) != std::string::npos;)
-      got.erase(pos, work.size() + 1);
-    std::string expected_path = source + "/" + name + ".expected";
-    if (update) {
-      std::ofstream(expected_path) << got;
-      continue;
-    }
-    std::string expected = slurp(expected_path);
-    if (got != expected) failures += "\n--- " + name + ".expected\n" + expected + "+++ got\n" + got;
-  }
+  size_t cases = 0;
+  std::string failures = mwtest::check_config_cases("alerts", &describe_alerts, cases);
+  CHECK_TEXT(cases >= 5, "tests/unit/config/alerts is missing or nearly empty");
   if (!failures.empty()) FAIL(failures.c_str());
 }
 

@@ -165,20 +165,23 @@ def pid_alive(pid):
         return False
 
 
-def _group_members(pgid, zombies=False):
-    """Pids of processes whose process group is `pgid` (zombies only if asked)."""
-    members = []
+def processes():
+    """(pid, state, parent pid, process group) of every process, read from /proc."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open("/proc/%s/stat" % entry) as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-            if int(fields[2]) == pgid and (zombies or fields[0] not in ("Z", "X")):
-                members.append(int(entry))
+            yield int(entry), fields[0], int(fields[1]), int(fields[2])
         except (OSError, IndexError, ValueError):
             continue
-    return members
+
+
+def group_members(pgid, zombies=False):
+    """Pids of processes whose process group is `pgid` (zombies only if asked)."""
+    return [pid for pid, state, _, group in processes()
+            if group == pgid and (zombies or state not in ("Z", "X"))]
 
 
 def enable_subreaper():
@@ -259,18 +262,18 @@ def stop_pid(pid, term_timeout=10.0, kill_timeout=5.0, sweep_group=True, cmd_con
         wait_gone(pid, kill_timeout)
     if sweep_group and pgid:
         deadline = time.monotonic() + 0.5
-        while _group_members(pgid) and time.monotonic() < deadline:
+        while group_members(pgid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        killed = _group_members(pgid)
+        killed = group_members(pgid)
         for member in killed:
             try:
                 os.kill(member, signal.SIGKILL)
             except ProcessLookupError:
                 pass
         deadline = time.monotonic() + 1.0
-        while _group_members(pgid) and time.monotonic() < deadline:
+        while group_members(pgid) and time.monotonic() < deadline:
             time.sleep(0.02)
-        _reap(_group_members(pgid, zombies=True))
+        _reap(group_members(pgid, zombies=True))
     return True
 
 
