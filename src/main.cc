@@ -195,6 +195,7 @@ int main(int argc, char** argv) {
     return kExitConfig;
   }
   if (opt.syntax_only) {
+    for (const auto& w : parsed.config->warnings) fprintf(stderr, "%s\n", w.c_str());
     printf("Control file syntax OK\n");
     return kExitOk;
   }

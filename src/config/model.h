@@ -285,7 +285,8 @@ struct Settings {
 struct Config {
   Settings settings;
   std::vector<Service> services;
-  std::vector<std::string> files;  // every file read (the control file and its includes)
+  std::vector<std::string> files;     // every file read (the control file and its includes)
+  std::vector<std::string> warnings;  // "FILE:LINE:COL: warning: ...", logged when loaded
 };
 
 }  // namespace mw::config

@@ -70,6 +70,7 @@ class Parser {
   std::shared_ptr<const Config> run(const std::string& path) {
     parse_one_file(path, Location{path, 0, 0});
     finalize();
+    for (const auto& w : d_.warnings()) cfg_.warnings.push_back(w.warning_str());
     auto config = std::make_shared<const Config>(std::move(cfg_));
     if (!d_.empty()) {
       partial_ = config;

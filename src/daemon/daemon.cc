@@ -159,6 +159,7 @@ class Daemon {
     int old_cycle = engine_->config()->settings.cycle_s;
     tls_.clear();  // a CA file replaced on disk is read again (live sessions keep their context)
     apply_logging(parsed.config->settings, foreground_);
+    for (const auto& w : parsed.config->warnings) log::info("%s", w.c_str());
     engine_->load(parsed.config);
     log::info("reloaded: %zu services, %zu checks", parsed.config->services.size(),
               engine_->checks().size());
@@ -301,6 +302,7 @@ int run(const std::string& control_file, std::shared_ptr<const config::Config> c
     }
   }
   apply_logging(s, foreground);
+  for (const auto& w : config->warnings) log::info("%s", w.c_str());
   prepare_process(s.concurrency);
   std::string error;
   if (!files::write_atomic(s.pidfile, std::to_string(getpid()) + "\n", 0644, error)) {

@@ -68,7 +68,8 @@ std::string run_case(const std::string& dir, const std::string& name, ModelDump 
   auto parsed = mw::config::parse_file(dir + "/" + name + ".rc");
   std::string out;
   if (parsed.config) {
-    out = "Control file syntax OK\n" + dump(*parsed.config);
+    for (const auto& w : parsed.config->warnings) out += w + "\n";
+    out += "Control file syntax OK\n" + dump(*parsed.config);
   } else {
     for (const auto& d : parsed.diagnostics.items()) out += d.str() + "\n";
   }
