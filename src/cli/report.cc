@@ -36,26 +36,6 @@ std::vector<ServiceLine> group_by_service(const Engine& engine) {
   return out;
 }
 
-// The state of a check from its rules: failed when any rule is in the failed state.
-std::string check_state(const state::CheckSnapshot& c) {
-  bool any_ok = false;
-  for (const auto& r : c.rules) {
-    if (r.state == RuleState::failed) return "failed";
-    if (r.state == RuleState::ok) any_ok = true;
-  }
-  return any_ok ? "ok" : "init";
-}
-
-std::string service_state(const state::ServiceSnapshot& s) {
-  bool any_ok = false;
-  for (const auto& c : s.checks) {
-    std::string st = check_state(c);
-    if (st == "failed") return "failed";
-    if (st == "ok") any_ok = true;
-  }
-  return any_ok ? "ok" : "init";
-}
-
 std::string header(const state::Snapshot& snap, const DaemonInfo& d) {
   std::string out = "mailwarden " PACKAGE_VERSION;
   if (d.running) {
@@ -69,6 +49,27 @@ std::string header(const state::Snapshot& snap, const DaemonInfo& d) {
 }
 
 }  // namespace
+
+// The state of a check from its rules: failed when any rule is in the failed state.
+std::string check_state(const state::CheckSnapshot& c) {
+  bool any_ok = false;
+  for (const auto& r : c.rules) {
+    if (r.state == RuleState::failed) return "failed";
+    if (r.state == RuleState::ok) any_ok = true;
+  }
+  return any_ok ? "ok" : "init";
+}
+
+std::string service_state(const state::ServiceSnapshot& s) {
+  if (!s.monitored) return "unmonitored";
+  bool any_ok = false;
+  for (const auto& c : s.checks) {
+    std::string st = check_state(c);
+    if (st == "failed") return "failed";
+    if (st == "ok") any_ok = true;
+  }
+  return any_ok ? "ok" : "init";
+}
 
 bool all_ok(const Engine& engine) {
   for (const auto& line : group_by_service(engine))

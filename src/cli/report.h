@@ -18,6 +18,10 @@ struct DaemonInfo {
   bool running = false;
 };
 
+// "ok", "failed" or "init" (not decided yet), from the rules' event states.
+[[nodiscard]] std::string check_state(const state::CheckSnapshot& c);
+[[nodiscard]] std::string service_state(const state::ServiceSnapshot& s);
+
 [[nodiscard]] std::string status_text(const state::Snapshot& snap, const DaemonInfo& d);
 [[nodiscard]] std::string status_json(const state::Snapshot& snap, const DaemonInfo& d);
 [[nodiscard]] std::string summary_text(const state::Snapshot& snap, const DaemonInfo& d);

@@ -11,6 +11,7 @@
 #include <variant>
 #include <vector>
 
+#include "http/settings.h"
 #include "net/endpoint.h"
 #include "net/failure.h"
 #include "net/tls.h"
@@ -280,6 +281,8 @@ struct Settings {
   MailFormat mail_format;
   std::vector<AlertRecipient> alerts;  // set alert: recipients of every service
   EventQueueSettings eventqueue;
+  http::HttpdSettings httpd;                // set httpd: the HTTP interface
+  http::AlertmanagerSettings alertmanager;  // set alertmanager: alert events posted there too
 };
 
 struct Config {

@@ -53,6 +53,7 @@ const std::vector<Parser::Form>& Parser::set_forms() {
       {"limits", &Parser::set_limits},         {"credentials", &Parser::set_credentials},
       {"mailserver", &Parser::set_mailserver}, {"mail-format", &Parser::set_mail_format},
       {"alert", &Parser::set_alert},           {"eventqueue", &Parser::set_eventqueue},
+      {"httpd", &Parser::set_httpd},           {"alertmanager", &Parser::set_alertmanager},
   };
   return forms;
 }
@@ -262,6 +263,8 @@ void Parser::parse_include() {
 // ---- after the whole file -----------------------------------------------------------------
 void Parser::finalize() {
   global_tls_.apply_to(cfg_.settings.tls);
+  cfg_.settings.alertmanager.tls = cfg_.settings.tls;
+  alertmanager_tls_.apply_to(cfg_.settings.alertmanager.tls);
   for (auto& svc : cfg_.services)
     for (auto& chk : svc.checks)
       if (auto* pc = std::get_if<PortCheck>(&chk.what)) pc->tls = cfg_.settings.tls;

@@ -221,6 +221,9 @@ class Parser {
   void set_ssl();
   void set_limits();
   void set_credentials();
+  // ---- HTTP interface, Alertmanager (parse_http.cc) -----------------------------------------
+  void set_httpd();
+  void set_alertmanager();
   // ---- alerts (parse_alert.cc) ------------------------------------------------------------
   void set_mailserver();
   void set_mail_format();
@@ -307,6 +310,7 @@ class Parser {
   std::vector<PendingTimeout> pending_timeouts_;
   std::vector<PendingTls> pending_tls_;
   TlsOverrides global_tls_;
+  TlsOverrides alertmanager_tls_;  // set alertmanager ... with ssl options { ... }
   struct PendingCredential {
     std::string name;
     Location where;

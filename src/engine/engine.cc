@@ -46,6 +46,7 @@ void Engine::run_cycle() {
   pending_in_cycle_ = 0;
   for (const auto& k : order_) {
     Runtime& rt = runtimes_[k];
+    if (unmonitored_.count(rt.service->name)) continue;
     if (rt.running || rt.queued) {
       log::debug("'%s' %s: still running from an earlier cycle, not started again",
                  rt.service->name.c_str(), rt.check->description.c_str());
@@ -142,6 +143,15 @@ void Engine::finished(const std::string& k, int64_t cycle, const CheckResult& re
     rt.memory = result.memory;
     rt.last->memory = nullptr;  // kept once, in the runtime
     ++rt.runs;
+    if (result.ok) {
+      rt.failing_since = 0;
+    } else {
+      if (!rt.failing_since)
+        rt.failing_since = result.checked_at ? result.checked_at : clock::wall();
+      ++rt.failures[failure_class_name(result.cls)];
+    }
+    rt.history.push_back({result.checked_at, result.ok, result.cls, result.response_ms});
+    if (rt.history.size() > kHistory) rt.history.pop_front();
     const auto& svc = *rt.service;
     const auto& chk = *rt.check;
     log::debug("'%s' %s: %s (%.1f ms)", svc.name.c_str(), chk.description.c_str(),
@@ -169,9 +179,10 @@ void Engine::finish_cycle() {
   CycleStats stats;
   stats.cycle = cycle_;
   stats.elapsed_ms = clock::now_ms() - cycle_started_ms_;
+  last_cycle_ms_ = stats.elapsed_ms;
   for (const auto& k : order_) {
     const Runtime& rt = runtimes_[k];
-    if (!rt.last) continue;
+    if (!rt.last || unmonitored_.count(rt.service->name)) continue;
     ++stats.checks;
     if (rt.last->ok) {
       ++stats.ok;
@@ -193,13 +204,69 @@ std::vector<Engine::CheckView> Engine::checks() const {
   return out;
 }
 
-state::Snapshot Engine::snapshot() const {
+bool Engine::set_monitored(const std::string& service, bool monitored) {
+  if (!config_) return false;
+  bool known = std::any_of(config_->services.begin(), config_->services.end(),
+                           [&](const config::Service& s) { return s.name == service; });
+  if (!known) return false;
+  bool was = !unmonitored_.count(service);
+  if (monitored) {
+    unmonitored_.erase(service);
+  } else {
+    unmonitored_.insert(service);
+  }
+  if (was != monitored) {
+    log::info(
+        "'%s' %s", service.c_str(),
+        monitored ? "monitored again" : "unmonitored: no checks and no alerts until monitored");
+    if (result_cb_) result_cb_();  // kept across restarts
+  }
+  return true;
+}
+
+std::string Engine::run_now(const std::string& service) {
+  if (!config_) return "no configuration";
+  bool known = false;
+  for (const auto& k : order_) {
+    Runtime& rt = runtimes_[k];
+    if (rt.service->name != service) continue;
+    known = true;
+    if (unmonitored_.count(service)) return "'" + service + "' is not monitored";
+    if (rt.running || rt.queued) continue;
+    rt.queued = true;
+    rt.cycle = -1;  // outside the cycle: its end does not wait for this run
+    queue_.emplace_back(k, -1);
+  }
+  if (!known) return "no service named '" + service + "'";
+  log::info("'%s': checking now on request", service.c_str());
+  pump();
+  return "";
+}
+
+// Where a check goes and what it speaks, for the views and the metrics' labels.
+static void describe_check(const config::Check& chk, state::CheckSnapshot& cs) {
+  if (const auto* pc = std::get_if<config::PortCheck>(&chk.what)) {
+    cs.kind = "port";
+    cs.protocol = pc->protocol_name;
+    cs.target = pc->endpoint.describe();
+  } else if (const auto* rc = std::get_if<config::ReplicationCheck>(&chk.what)) {
+    cs.kind = "replication";
+    cs.target = rc->servers.empty() ? "" : rc->servers.front().shown;
+  } else if (const auto* dc = std::get_if<config::DeliveryCheck>(&chk.what)) {
+    cs.kind = "delivery";
+    cs.target = dc->send.shown;
+  }
+}
+
+state::Snapshot Engine::snapshot(bool history) const {
   state::Snapshot snap;
   snap.cycles = cycle_;
   if (!config_) return snap;
   for (const auto& svc : config_->services) {
     state::ServiceSnapshot ss;
     ss.name = svc.name;
+    ss.monitored = !unmonitored_.count(svc.name);
+    ss.groups = svc.groups;
     for (const auto& chk : svc.checks) {
       const Runtime& rt = runtimes_.at(key(svc.name, chk.id));
       state::CheckSnapshot cs;
@@ -208,6 +275,10 @@ state::Snapshot Engine::snapshot() const {
       cs.last = rt.last;
       cs.runs = rt.runs;
       cs.memory = rt.memory;
+      cs.failing_since = rt.failing_since;
+      cs.failures = rt.failures;
+      if (history) cs.history.assign(rt.history.begin(), rt.history.end());
+      describe_check(chk, cs);
       for (const auto& es : rt.rules)
         cs.rules.push_back({es.state(), es.history(), es.recorded(), es.cycles_in_state()});
       ss.checks.push_back(std::move(cs));
@@ -219,7 +290,12 @@ state::Snapshot Engine::snapshot() const {
 
 void Engine::restore(const state::Snapshot& snap) {
   cycle_ = snap.cycles;
+  unmonitored_.clear();
   for (const auto& ss : snap.services) {
+    bool known =
+        config_ && std::any_of(config_->services.begin(), config_->services.end(),
+                               [&](const config::Service& s) { return s.name == ss.name; });
+    if (!ss.monitored && known) unmonitored_.insert(ss.name);
     for (const auto& cs : ss.checks) {
       auto it = runtimes_.find(key(ss.name, cs.id));
       if (it == runtimes_.end()) continue;
@@ -227,6 +303,7 @@ void Engine::restore(const state::Snapshot& snap) {
       rt.last = cs.last;
       rt.runs = cs.runs;
       rt.memory = cs.memory;
+      rt.failing_since = cs.failing_since;
       if (cs.rules.size() == rt.rules.size())
         for (size_t i = 0; i < cs.rules.size(); ++i)
           rt.rules[i].restore(cs.rules[i].state, cs.rules[i].history, cs.rules[i].recorded,

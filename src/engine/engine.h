@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -48,7 +49,20 @@ class Engine {
   // Called whenever a result arrives (the daemon saves the state file, throttled).
   void on_result(std::function<void()> cb) { result_cb_ = std::move(cb); }
 
-  [[nodiscard]] state::Snapshot snapshot() const;
+  // Maintenance mode: an unmonitored service is not checked (so it raises no alert) until it
+  // is monitored again; kept in the state file. False: no such service.
+  [[nodiscard]] bool set_monitored(const std::string& service, bool monitored);
+  [[nodiscard]] bool monitored(const std::string& service) const {
+    return !unmonitored_.count(service);
+  }
+  // Starts the checks of a service now, outside the cycle (those already running are left to
+  // finish). Empty on success, else why not.
+  [[nodiscard]] std::string run_now(const std::string& service);
+  // How long the last complete cycle took (0 before the first one ends).
+  [[nodiscard]] int64_t last_cycle_ms() const { return last_cycle_ms_; }
+
+  // `history`: with each check's recent runs (the views; the state file does not keep them).
+  [[nodiscard]] state::Snapshot snapshot(bool history = false) const;
   void restore(const state::Snapshot& snap);
 
   struct CheckView {
@@ -70,7 +84,11 @@ class Engine {
     std::vector<EventState> rules;
     int64_t runs = 0;
     nlohmann::json memory;  // what a composite check carries from one run to the next
+    time_t failing_since = 0;
+    std::map<std::string, int64_t> failures;  // failed runs by class
+    std::deque<state::HistoryEntry> history;  // the last kHistory runs
   };
+  static constexpr size_t kHistory = 60;
 
   static std::string key(const std::string& service, const std::string& check_id);
   static bool rule_failed(const config::Rule& rule, const CheckResult& result);
@@ -96,6 +114,8 @@ class Engine {
   int64_t cycle_started_ms_ = 0;
   std::function<void(const CycleStats&)> cycle_done_;
   std::function<void()> result_cb_;
+  std::set<std::string> unmonitored_;
+  int64_t last_cycle_ms_ = 0;
 };
 
 }  // namespace mw

@@ -97,9 +97,12 @@ std::string to_text(const Snapshot& s) {
       json jc = {{"id", c.id}, {"description", c.description}, {"runs", c.runs}, {"rules", rules}};
       if (c.last) jc["last"] = result_to_json(*c.last);
       if (!c.memory.is_null()) jc["memory"] = c.memory;
+      if (c.failing_since) jc["failing_since_unix"] = static_cast<int64_t>(c.failing_since);
       checks.push_back(std::move(jc));
     }
-    services.push_back({{"name", svc.name}, {"checks", checks}});
+    json js = {{"name", svc.name}, {"checks", checks}};
+    if (!svc.monitored) js["monitored"] = false;
+    services.push_back(std::move(js));
   }
   j["services"] = std::move(services);
   j["actions"] = s.actions;
@@ -126,6 +129,7 @@ bool from_text(const std::string& text, Snapshot& out, std::string& error) {
     for (const auto& js : j.value("services", json::array())) {
       ServiceSnapshot svc;
       svc.name = js.value("name", "");
+      svc.monitored = js.value("monitored", true);
       for (const auto& jc : js.value("checks", json::array())) {
         CheckSnapshot c;
         c.id = jc.value("id", "");
@@ -137,6 +141,7 @@ bool from_text(const std::string& text, Snapshot& out, std::string& error) {
                                          jr.value("cycles_in_state", int64_t{0})});
         if (jc.contains("last")) c.last = result_from(jc["last"]);
         if (jc.contains("memory")) c.memory = jc["memory"];
+        c.failing_since = static_cast<time_t>(jc.value("failing_since_unix", int64_t{0}));
         svc.checks.push_back(std::move(c));
       }
       out.services.push_back(std::move(svc));

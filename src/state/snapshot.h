@@ -23,18 +23,36 @@ struct RuleSnapshot {
   int64_t cycles_in_state = 0;
 };
 
+// One past run, as the per-service page and its chart show it.
+struct HistoryEntry {
+  time_t at = 0;
+  bool ok = false;
+  FailureClass cls = FailureClass::none;
+  double response_ms = 0;
+};
+
 struct CheckSnapshot {
   std::string id;
   std::string description;
   std::optional<CheckResult> last;
   std::vector<RuleSnapshot> rules;
   int64_t runs = 0;
-  nlohmann::json memory;  // a composite check's carry-over (replication progress, ...)
+  nlohmann::json memory;     // a composite check's carry-over (replication progress, ...)
+  time_t failing_since = 0;  // the first failed run of the failure going on; 0: none
+  // Failed runs by failure class since the daemon started (a Prometheus counter).
+  std::map<std::string, int64_t> failures;
+  // From the model, for the views (not kept in the state file).
+  std::string kind;      // "port", "replication", "delivery"
+  std::string protocol;  // "imaps", "smtp", ... (empty: a TCP connect or a composite check)
+  std::string target;    // "127.0.0.1:993", a unix socket, a replication's reference server
+  std::vector<HistoryEntry> history;  // the last runs, oldest first (memory only, bounded)
 };
 
 struct ServiceSnapshot {
   std::string name;
   std::vector<CheckSnapshot> checks;
+  bool monitored = true;            // false: maintenance (unmonitor): no checks and no alerts
+  std::vector<std::string> groups;  // from the model
 };
 
 struct Snapshot {
