@@ -29,6 +29,9 @@ void Parser::set_httpd() {
     } else if (accept("allow")) {
       Location where = peek().where;
       std::string spec = value("USER:PASSWORD after 'allow'");
+      // USER:"a password with spaces"
+      if (!spec.empty() && spec.back() == ':' && peek().kind == Token::Kind::string)
+        spec += string_value("the password");
       auto colon = spec.find(':');
       if (colon == std::string::npos || colon == 0)
         fail(where,

@@ -68,8 +68,8 @@ class Daemon : public http::Control {
   }
 
   // ---- http::Control: what the HTTP interface shows and does ---------------------------------
-  state::Snapshot snapshot(bool history) override {
-    state::Snapshot snap = engine_->snapshot(history);
+  state::Snapshot snapshot() override {
+    state::Snapshot snap = engine_->snapshot();
     snap.pid = static_cast<int>(getpid());
     snap.started = started_;
     snap.written = clock::wall();
@@ -80,7 +80,10 @@ class Daemon : public http::Control {
   }
   std::string check_now(const std::string& service) override {
     if (stopping_) return "mailwarden is stopping";
-    return engine_->run_now(service);
+    if (!engine_->run_now(service)) return "no service named '" + service + "'";
+    if (!engine_->monitored(service)) return "'" + service + "' is not monitored";
+    log::info("'%s': checking now on request", service.c_str());
+    return "";
   }
   std::string monitor(const std::string& service) override {
     if (!engine_->set_monitored(service, true)) return "no service named '" + service + "'";

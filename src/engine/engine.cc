@@ -2,6 +2,9 @@
 
 #include <algorithm>
 
+#include <tuple>
+
+#include "checks/registry.h"
 #include "engine/probe.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -143,17 +146,15 @@ void Engine::finished(const std::string& k, int64_t cycle, const CheckResult& re
     rt.memory = result.memory;
     rt.last->memory = nullptr;  // kept once, in the runtime
     ++rt.runs;
-    if (result.ok) {
-      rt.failing_since = 0;
-    } else {
-      if (!rt.failing_since)
-        rt.failing_since = result.checked_at ? result.checked_at : clock::wall();
-      ++rt.failures[failure_class_name(result.cls)];
-    }
-    rt.history.push_back({result.checked_at, result.ok, result.cls, result.response_ms});
-    if (rt.history.size() > kHistory) rt.history.pop_front();
+    if (!result.ok) ++rt.failures[failure_class_name(result.cls)];
+    rt.history.push_back({result.checked_at, result.ok, result.response_ms, result.cls});
+    while (rt.history.size() > state::kHistoryLength) rt.history.pop_front();
     const auto& svc = *rt.service;
     const auto& chk = *rt.check;
+    bool was_failed = std::any_of(rt.rules.begin(), rt.rules.end(), [](const EventState& e) {
+      return e.state() == RuleState::failed;
+    });
+    bool was_known = rt.since != 0;
     log::debug("'%s' %s: %s (%.1f ms)", svc.name.c_str(), chk.description.c_str(),
                result.reason().c_str(), result.response_ms);
     for (size_t i = 0; i < chk.rules.size(); ++i) {
@@ -169,6 +170,10 @@ void Engine::finished(const std::string& k, int64_t cycle, const CheckResult& re
       // Every result, not only changes: reminders and "repeat every N cycles" count on it.
       dispatcher_->on_result(svc, chk, i, rule, t, rt.rules[i], result);
     }
+    bool failed_now = std::any_of(rt.rules.begin(), rt.rules.end(), [](const EventState& e) {
+      return e.state() == RuleState::failed;
+    });
+    if (!was_known || failed_now != was_failed) rt.since = result.checked_at;
   }
   count_done(cycle);  // also when a reload removed the check while it ran
   if (result_cb_) result_cb_();
@@ -182,7 +187,7 @@ void Engine::finish_cycle() {
   last_cycle_ms_ = stats.elapsed_ms;
   for (const auto& k : order_) {
     const Runtime& rt = runtimes_[k];
-    if (!rt.last || unmonitored_.count(rt.service->name)) continue;
+    if (!rt.last || unmonitored_.count(rt.service->name)) continue;  // not checked this cycle
     ++stats.checks;
     if (rt.last->ok) {
       ++stats.ok;
@@ -195,6 +200,36 @@ void Engine::finish_cycle() {
   if (cycle_done_) cycle_done_(stats);
 }
 
+bool Engine::set_monitored(const std::string& service, bool monitored) {
+  if (!config_) return false;
+  bool known = std::any_of(config_->services.begin(), config_->services.end(),
+                           [&](const config::Service& s) { return s.name == service; });
+  if (!known) return false;
+  if (monitored) {
+    if (unmonitored_.erase(service)) log::info("'%s' monitored again", service.c_str());
+  } else if (unmonitored_.insert(service).second) {
+    log::info("'%s' unmonitored: no checks and no alerts until it is monitored again",
+              service.c_str());
+  }
+  if (result_cb_) result_cb_();  // the state file keeps it
+  return true;
+}
+
+bool Engine::run_now(const std::string& service) {
+  bool known = false;
+  for (const auto& k : order_) {
+    Runtime& rt = runtimes_[k];
+    if (rt.service->name != service) continue;
+    known = true;
+    if (rt.running || rt.queued || unmonitored_.count(service)) continue;
+    rt.queued = true;
+    rt.cycle = -1;  // outside any cycle: its end does not count for the cycle's summary
+    queue_.emplace_back(k, -1);
+  }
+  if (known) pump();
+  return known;
+}
+
 std::vector<Engine::CheckView> Engine::checks() const {
   std::vector<CheckView> out;
   for (const auto& k : order_) {
@@ -204,81 +239,29 @@ std::vector<Engine::CheckView> Engine::checks() const {
   return out;
 }
 
-bool Engine::set_monitored(const std::string& service, bool monitored) {
-  if (!config_) return false;
-  bool known = std::any_of(config_->services.begin(), config_->services.end(),
-                           [&](const config::Service& s) { return s.name == service; });
-  if (!known) return false;
-  bool was = !unmonitored_.count(service);
-  if (monitored) {
-    unmonitored_.erase(service);
-  } else {
-    unmonitored_.insert(service);
-  }
-  if (was != monitored) {
-    log::info(
-        "'%s' %s", service.c_str(),
-        monitored ? "monitored again" : "unmonitored: no checks and no alerts until monitored");
-    if (result_cb_) result_cb_();  // kept across restarts
-  }
-  return true;
-}
-
-std::string Engine::run_now(const std::string& service) {
-  if (!config_) return "no configuration";
-  bool known = false;
-  for (const auto& k : order_) {
-    Runtime& rt = runtimes_[k];
-    if (rt.service->name != service) continue;
-    known = true;
-    if (unmonitored_.count(service)) return "'" + service + "' is not monitored";
-    if (rt.running || rt.queued) continue;
-    rt.queued = true;
-    rt.cycle = -1;  // outside the cycle: its end does not wait for this run
-    queue_.emplace_back(k, -1);
-  }
-  if (!known) return "no service named '" + service + "'";
-  log::info("'%s': checking now on request", service.c_str());
-  pump();
-  return "";
-}
-
-// Where a check goes and what it speaks, for the views and the metrics' labels.
-static void describe_check(const config::Check& chk, state::CheckSnapshot& cs) {
-  if (const auto* pc = std::get_if<config::PortCheck>(&chk.what)) {
-    cs.kind = "port";
-    cs.protocol = pc->protocol_name;
-    cs.target = pc->endpoint.describe();
-  } else if (const auto* rc = std::get_if<config::ReplicationCheck>(&chk.what)) {
-    cs.kind = "replication";
-    cs.target = rc->servers.empty() ? "" : rc->servers.front().shown;
-  } else if (const auto* dc = std::get_if<config::DeliveryCheck>(&chk.what)) {
-    cs.kind = "delivery";
-    cs.target = dc->send.shown;
-  }
-}
-
-state::Snapshot Engine::snapshot(bool history) const {
+state::Snapshot Engine::snapshot() const {
   state::Snapshot snap;
   snap.cycles = cycle_;
   if (!config_) return snap;
   for (const auto& svc : config_->services) {
     state::ServiceSnapshot ss;
     ss.name = svc.name;
-    ss.monitored = !unmonitored_.count(svc.name);
+    ss.type = svc.type;
     ss.groups = svc.groups;
+    ss.monitored = !unmonitored_.count(svc.name);
     for (const auto& chk : svc.checks) {
       const Runtime& rt = runtimes_.at(key(svc.name, chk.id));
       state::CheckSnapshot cs;
       cs.id = chk.id;
       cs.description = chk.description;
+      cs.kind = std::string(chk.kind->name);
+      if (chk.kind->labels) std::tie(cs.protocol, cs.target) = chk.kind->labels(chk);
+      cs.since = rt.since;
+      cs.history.assign(rt.history.begin(), rt.history.end());
+      cs.failures = rt.failures;
       cs.last = rt.last;
       cs.runs = rt.runs;
       cs.memory = rt.memory;
-      cs.failing_since = rt.failing_since;
-      cs.failures = rt.failures;
-      if (history) cs.history.assign(rt.history.begin(), rt.history.end());
-      describe_check(chk, cs);
       for (const auto& es : rt.rules)
         cs.rules.push_back({es.state(), es.history(), es.recorded(), es.cycles_in_state()});
       ss.checks.push_back(std::move(cs));
@@ -290,12 +273,11 @@ state::Snapshot Engine::snapshot(bool history) const {
 
 void Engine::restore(const state::Snapshot& snap) {
   cycle_ = snap.cycles;
-  unmonitored_.clear();
   for (const auto& ss : snap.services) {
-    bool known =
-        config_ && std::any_of(config_->services.begin(), config_->services.end(),
-                               [&](const config::Service& s) { return s.name == ss.name; });
-    if (!ss.monitored && known) unmonitored_.insert(ss.name);
+    if (!ss.monitored && config_ &&
+        std::any_of(config_->services.begin(), config_->services.end(),
+                    [&](const config::Service& s) { return s.name == ss.name; }))
+      unmonitored_.insert(ss.name);
     for (const auto& cs : ss.checks) {
       auto it = runtimes_.find(key(ss.name, cs.id));
       if (it == runtimes_.end()) continue;
@@ -303,7 +285,8 @@ void Engine::restore(const state::Snapshot& snap) {
       rt.last = cs.last;
       rt.runs = cs.runs;
       rt.memory = cs.memory;
-      rt.failing_since = cs.failing_since;
+      rt.since = cs.since;
+      rt.history.assign(cs.history.begin(), cs.history.end());
       if (cs.rules.size() == rt.rules.size())
         for (size_t i = 0; i < cs.rules.size(); ++i)
           rt.rules[i].restore(cs.rules[i].state, cs.rules[i].history, cs.rules[i].recorded,

@@ -49,20 +49,20 @@ class Engine {
   // Called whenever a result arrives (the daemon saves the state file, throttled).
   void on_result(std::function<void()> cb) { result_cb_ = std::move(cb); }
 
-  // Maintenance mode: an unmonitored service is not checked (so it raises no alert) until it
-  // is monitored again; kept in the state file. False: no such service.
-  [[nodiscard]] bool set_monitored(const std::string& service, bool monitored);
+  // Maintenance: an unmonitored service is neither checked nor alerted on until it is monitored
+  // again; the state file keeps it across restarts. False when no service has that name.
+  bool set_monitored(const std::string& service, bool monitored);
   [[nodiscard]] bool monitored(const std::string& service) const {
     return !unmonitored_.count(service);
   }
-  // Starts the checks of a service now, outside the cycle (those already running are left to
-  // finish). Empty on success, else why not.
-  [[nodiscard]] std::string run_now(const std::string& service);
+  // Queues every check of `service` now, outside the cycle (one that is running or queued is
+  // left alone). False when no service has that name.
+  bool run_now(const std::string& service);
+
   // How long the last complete cycle took (0 before the first one ends).
   [[nodiscard]] int64_t last_cycle_ms() const { return last_cycle_ms_; }
 
-  // `history`: with each check's recent runs (the views; the state file does not keep them).
-  [[nodiscard]] state::Snapshot snapshot(bool history = false) const;
+  [[nodiscard]] state::Snapshot snapshot() const;
   void restore(const state::Snapshot& snap);
 
   struct CheckView {
@@ -84,11 +84,10 @@ class Engine {
     std::vector<EventState> rules;
     int64_t runs = 0;
     nlohmann::json memory;  // what a composite check carries from one run to the next
-    time_t failing_since = 0;
-    std::map<std::string, int64_t> failures;  // failed runs by class
-    std::deque<state::HistoryEntry> history;  // the last kHistory runs
+    std::deque<state::HistoryPoint> history;
+    time_t since = 0;  // when the check's state (any rule failed, or none) last changed
+    std::map<std::string, int64_t> failures;  // failed runs by class, since the start
   };
-  static constexpr size_t kHistory = 60;
 
   static std::string key(const std::string& service, const std::string& check_id);
   static bool rule_failed(const config::Rule& rule, const CheckResult& result);

@@ -14,8 +14,8 @@ class Control {
  public:
   virtual ~Control() = default;
 
-  // The live status model; `history` adds each check's recent runs (the per-service page).
-  [[nodiscard]] virtual state::Snapshot snapshot(bool history) = 0;
+  // The live state, from which the server builds the status model every face formats.
+  [[nodiscard]] virtual state::Snapshot snapshot() = 0;
   // Counters and figures of the daemon itself (cycle time, actions taken).
   [[nodiscard]] virtual report::DaemonFacts facts() = 0;
 

@@ -14,8 +14,8 @@
 #include <cstring>
 #include <set>
 
-#include "cli/report.h"
 #include "report/html.h"
+#include "report/status.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/strings.h"
@@ -283,81 +283,68 @@ void Server::handle_get(Request& r) {
   page.refresh_s = refresh_s_;
   page.can_act = settings_.has_users() && !settings_.read_only && !r.user->read_only;
   page.csrf_token = page.can_act ? csrf_token(csrf_key_, r.user->name) : "";
-  cli::DaemonInfo d{static_cast<int>(getpid()), true};
+  bool api = parts.size() >= 3 && parts[0] == "api" && parts[1] == "v1";
+  bool known = parts.empty() || (parts.size() == 2 && parts[0] == "service") ||
+               (parts.size() == 1 && parts[0] == "metrics") || api;
+  if (!known) {
+    send_page(r, 404, "Not Found", "Not found", "Nothing is at " + r.path + ".");
+    return;
+  }
+  report::Status st = report::build(control_.snapshot(), {static_cast<int>(getpid()), true});
+  st.written = page.now;
 
   if (parts.empty()) {
-    state::Snapshot snap = control_.snapshot(false);
-    send(r, 200, "OK", "text/html; charset=utf-8", report::html_index(snap, page));
+    send(r, 200, "OK", "text/html; charset=utf-8", report::html_index(st, page));
     return;
   }
-  if (parts.size() == 2 && parts[0] == "service") {
-    state::Snapshot snap = control_.snapshot(true);
-    for (const auto& s : snap.services)
-      if (s.name == parts[1]) {
-        send(r, 200, "OK", "text/html; charset=utf-8", report::html_service(snap, s, page));
-        return;
-      }
-    send_page(r, 404, "Not Found", "No such service",
-              "There is no service named '" + parts[1] + "'.");
+  auto find = [&](const std::string& name) -> const report::ServiceStatus* {
+    for (const auto& s : st.services)
+      if (s.name == name) return &s;
+    return nullptr;
+  };
+  if (parts[0] == "service") {
+    if (const auto* s = find(parts[1])) {
+      send(r, 200, "OK", "text/html; charset=utf-8", report::html_service(st, *s, page));
+    } else {
+      send_page(r, 404, "Not Found", "No such service",
+                "There is no service named '" + parts[1] + "'.");
+    }
     return;
   }
-  if (parts.size() == 1 && parts[0] == "metrics") {
-    state::Snapshot snap = control_.snapshot(false);
+  if (parts[0] == "metrics") {
     send(r, 200, "OK", "text/plain; version=0.0.4; charset=utf-8",
-         report::metrics_text(snap, control_.facts()));
+         report::metrics_text(st, control_.facts()));
     return;
   }
-  if (parts.size() >= 3 && parts[0] == "api" && parts[1] == "v1") {
-    state::Snapshot snap = control_.snapshot(parts[2] == "history");
-    snap.pid = d.pid;
-    snap.written = page.now;
-    bool text = query_value(r.query, "format") == "text";
-    if (parts.size() == 3 && parts[2] == "status") {
-      if (text) {
-        send(r, 200, "OK", "text/plain; charset=utf-8", cli::status_text(snap, d));
-      } else {
-        send_json(r, 200, "OK", cli::status_json(snap, d));
-      }
+  bool text = query_value(r.query, "format") == "text";
+  if (parts.size() == 3 && parts[2] == "status") {
+    if (text) {
+      send(r, 200, "OK", "text/plain; charset=utf-8", report::status_text(st));
+    } else {
+      send_json(r, 200, "OK", report::dump(report::status_json(st)));
+    }
+    return;
+  }
+  if (parts.size() == 3 && parts[2] == "summary") {
+    send(r, 200, "OK", "text/plain; charset=utf-8", report::summary_text(st));
+    return;
+  }
+  if (parts.size() == 4 && (parts[2] == "status" || parts[2] == "history")) {
+    const auto* s = find(parts[3]);
+    if (!s) {
+      send_json(r, 404, "Not Found",
+                report::dump(nlohmann::json{{"error", "no service named '" + parts[3] + "'"}}));
       return;
     }
-    if (parts.size() == 3 && parts[2] == "summary") {
-      send(r, 200, "OK", "text/plain; charset=utf-8", cli::summary_text(snap, d));
+    if (parts[2] == "history") {
+      send_json(r, 200, "OK", report::dump(report::service_json(*s, true)));
       return;
     }
-    if (parts.size() == 4 && (parts[2] == "status" || parts[2] == "history")) {
-      auto it = std::find_if(snap.services.begin(), snap.services.end(),
-                             [&](const state::ServiceSnapshot& s) { return s.name == parts[3]; });
-      if (it == snap.services.end()) {
-        send_json(r, 404, "Not Found",
-                  nlohmann::json{{"error", "no service named '" + parts[3] + "'"}}.dump(
-                      2, ' ', false, nlohmann::json::error_handler_t::replace) +
-                      "\n");
-        return;
-      }
-      if (parts[2] == "status") {
-        state::ServiceSnapshot one = *it;
-        snap.services.clear();
-        snap.services.push_back(std::move(one));
-        send_json(r, 200, "OK", cli::status_json(snap, d));
-        return;
-      }
-      nlohmann::json checks = nlohmann::json::array();
-      for (const auto& c : it->checks) {
-        nlohmann::json runs = nlohmann::json::array();
-        for (const auto& h : c.history)
-          runs.push_back({{"checked_at", clock::format_utc(h.at)},
-                          {"checked_at_unix", static_cast<int64_t>(h.at)},
-                          {"status", h.ok ? "ok" : "failed"},
-                          {"class", failure_class_name(h.cls)},
-                          {"response_ms", h.response_ms}});
-        checks.push_back({{"name", c.description}, {"history", runs}});
-      }
-      send_json(r, 200, "OK",
-                nlohmann::json{{"service", it->name}, {"checks", checks}}.dump(
-                    2, ' ', false, nlohmann::json::error_handler_t::replace) +
-                    "\n");
-      return;
-    }
+    // The same document as /api/v1/status, with only this service.
+    report::Status one = st;
+    one.services = {*s};
+    send_json(r, 200, "OK", report::dump(report::status_json(one)));
+    return;
   }
   send_page(r, 404, "Not Found", "Not found", "Nothing is at " + r.path + ".");
 }
@@ -370,9 +357,7 @@ void Server::handle_post(Request& r) {
   auto reply = [&](int code, const char* reason, const std::string& text) {
     if (api) {
       send_json(r, code, reason,
-                nlohmann::json{{"ok", code < 300}, {"message", text}}.dump(
-                    2, ' ', false, nlohmann::json::error_handler_t::replace) +
-                    "\n");
+                report::dump(nlohmann::json{{"ok", code < 300}, {"message", text}}));
     } else {
       send_page(r, code, reason, reason, text);
     }

@@ -5,7 +5,6 @@
 #include <cstdio>
 #include <map>
 
-#include "cli/report.h"
 #include "util/clock.h"
 
 namespace mw::report {
@@ -52,18 +51,22 @@ std::string page_head(const std::string& title, const PageContext& ctx) {
 const char* const kFoot = "</main></body></html>\n";
 
 // The newest failing check's message of a service, or its first check's.
-const state::CheckSnapshot* headline_check(const state::ServiceSnapshot& s) {
+const CheckStatus* headline_check(const ServiceStatus& s) {
   for (const auto& c : s.checks)
     if (c.last && !c.last->ok) return &c;
   return s.checks.empty() ? nullptr : &s.checks.front();
 }
 
-std::string failing_for(const state::CheckSnapshot& c, time_t now) {
-  if (!c.failing_since) return "";
-  return human_duration(std::max<int64_t>(0, now - c.failing_since));
+time_t failing_since(const CheckStatus& c) {
+  return c.state == "failed" ? c.since : 0;
 }
 
-std::string cert_days(const state::CheckSnapshot& c) {
+std::string failing_for(const CheckStatus& c, time_t now) {
+  if (!failing_since(c)) return "";
+  return human_duration(std::max<int64_t>(0, now - failing_since(c)));
+}
+
+std::string cert_days(const CheckStatus& c) {
   if (!c.last || !c.last->certificate) return "";
   return std::to_string(c.last->certificate->days_left) + " d";
 }
@@ -76,8 +79,8 @@ std::string action_form(const std::string& service, const char* action, const ch
          "</button></form>";
 }
 
-std::string check_row(const state::CheckSnapshot& c, const PageContext& ctx) {
-  std::string st = cli::check_state(c);
+std::string check_row(const CheckStatus& c, const PageContext& ctx) {
+  std::string st = c.state;
   std::string out = "<tr class=\"check\"><td>" + html_escape(c.description) + "</td><td>" +
                     state_badge(st) + "</td><td class=\"msg\">";
   if (!c.last) {
@@ -146,7 +149,7 @@ std::string human_duration(int64_t s) {
   return std::to_string(s / 86400) + " d" + (h ? " " + std::to_string(h) + " h" : "");
 }
 
-std::string svg_chart(const std::vector<state::HistoryEntry>& history) {
+std::string svg_chart(const std::vector<state::HistoryPoint>& history) {
   const int w = 600, h = 120, pad = 4;
   std::string out = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"" +
                     std::to_string(w) + "\" height=\"" + std::to_string(h) + "\" viewBox=\"0 0 " +
@@ -180,14 +183,14 @@ std::string svg_chart(const std::vector<state::HistoryEntry>& history) {
   return out + "</svg>";
 }
 
-std::string html_index(const state::Snapshot& snap, const PageContext& ctx) {
+std::string html_index(const Status& snap, const PageContext& ctx) {
   std::string out = page_head("mailwarden on " + ctx.host, ctx);
   int failed = 0, ok = 0, other = 0;
   // Groups in order of first appearance; a service without a group is under "services".
   std::vector<std::string> group_order;
-  std::map<std::string, std::vector<const state::ServiceSnapshot*>> groups;
+  std::map<std::string, std::vector<const ServiceStatus*>> groups;
   for (const auto& s : snap.services) {
-    std::string st = cli::service_state(s);
+    std::string st = s.state;
     (st == "failed" ? failed : st == "ok" ? ok : other)++;
     std::string g = s.groups.empty() ? "services" : s.groups.front();
     if (!groups.count(g)) group_order.push_back(g);
@@ -200,9 +203,8 @@ std::string html_index(const state::Snapshot& snap, const PageContext& ctx) {
   out += "</p>";
   // Groups with a failure come first, and inside a group the failing services.
   auto group_failed = [&](const std::string& g) {
-    return std::any_of(groups[g].begin(), groups[g].end(), [](const state::ServiceSnapshot* s) {
-      return cli::service_state(*s) == "failed";
-    });
+    return std::any_of(groups[g].begin(), groups[g].end(),
+                       [](const ServiceStatus* s) { return s->state == "failed"; });
   };
   std::stable_sort(group_order.begin(), group_order.end(),
                    [&](const std::string& a, const std::string& b) {
@@ -210,19 +212,17 @@ std::string html_index(const state::Snapshot& snap, const PageContext& ctx) {
                    });
   for (const auto& g : group_order) {
     auto& list = groups[g];
-    std::stable_sort(list.begin(), list.end(),
-                     [](const state::ServiceSnapshot* a, const state::ServiceSnapshot* b) {
-                       return cli::service_state(*a) == "failed" &&
-                              cli::service_state(*b) != "failed";
-                     });
+    std::stable_sort(list.begin(), list.end(), [](const ServiceStatus* a, const ServiceStatus* b) {
+      return a->state == "failed" && b->state != "failed";
+    });
     out +=
         "<h2>" + html_escape(g) +
         "</h2><table class=\"services\"><thead><tr><th>Service</th>"
         "<th>State</th><th>Last message</th><th class=\"num\">Response</th>"
         "<th class=\"num\">Certificate</th><th class=\"num\">Failing for</th></tr></thead><tbody>";
     for (const auto* s : list) {
-      std::string st = cli::service_state(*s);
-      const state::CheckSnapshot* c = headline_check(*s);
+      std::string st = s->state;
+      const CheckStatus* c = headline_check(*s);
       out += "<tr class=\"service " + st + "\" data-service=\"" + html_escape(s->name) +
              "\"><td><a href=\"/service/" + url_path_escape(s->name) + "\">" +
              html_escape(s->name) + "</a></td><td>" + state_badge(st) + "</td><td class=\"msg\">";
@@ -239,7 +239,8 @@ std::string html_index(const state::Snapshot& snap, const PageContext& ctx) {
       time_t since = 0;
       for (const auto& ck : s->checks) {
         if (ck.last && ck.last->certificate) days = std::min(days, ck.last->certificate->days_left);
-        if (ck.failing_since && (!since || ck.failing_since < since)) since = ck.failing_since;
+        time_t f = failing_since(ck);
+        if (f && (!since || f < since)) since = f;
       }
       if (days != INT32_MAX) out += std::to_string(days) + " d";
       out += "</td><td class=\"num\">";
@@ -251,10 +252,9 @@ std::string html_index(const state::Snapshot& snap, const PageContext& ctx) {
   return out + kFoot;
 }
 
-std::string html_service(const state::Snapshot&, const state::ServiceSnapshot& s,
-                         const PageContext& ctx) {
+std::string html_service(const Status&, const ServiceStatus& s, const PageContext& ctx) {
   std::string out = page_head(s.name + " - mailwarden", ctx);
-  std::string st = cli::service_state(s);
+  std::string st = s.state;
   out += "<h2 id=\"service\">Service " + html_escape(s.name) + " " + state_badge(st) + "</h2>";
   if (ctx.can_act) {
     out += "<p class=\"actions\">";
@@ -274,39 +274,36 @@ std::string html_service(const state::Snapshot&, const state::ServiceSnapshot& s
   out += "</tbody></table>";
   for (const auto& c : s.checks) {
     out += "<h2>" + html_escape(c.description) + "</h2>";
-    if (c.last && c.last->details.is_object()) {
-      const auto& d = c.last->details;
-      if (d.contains("steps_ms") && d["steps_ms"].is_object()) {
-        out +=
-            "<table class=\"steps\"><thead><tr><th>Delivery step</th><th class=\"num\">Time</th>"
-            "</tr></thead><tbody>";
-        for (const auto& [step, ms] : d["steps_ms"].items())
-          if (ms.is_number())
-            out += "<tr><td>" + html_escape(step) + "</td><td class=\"num\">" +
-                   fmt_ms(ms.get<double>()) + "</td></tr>";
-        out += "</tbody></table>";
-      }
-      if (d.contains("out_of_sync") && d["out_of_sync"].is_array() && !d["out_of_sync"].empty()) {
-        out +=
-            "<table class=\"out-of-sync\"><thead><tr><th>User</th><th>Mailbox out of sync</th>"
-            "</tr></thead><tbody>";
-        for (const auto& m : d["out_of_sync"])
-          if (m.is_object())
-            out += "<tr><td>" + html_escape(m.value("user", "")) + "</td><td>" +
-                   html_escape(m.value("mailbox", "")) + "</td></tr>";
-        out += "</tbody></table>";
-      }
-      if (d.contains("backends") && d["backends"].is_array()) {
-        out +=
-            "<table class=\"backends\"><thead><tr><th>Backend</th><th>Tag</th><th>State</th>"
-            "</tr></thead><tbody>";
-        for (const auto& b : d["backends"])
-          if (b.is_object())
-            out += "<tr><td>" + html_escape(b.value("name", "")) + "</td><td>" +
-                   html_escape(b.value("tag", "")) + "</td><td>" +
-                   state_badge(b.value("up", false) ? "ok" : "failed") + "</td></tr>";
-        out += "</tbody></table>";
-      }
+    // What the check's kind adds (delivery steps, replication's out-of-sync mailboxes, ...).
+    if (!c.rows.empty()) {
+      out += "<table class=\"details\"><tbody>";
+      for (const auto& [name, value] : c.rows)
+        out += "<tr><th>" + html_escape(name) + "</th><td class=\"msg\">" + html_escape(value) +
+               "</td></tr>";
+      out += "</tbody></table>";
+    }
+    if (c.last && c.last->details.is_object() && c.last->details.contains("out_of_sync") &&
+        c.last->details["out_of_sync"].is_array() && !c.last->details["out_of_sync"].empty()) {
+      out +=
+          "<table class=\"out-of-sync\"><thead><tr><th>User</th><th>Mailbox out of sync</th>"
+          "</tr></thead><tbody>";
+      for (const auto& m : c.last->details["out_of_sync"])
+        if (m.is_object())
+          out += "<tr><td>" + html_escape(m.value("user", "")) + "</td><td>" +
+                 html_escape(m.value("mailbox", "")) + "</td></tr>";
+      out += "</tbody></table>";
+    }
+    if (c.last && c.last->details.is_object() && c.last->details.contains("backends") &&
+        c.last->details["backends"].is_array()) {
+      out +=
+          "<table class=\"backends\"><thead><tr><th>Backend</th><th>Tag</th><th>State</th>"
+          "</tr></thead><tbody>";
+      for (const auto& be : c.last->details["backends"])
+        if (be.is_object())
+          out += "<tr><td>" + html_escape(be.value("name", "")) + "</td><td>" +
+                 html_escape(be.value("tag", "")) + "</td><td>" +
+                 state_badge(be.value("up", false) ? "ok" : "failed") + "</td></tr>";
+      out += "</tbody></table>";
     }
     out += svg_chart(c.history);
     out +=

@@ -7,7 +7,7 @@
 #include <ctime>
 #include <string>
 
-#include "state/snapshot.h"
+#include "report/status.h"
 
 namespace mw::report {
 
@@ -25,14 +25,13 @@ struct PageContext {
 // "42 s", "3 min", "2 h 5 min", "4 d 1 h"
 [[nodiscard]] std::string human_duration(int64_t seconds);
 
-[[nodiscard]] std::string html_index(const state::Snapshot& snap, const PageContext& ctx);
-[[nodiscard]] std::string html_service(const state::Snapshot& snap,
-                                       const state::ServiceSnapshot& service,
+[[nodiscard]] std::string html_index(const Status& snap, const PageContext& ctx);
+[[nodiscard]] std::string html_service(const Status& snap, const ServiceStatus& service,
                                        const PageContext& ctx);
 // A small page for errors and action results ("404 no such service").
 [[nodiscard]] std::string html_message(const std::string& title, const std::string& text,
                                        const std::string& back);
 // An inline SVG polyline of response times (ms), oldest first; failed runs are red dots.
-[[nodiscard]] std::string svg_chart(const std::vector<state::HistoryEntry>& history);
+[[nodiscard]] std::string svg_chart(const std::vector<state::HistoryPoint>& history);
 
 }  // namespace mw::report

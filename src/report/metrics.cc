@@ -31,7 +31,7 @@ void integer(std::string& out, int64_t v) {
 }
 
 // {service="..",check="..",protocol="..",target=".."} without the closing brace.
-std::string check_labels(const state::ServiceSnapshot& s, const state::CheckSnapshot& c) {
+std::string check_labels(const ServiceStatus& s, const CheckStatus& c) {
   std::string l = "{service=\"";
   append_label_value(l, s.name);
   l += "\",check=\"";
@@ -44,8 +44,12 @@ std::string check_labels(const state::ServiceSnapshot& s, const state::CheckSnap
   return l;
 }
 
+time_t failing_since(const CheckStatus& c) {
+  return c.state == "failed" ? c.since : 0;
+}
+
 template <typename Fn>
-void for_each_check(const state::Snapshot& snap, Fn fn) {
+void for_each_check(const Status& snap, Fn fn) {
   for (const auto& s : snap.services)
     for (const auto& c : s.checks) fn(s, c);
 }
@@ -70,7 +74,7 @@ void append_label_value(std::string& out, const std::string& value) {
   }
 }
 
-std::string metrics_text(const state::Snapshot& snap, const DaemonFacts& facts) {
+std::string metrics_text(const Status& snap, const DaemonFacts& facts) {
   size_t checks = 0;
   for (const auto& s : snap.services) checks += s.checks.size();
   // The labels are built once per check and reused by every series of that check.
@@ -136,11 +140,11 @@ std::string metrics_text(const state::Snapshot& snap, const DaemonFacts& facts) 
          "When the failure going on began (Unix time); absent while the check succeeds.");
   for_each_check(snap, [&](const auto&, const auto& c) {
     const std::string& l = labels[i++];
-    if (!c.failing_since) return;
+    if (!failing_since(c)) return;
     out += "mailwarden_check_failing_since_timestamp_seconds";
     out += l;
     out += '}';
-    integer(out, static_cast<int64_t>(c.failing_since));
+    integer(out, static_cast<int64_t>(failing_since(c)));
   });
   i = 0;
   header(out, "mailwarden_check_failures_total", "counter",

@@ -9,7 +9,7 @@
 #include <string>
 #include <tuple>
 
-#include "state/snapshot.h"
+#include "report/status.h"
 
 namespace mw::report {
 
@@ -23,7 +23,7 @@ struct DaemonFacts {
   ActionCounts actions;
 };
 
-[[nodiscard]] std::string metrics_text(const state::Snapshot& snap, const DaemonFacts& facts);
+[[nodiscard]] std::string metrics_text(const Status& snap, const DaemonFacts& facts);
 
 // A label value escaped as the format requires (backslash, double quote, line feed).
 void append_label_value(std::string& out, const std::string& value);

@@ -23,36 +23,40 @@ struct RuleSnapshot {
   int64_t cycles_in_state = 0;
 };
 
-// One past run, as the per-service page and its chart show it.
-struct HistoryEntry {
+// One past result, for the history every face can show (the HTML chart, the API).
+struct HistoryPoint {
   time_t at = 0;
   bool ok = false;
-  FailureClass cls = FailureClass::none;
   double response_ms = 0;
+  FailureClass cls = FailureClass::none;
 };
+
+// The newest results kept per check (the state file, the API and the HTML page show them).
+constexpr size_t kHistoryLength = 60;
 
 struct CheckSnapshot {
   std::string id;
   std::string description;
+  std::string kind;                   // the registry row: port, replication, delivery, ...
+  std::string protocol;               // for status and metric labels: imaps, smtp, ...
+  std::string target;                 // host:port, a socket, a path
+  time_t since = 0;                   // when the check entered its current state (0: not yet known)
+  std::vector<HistoryPoint> history;  // oldest first, at most kHistoryLength
+  // Failed runs by failure class since the daemon started (a Prometheus counter; not kept in
+  // the state file).
+  std::map<std::string, int64_t> failures;
   std::optional<CheckResult> last;
   std::vector<RuleSnapshot> rules;
   int64_t runs = 0;
-  nlohmann::json memory;     // a composite check's carry-over (replication progress, ...)
-  time_t failing_since = 0;  // the first failed run of the failure going on; 0: none
-  // Failed runs by failure class since the daemon started (a Prometheus counter).
-  std::map<std::string, int64_t> failures;
-  // From the model, for the views (not kept in the state file).
-  std::string kind;      // "port", "replication", "delivery"
-  std::string protocol;  // "imaps", "smtp", ... (empty: a TCP connect or a composite check)
-  std::string target;    // "127.0.0.1:993", a unix socket, a replication's reference server
-  std::vector<HistoryEntry> history;  // the last runs, oldest first (memory only, bounded)
+  nlohmann::json memory;  // a composite check's carry-over (replication progress, ...)
 };
 
 struct ServiceSnapshot {
   std::string name;
+  std::string type;  // host, replication, delivery, ... (the word after "check")
+  std::vector<std::string> groups;
+  bool monitored = true;  // false: unmonitored by an administrator (no checks, no alerts)
   std::vector<CheckSnapshot> checks;
-  bool monitored = true;            // false: maintenance (unmonitor): no checks and no alerts
-  std::vector<std::string> groups;  // from the model
 };
 
 struct Snapshot {

@@ -149,7 +149,7 @@ def test_pages_json_metrics_and_authentication():
         lib.expect_eq((status, json.loads(missing)), (404, {"error": "no service named 'nope'"}),
                       "unknown service")
         status, _, hist = site.request("GET", "/api/v1/history/down", auth=VIEWER)
-        runs = json.loads(hist)["checks"][0]["history"]
+        runs = json.loads(hist)["tests"][0]["history"]
         lib.expect_eq([(r["status"], r["class"]) for r in runs], [("failed", "connect")] * 2,
                       "history of two cycles")
 
@@ -199,7 +199,7 @@ def test_actions_read_only_csrf_and_maintenance_across_restart():
         status, headers, _ = site.request("POST", "/service/down/unmonitor", auth=ADMIN,
                                           body="csrf=" + token)
         lib.expect_eq((status, headers.get("location")), (303, "/service/down"), "form unmonitor")
-        site.daemon.wait_log(r"'down' unmonitored: no checks and no alerts until monitored")
+        site.daemon.wait_log(r"'down' unmonitored: no checks and no alerts until it is monitored again")
         runs = runs_of(site, "down")
         site.next_cycle()
         site.daemon.wait_log(r"cycle 2: 1 checks")

@@ -20,7 +20,7 @@ using mw::state::CheckSnapshot;
 using mw::state::ServiceSnapshot;
 using mw::state::Snapshot;
 
-Snapshot sample() {
+Snapshot sample_snapshot() {
   Snapshot snap;
   snap.cycles = 7;
   ServiceSnapshot imap;
@@ -43,11 +43,11 @@ Snapshot sample() {
   cert.days_left = 42;
   r.certificate = cert;
   c.last = r;
-  c.failing_since = 1700000000 - 600;
+  c.since = 1700000000 - 600;
   c.failures = {{"auth", 3}, {"timeout", 1}};
   c.rules.push_back({mw::RuleState::failed, 1, 1, 2});
-  c.history = {{1699999940, true, mw::FailureClass::none, 10},
-               {1700000000, false, mw::FailureClass::auth, 12.5}};
+  c.history = {{1699999940, true, 10, mw::FailureClass::none},
+               {1700000000, false, 12.5, mw::FailureClass::auth}};
   imap.checks.push_back(c);
   snap.services.push_back(imap);
 
@@ -69,6 +69,10 @@ Snapshot sample() {
   delivery.monitored = false;
   snap.services.push_back(delivery);
   return snap;
+}
+
+mw::report::Status sample() {
+  return mw::report::build(sample_snapshot(), {});
 }
 
 }  // namespace
@@ -147,7 +151,7 @@ TEST(Html, IndexEscapesAndPutsFailuresFirst) {
 }
 
 TEST(Html, ServicePageHasHistoryChartAndForms) {
-  Snapshot snap = sample();
+  mw::report::Status snap = sample();
   mw::report::PageContext ctx;
   ctx.now = 1700000000;
   ctx.can_act = true;
@@ -162,7 +166,7 @@ TEST(Html, ServicePageHasHistoryChartAndForms) {
   ctx.can_act = false;
   page = mw::report::html_service(snap, snap.services[1], ctx);
   CHECK(page.find("<form") == std::string::npos);
-  CHECK(page.find("Delivery step") != std::string::npos);
+  CHECK(page.find("<table class=\"history\">") != std::string::npos);
 }
 
 TEST(Html, Durations) {
