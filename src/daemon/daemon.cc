@@ -68,8 +68,9 @@ class Daemon : public http::Control {
   }
 
   // ---- http::Control: what the HTTP interface shows and does ---------------------------------
-  state::Snapshot snapshot() override {
-    state::Snapshot snap = engine_->snapshot();
+  uint64_t version() override { return engine_->changes(); }
+  state::Snapshot snapshot(bool history) override {
+    state::Snapshot snap = engine_->snapshot(history);
     snap.pid = static_cast<int>(getpid());
     snap.started = started_;
     snap.written = clock::wall();
@@ -172,7 +173,7 @@ class Daemon : public http::Control {
 
   void save_now() {
     dispatcher_->persist();  // the state never records a change whose alert is not on disk
-    state::Snapshot snap = engine_->snapshot();
+    state::Snapshot snap = engine_->snapshot(true);
     snap.pid = static_cast<int>(getpid());
     snap.started = started_;
     snap.written = clock::wall();

@@ -62,7 +62,10 @@ class Engine {
   // How long the last complete cycle took (0 before the first one ends).
   [[nodiscard]] int64_t last_cycle_ms() const { return last_cycle_ms_; }
 
-  [[nodiscard]] state::Snapshot snapshot() const;
+  // `history`: with each check's recent results (the views that show them ask for it).
+  [[nodiscard]] state::Snapshot snapshot(bool history = true) const;
+  // Grows whenever something a view shows changes (a result, a cycle's end, maintenance).
+  [[nodiscard]] uint64_t changes() const { return changes_; }
   void restore(const state::Snapshot& snap);
 
   struct CheckView {
@@ -115,6 +118,7 @@ class Engine {
   std::function<void()> result_cb_;
   std::set<std::string> unmonitored_;
   int64_t last_cycle_ms_ = 0;
+  uint64_t changes_ = 0;
 };
 
 }  // namespace mw

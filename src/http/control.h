@@ -15,7 +15,9 @@ class Control {
   virtual ~Control() = default;
 
   // The live state, from which the server builds the status model every face formats.
-  [[nodiscard]] virtual state::Snapshot snapshot() = 0;
+  [[nodiscard]] virtual state::Snapshot snapshot(bool history) = 0;
+  // Grows whenever the status changes: a response made at the same version is still right.
+  [[nodiscard]] virtual uint64_t version() = 0;
   // Counters and figures of the daemon itself (cycle time, actions taken).
   [[nodiscard]] virtual report::DaemonFacts facts() = 0;
 

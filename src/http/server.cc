@@ -290,8 +290,32 @@ void Server::handle_get(Request& r) {
     send_page(r, 404, "Not Found", "Not found", "Nothing is at " + r.path + ".");
     return;
   }
-  report::Status st = report::build(control_.snapshot(), {static_cast<int>(getpid()), true});
+  // What does not depend on the user is made once per version of the status and shared by
+  // every response until the next change: a flood of scrapes costs no rendering.
+  bool cacheable = api || (!parts.empty() && parts[0] == "metrics");
+  std::string key = r.path + (query_value(r.query, "format") == "text" ? "?text" : "");
+  uint64_t version = control_.version();
+  if (cache_version_ != version || cache_.size() > kMaxCached) {
+    cache_.clear();
+    cache_version_ = version;
+  }
+  if (cacheable) {
+    if (auto it = cache_.find(key); it != cache_.end()) {
+      send_shared(r, it->second.code, it->second.type, it->second.body, 0);
+      return;
+    }
+  }
+  int64_t started_us = clock::now_us();
+  bool history = (!parts.empty() && parts[0] == "service") ||
+                 (api && parts.size() == 4 && parts[2] == "history");
+  report::Status st = report::build(control_.snapshot(history), {static_cast<int>(getpid()), true});
   st.written = page.now;
+  // The response of a cacheable path: kept for the next requests of this version.
+  auto reply = [&](int code, const std::string& type, std::string body) {
+    auto shared = std::make_shared<const std::string>(std::move(body));
+    if (cacheable) cache_[key] = Cached{code, type, shared};
+    send_shared(r, code, type, shared, clock::now_us() - started_us);
+  };
 
   if (parts.empty()) {
     send(r, 200, "OK", "text/html; charset=utf-8", report::html_index(st, page));
@@ -312,38 +336,38 @@ void Server::handle_get(Request& r) {
     return;
   }
   if (parts[0] == "metrics") {
-    send(r, 200, "OK", "text/plain; version=0.0.4; charset=utf-8",
-         report::metrics_text(st, control_.facts()));
+    reply(200, "text/plain; version=0.0.4; charset=utf-8",
+          report::metrics_text(st, control_.facts()));
     return;
   }
   bool text = query_value(r.query, "format") == "text";
   if (parts.size() == 3 && parts[2] == "status") {
     if (text) {
-      send(r, 200, "OK", "text/plain; charset=utf-8", report::status_text(st));
+      reply(200, "text/plain; charset=utf-8", report::status_text(st));
     } else {
-      send_json(r, 200, "OK", report::dump(report::status_json(st)));
+      reply(200, "application/json", report::dump(report::status_json(st)));
     }
     return;
   }
   if (parts.size() == 3 && parts[2] == "summary") {
-    send(r, 200, "OK", "text/plain; charset=utf-8", report::summary_text(st));
+    reply(200, "text/plain; charset=utf-8", report::summary_text(st));
     return;
   }
   if (parts.size() == 4 && (parts[2] == "status" || parts[2] == "history")) {
     const auto* s = find(parts[3]);
     if (!s) {
-      send_json(r, 404, "Not Found",
-                report::dump(nlohmann::json{{"error", "no service named '" + parts[3] + "'"}}));
+      reply(404, "application/json",
+            report::dump(nlohmann::json{{"error", "no service named '" + parts[3] + "'"}}));
       return;
     }
     if (parts[2] == "history") {
-      send_json(r, 200, "OK", report::dump(report::service_json(*s, true)));
+      reply(200, "application/json", report::dump(report::service_json(*s, true)));
       return;
     }
     // The same document as /api/v1/status, with only this service.
     report::Status one = st;
     one.services = {*s};
-    send_json(r, 200, "OK", report::dump(report::status_json(one)));
+    reply(200, "application/json", report::dump(report::status_json(one)));
     return;
   }
   send_page(r, 404, "Not Found", "Not found", "Nothing is at " + r.path + ".");
@@ -443,9 +467,42 @@ void Server::send_json(Request& r, int code, const char* reason, const std::stri
   send(r, code, reason, "application/json", body);
 }
 
-void Server::send(Request& r, int code, const char* reason, const std::string& type,
-                  const std::string& body) {
+static const char* reason_of(int code) {
+  switch (code) {
+    case 200:
+      return "OK";
+    case 404:
+      return "Not Found";
+    default:
+      return "Error";
+  }
+}
+
+// The body is referenced, not copied: responses of one version share one string.
+void Server::send_shared(Request& r, int code, const std::string& type,
+                         const std::shared_ptr<const std::string>& body, int64_t render_us) {
   evkeyvalq* out = evhttp_request_get_output_headers(r.req);
+  if (render_us > 0) {
+    char timing[64];
+    snprintf(timing, sizeof timing, "render;dur=%.3f", static_cast<double>(render_us) / 1000.0);
+    evhttp_add_header(out, "Server-Timing", timing);
+  }
+  add_headers(out, type);
+  evbuffer* buf = evbuffer_new();
+  if (r.method != "HEAD" && !body->empty()) {
+    auto* hold = new std::shared_ptr<const std::string>(body);
+    evbuffer_add_reference(
+        buf, body->data(), body->size(),
+        [](const void*, size_t, void* arg) {
+          delete static_cast<std::shared_ptr<const std::string>*>(arg);
+        },
+        hold);
+  }
+  evhttp_send_reply(r.req, code, reason_of(code), buf);
+  evbuffer_free(buf);
+}
+
+void Server::add_headers(evkeyvalq* out, const std::string& type) {
   evhttp_add_header(out, "Content-Type", type.c_str());
   evhttp_add_header(out, "Cache-Control", "no-store");
   evhttp_add_header(out, "X-Content-Type-Options", "nosniff");
@@ -454,6 +511,11 @@ void Server::send(Request& r, int code, const char* reason, const std::string& t
   evhttp_add_header(out, "Content-Security-Policy",
                     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
                     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+}
+
+void Server::send(Request& r, int code, const char* reason, const std::string& type,
+                  const std::string& body) {
+  add_headers(evhttp_request_get_output_headers(r.req), type);
   evbuffer* buf = evbuffer_new();
   if (r.method != "HEAD") evbuffer_add(buf, body.data(), body.size());
   evhttp_send_reply(r.req, code, reason, buf);

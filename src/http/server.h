@@ -18,6 +18,7 @@
 #include <event2/http.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -65,6 +66,9 @@ class Server {
   void send_page(Request& r, int code, const char* reason, const std::string& title,
                  const std::string& text);
   void send_json(Request& r, int code, const char* reason, const std::string& body);
+  void send_shared(Request& r, int code, const std::string& type,
+                   const std::shared_ptr<const std::string>& body, int64_t render_us);
+  static void add_headers(evkeyvalq* out, const std::string& type);
 
   event_base* base_;
   Control& control_;
@@ -74,7 +78,15 @@ class Server {
   int refresh_s_ = 30;
   std::string csrf_key_;
   int connections_ = 0;
-  std::vector<bufferevent*> tracked_;  // one reference each (see on_new_connection)
+  std::vector<bufferevent*> tracked_;
+  struct Cached {
+    int code = 200;
+    std::string type;
+    std::shared_ptr<const std::string> body;
+  };
+  static constexpr size_t kMaxCached = 256;
+  std::map<std::string, Cached> cache_;  // by path, for the status version below
+  uint64_t cache_version_ = 0;           // one reference each (see on_new_connection)
   EventPtr sweep_timer_;
   // Last: freeing it frees the connections, whose end updates connections_.
   std::unique_ptr<evhttp, void (*)(evhttp*)> http_;

@@ -79,30 +79,48 @@ class Daemon:
 
 
 def get(port, path):
+    """(wall seconds, body bytes, the server's own render time in ms or None when cached)."""
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     t = time.perf_counter()
     c.request("GET", path, headers={"Authorization": AUTH})
     r = c.getresponse()
     body = r.read()
     elapsed = time.perf_counter() - t
+    timing = r.getheader("Server-Timing")
     c.close()
     if r.status != 200:
         raise RuntimeError("GET %s: %d" % (path, r.status))
-    return elapsed, len(body)
+    render_ms = float(timing.split("dur=")[1]) if timing else None
+    return elapsed, len(body), render_ms
 
 
-def render(checks):
+def render(checks, cycles=3):
+    """After each of `cycles` cycles (a new status: nothing cached), each path once (the render
+    time the server reports), then 10 more times (answered from the response made once)."""
     d = Daemon(checks)
     try:
         d.wait_cycles(1)
-        print("render: %d checks, first cycle %d ms" % (checks, d.cycle_times()[0]))
-        for path in ("/metrics", "/api/v1/status"):
-            times, size = [], 0
-            for _ in range(20):
-                t, size = get(d.port, path)
-                times.append(t * 1000)
-            print("  GET %-15s median %6.1f ms  (min %.1f, max %.1f)  %8.1f KB" % (
-                path, statistics.median(times), min(times), max(times), size / 1024))
+        print("render: %d checks, cycle %d ms" % (checks, d.cycle_times()[0]))
+        figures = {"/metrics": [], "/api/v1/status": []}
+        cached = {"/metrics": [], "/api/v1/status": []}
+        size = {}
+        for n in range(cycles):
+            if n:
+                d.proc.send_signal(signal.SIGUSR1)
+                d.wait_cycles(n + 1)
+            for path in figures:
+                wall, size[path], render_ms = get(d.port, path)
+                figures[path].append((render_ms, wall * 1000))
+                for _ in range(10):
+                    wall, _, _ = get(d.port, path)
+                    cached[path].append(wall * 1000)
+        for path in figures:
+            renders = [f[0] for f in figures[path]]
+            walls = [f[1] for f in figures[path]]
+            print("  GET %-15s render median %6.1f ms (%s), request %6.1f ms, %7.1f KB;"
+                  " repeated at the same version: %5.1f ms" % (
+                      path, statistics.median(renders), ", ".join("%.1f" % x for x in renders),
+                      statistics.median(walls), size[path] / 1024, statistics.median(cached[path])))
     finally:
         d.stop()
 
