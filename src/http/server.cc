@@ -301,20 +301,24 @@ void Server::handle_get(Request& r) {
   }
   if (cacheable) {
     if (auto it = cache_.find(key); it != cache_.end()) {
-      send_shared(r, it->second.code, it->second.type, it->second.body, 0);
+      send_shared(r, it->second.code, it->second.type, it->second.body, {});
       return;
     }
   }
   int64_t started_us = clock::now_us();
   bool history = (!parts.empty() && parts[0] == "service") ||
                  (api && parts.size() == 4 && parts[2] == "history");
-  report::Status st = report::build(control_.snapshot(history), {static_cast<int>(getpid()), true});
+  state::Snapshot snap = control_.snapshot(history);
+  int64_t snapshot_us = clock::now_us();
+  report::Status st = report::build(snap, {static_cast<int>(getpid()), true});
+  int64_t model_us = clock::now_us();
   st.written = page.now;
   // The response of a cacheable path: kept for the next requests of this version.
   auto reply = [&](int code, const std::string& type, std::string body) {
     auto shared = std::make_shared<const std::string>(std::move(body));
     if (cacheable) cache_[key] = Cached{code, type, shared};
-    send_shared(r, code, type, shared, clock::now_us() - started_us);
+    send_shared(r, code, type, shared,
+                {snapshot_us - started_us, model_us - snapshot_us, clock::now_us() - model_us});
   };
 
   if (parts.empty()) {
@@ -480,11 +484,15 @@ static const char* reason_of(int code) {
 
 // The body is referenced, not copied: responses of one version share one string.
 void Server::send_shared(Request& r, int code, const std::string& type,
-                         const std::shared_ptr<const std::string>& body, int64_t render_us) {
+                         const std::shared_ptr<const std::string>& body, const Timing& t) {
   evkeyvalq* out = evhttp_request_get_output_headers(r.req);
-  if (render_us > 0) {
-    char timing[64];
-    snprintf(timing, sizeof timing, "render;dur=%.3f", static_cast<double>(render_us) / 1000.0);
+  if (t.snapshot_us || t.model_us || t.format_us) {
+    // How long the state's copy, the status model and the formatter took (ms): what a
+    // response made fresh costs the loop.
+    char timing[160];
+    snprintf(timing, sizeof timing, "snapshot;dur=%.3f, model;dur=%.3f, format;dur=%.3f",
+             static_cast<double>(t.snapshot_us) / 1000.0, static_cast<double>(t.model_us) / 1000.0,
+             static_cast<double>(t.format_us) / 1000.0);
     evhttp_add_header(out, "Server-Timing", timing);
   }
   add_headers(out, type);

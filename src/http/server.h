@@ -66,8 +66,11 @@ class Server {
   void send_page(Request& r, int code, const char* reason, const std::string& title,
                  const std::string& text);
   void send_json(Request& r, int code, const char* reason, const std::string& body);
+  struct Timing {
+    int64_t snapshot_us = 0, model_us = 0, format_us = 0;
+  };
   void send_shared(Request& r, int code, const std::string& type,
-                   const std::shared_ptr<const std::string>& body, int64_t render_us);
+                   const std::shared_ptr<const std::string>& body, const Timing& timing);
   static void add_headers(evkeyvalq* out, const std::string& type);
 
   event_base* base_;
