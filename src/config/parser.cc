@@ -55,6 +55,7 @@ const std::vector<Parser::Form>& Parser::set_forms() {
       {"mailserver", &Parser::set_mailserver}, {"mail-format", &Parser::set_mail_format},
       {"alert", &Parser::set_alert},           {"eventqueue", &Parser::set_eventqueue},
       {"httpd", &Parser::set_httpd},           {"alertmanager", &Parser::set_alertmanager},
+      {"user", &Parser::set_user},
   };
   return forms;
 }

@@ -224,6 +224,7 @@ class Parser {
   void set_ssl();
   void set_limits();
   void set_credentials();
+  void set_user();
   // ---- HTTP interface, Alertmanager (parse_http.cc) -----------------------------------------
   void set_httpd();
   void set_alertmanager();
