@@ -231,6 +231,16 @@ TEST(HttpConfig, HttpdAndAlertmanagerStatements) {
   STRCMP_EQUAL("mw", am.username.c_str());
 }
 
+TEST(HttpConfig, QuotedPasswordWithSpaces) {
+  std::string errors;
+  auto cfg = mwtest::parse_text("set httpd port 2812 allow admin:\"a long secret\" read-only\n",
+                                &errors);
+  CHECK_TEXT(cfg != nullptr, errors.c_str());
+  STRCMP_EQUAL("admin", cfg->settings.httpd.users.at(0).name.c_str());
+  STRCMP_EQUAL("a long secret", cfg->settings.httpd.users.at(0).password.c_str());
+  CHECK(cfg->settings.httpd.users.at(0).read_only);
+}
+
 TEST(HttpConfig, PlainHttpOnAnOpenAddressWarns) {
   std::string errors;
   auto cfg =
