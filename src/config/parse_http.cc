@@ -29,9 +29,13 @@ void Parser::set_httpd() {
     } else if (accept("allow")) {
       Location where = peek().where;
       std::string spec = value("USER:PASSWORD after 'allow'");
-      // USER:"a password with spaces"
-      if (!spec.empty() && spec.back() == ':' && peek().kind == Token::Kind::string)
+      // USER:"a password with spaces" (the lexer gives USER, ':' and the string)
+      if (!spec.empty() && spec.back() == ':' && peek().kind == Token::Kind::string) {
         spec += string_value("the password");
+      } else if (peek().kind == Token::Kind::colon) {
+        next();
+        spec += ":" + value("the password after 'USER:'");
+      }
       auto colon = spec.find(':');
       if (colon == std::string::npos || colon == 0)
         fail(where,
