@@ -16,6 +16,7 @@
 #include "config/model.h"
 #include "engine/event_state.h"
 #include "engine/result.h"
+#include "engine/schedule.h"
 #include "net/io_context.h"
 #include "state/snapshot.h"
 #include "util/handles.h"
@@ -70,9 +71,11 @@ class Engine {
     std::vector<EventState> rules;
     int64_t runs = 0;
     nlohmann::json memory;  // what a composite check carries from one run to the next
+    std::string skipped;    // why the last cycle left it out (schedule.h), empty: it ran
   };
 
   static std::string key(const std::string& service, const std::string& check_id);
+  [[nodiscard]] ScheduleContext schedule_context() const;
   static bool rule_failed(const config::Rule& rule, const CheckResult& result);
   void pump();
   [[nodiscard]] bool take_start_token();
