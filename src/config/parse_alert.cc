@@ -450,12 +450,16 @@ void Parser::service_noalert(size_t index) {
 
 // ---- set eventqueue -----------------------------------------------------------------------
 void Parser::set_eventqueue() {
-  expect_kw("basedir", "after 'set eventqueue' (set eventqueue basedir PATH [slots N])");
-  Location where = peek().where;
-  std::string dir = files::expand_home(value("the event queue directory"));
-  if (dir.empty()) fail(where, "the event queue directory cannot be empty");
-  if (dir[0] != '/') dir = files::dirname(current_file()) + "/" + dir;
-  cfg_.settings.eventqueue.dir = dir;
+  // monit also takes "set eventqueue slots N" alone: the limit then applies to the mails that
+  // wait in memory.
+  if (!at("slots")) {
+    expect_kw("basedir", "after 'set eventqueue' (set eventqueue basedir PATH [slots N])");
+    Location where = peek().where;
+    std::string dir = files::expand_home(value("the event queue directory"));
+    if (dir.empty()) fail(where, "the event queue directory cannot be empty");
+    if (dir[0] != '/') dir = files::dirname(current_file()) + "/" + dir;
+    cfg_.settings.eventqueue.dir = dir;
+  }
   if (accept("slots"))
     cfg_.settings.eventqueue.slots = static_cast<int>(number("the number of slots", 1, 1000000));
   check_statement_end("set eventqueue", {"slots"});
