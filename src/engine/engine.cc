@@ -49,7 +49,8 @@ void Engine::run_cycle() {
   // cycle left.
   std::map<std::string, std::optional<std::string>> skip;
   ScheduleContext ctx = schedule_context();
-  for (const auto& svc : config_->services) skip[svc.name] = skip_reason(svc, ctx);
+  if (!ignore_schedules_)
+    for (const auto& svc : config_->services) skip[svc.name] = skip_reason(svc, ctx);
   for (const auto& k : order_) {
     Runtime& rt = runtimes_[k];
     const auto& reason = skip[rt.service->name];
