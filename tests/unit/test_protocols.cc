@@ -181,8 +181,28 @@ const Scenario kScenarios[] = {
      R"(expect "^220 challenge (\S+) ready" send "ANSWER \1\r\n" expect "^250 " )"
      R"(send "BYE\r\n" expect "^221")",
      true, "none", ""},
-    {"generic-banner-late", R"(expect "^220 ")", false, "content",
-     R"(expected "^220 ", got "220-first banner line")"},
+    // An expect reads the whole reply: the multi-line banner's last line matches.
+    {"generic-banner-late", R"(expect "^220 ")", true, "none", ""},
+    {"generic-banner-late", R"(expect "^250 ")", false, "content",
+     R"(expected "^250 ", got 3 lines: "220-first banner line" "220-second banner line" )"
+     R"("220 mail.example.test ready")"},
+    // The untagged CAPABILITY line comes first; the tagged line ends the reply, so a mismatch
+    // fails at once (the peer then hangs: a wait for more would end in a timeout instead).
+    {"generic-imap-capability", R"(send "a1 CAPABILITY\r\n" expect "a1 OK" timeout 30 s)", true,
+     "none", ""},
+    {"generic-imap-capability", R"(send "a1 CAPABILITY\r\n" expect "^a1 NO" timeout 30 s)", false,
+     "content",
+     R"(expected "^a1 NO", got 3 lines: "* OK [CAPABILITY IMAP4rev1 STARTTLS] ready" )"
+     R"("* CAPABILITY IMAP4rev1 STARTTLS IDLE" "a1 OK Pre-login capabilities listed.")"},
+    {"generic-imap-capability",
+     R"(send "a1 CAPABILITY\r\n" expect "IDLE" send "a2 LOGOUT\r\n" timeout 30 s)", true, "none",
+     ""},
+    // A reply without an end marker ends with a short silence, long before the timeout.
+    {"generic-line-then-silence", R"(expect "^bye" timeout 30 s)", false, "content",
+     R"(expected "^bye", got "hello there")"},
+    {"generic-prompt", R"(expect "^login: $" timeout 30 s)", true, "none", ""},
+    {"generic-prompt", R"(expect "^password:" timeout 30 s)", false, "content",
+     R"(expected "^password:", got "login: ")"},
     {"generic-banner-late", R"(expect "^220 " within 1000 bytes)", true, "none", ""},
     {"generic-banner-late", R"(expect "^220 " within 30 bytes)", false, "content",
      R"(no line matching "^220 " within 30 bytes (last line: "220-second banner line"))"},
