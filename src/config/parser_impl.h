@@ -25,7 +25,7 @@ namespace mw::config::parsing {
 
 constexpr int kMaxIncludeDepth = 16;
 constexpr size_t kMaxIncludedFiles = 1024;
-constexpr size_t kMaxTokens = 4 * 1024 * 1024;  // all files together, includes spliced in
+constexpr size_t kMaxTokens = 1024 * 1024;  // all files together, includes spliced in
 constexpr int kMaxCycles = 64;
 constexpr int64_t kMaxDurationMs = 30LL * 86400 * 1000;
 
