@@ -3,6 +3,7 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 
+#include "http/from_config.h"
 #include "net/gate.h"
 #include "net/scope.h"
 #include "net/task.h"
@@ -12,7 +13,7 @@ namespace mw::cli {
 
 RemoteResult ask_daemon(const config::Config& config, const std::string& method,
                         const std::string& path, int64_t timeout_ms) {
-  const auto& s = config.settings.httpd;
+  const http::HttpdSettings s = http::from_config(config.settings.httpd);
   RemoteResult out;
   EventBasePtr base(event_base_new());
   EvdnsBasePtr dns(evdns_base_new(base.get(), EVDNS_BASE_INITIALIZE_NAMESERVERS));

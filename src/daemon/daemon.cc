@@ -1,5 +1,6 @@
 #include "daemon/daemon.h"
 #include "config.h"
+#include "http/from_config.h"
 
 #include <event2/dns.h>
 #include <event2/event.h>
@@ -111,7 +112,10 @@ class Daemon : public http::Control {
     engine_->on_cycle_done([this](const CycleStats& st) { cycle_done(st); });
     engine_->on_result([this] { schedule_save(); });
     std::string http_error;
-    if (!http_->configure(s.httpd, s.cycle_s, http_error)) {
+    auto httpd = http::from_config(s.httpd);
+    if (!httpd.unsupported.empty())
+      log::error("set httpd: %s; the HTTP interface is not started", httpd.unsupported.c_str());
+    if (!http_->configure(httpd, s.cycle_s, http_error)) {
       log::error("%s", http_error.c_str());
       return 1;
     }
@@ -210,8 +214,10 @@ class Daemon : public http::Control {
     for (const auto& w : parsed.config->warnings) log::info("%s", w.c_str());
     engine_->load(parsed.config);
     std::string http_error;
-    if (!http_->configure(parsed.config->settings.httpd, parsed.config->settings.cycle_s,
-                          http_error))
+    auto httpd = http::from_config(parsed.config->settings.httpd);
+    if (!httpd.unsupported.empty())
+      log::error("set httpd: %s; the HTTP interface is not started", httpd.unsupported.c_str());
+    if (!http_->configure(httpd, parsed.config->settings.cycle_s, http_error))
       log::error("%s; the HTTP interface stays as it was", http_error.c_str());
     log::info("reloaded: %zu services, %zu checks", parsed.config->services.size(),
               engine_->checks().size());

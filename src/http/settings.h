@@ -24,6 +24,7 @@ struct HttpdSettings {
   uint16_t port = 0;
   std::vector<User> users;  // empty: no authentication (only sensible on loopback)
   bool read_only = false;   // nobody may act (check now, monitor, unmonitor)
+  std::string unsupported;  // what of `set httpd` is not served (then enabled is false)
   // Bounds on what a client may cost: a slow or hostile one never delays a probe.
   size_t max_header_bytes = 8 * 1024;
   size_t max_body_bytes = 16 * 1024;

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "http/client.h"
+#include "http/from_config.h"
 #include "http/server.h"
 #include "report/alertmanager.h"
 #include "report/html.h"
@@ -218,7 +219,7 @@ TEST(HttpConfig, HttpdAndAlertmanagerStatements) {
       "username \"mw\" password \"x\"\n",
       &errors);
   CHECK_TEXT(cfg != nullptr, errors.c_str());
-  const auto& h = cfg->settings.httpd;
+  const auto h = mw::http::from_config(cfg->settings.httpd);
   CHECK(h.enabled);
   LONGS_EQUAL(2812, h.port);
   STRCMP_EQUAL("127.0.0.1", h.address.c_str());
@@ -233,12 +234,13 @@ TEST(HttpConfig, HttpdAndAlertmanagerStatements) {
 
 TEST(HttpConfig, QuotedPasswordWithSpaces) {
   std::string errors;
-  auto cfg = mwtest::parse_text("set httpd port 2812 allow admin:\"a long secret\" read-only\n",
-                                &errors);
+  auto cfg =
+      mwtest::parse_text("set httpd port 2812 allow admin:\"a long secret\" read-only\n", &errors);
   CHECK_TEXT(cfg != nullptr, errors.c_str());
-  STRCMP_EQUAL("admin", cfg->settings.httpd.users.at(0).name.c_str());
-  STRCMP_EQUAL("a long secret", cfg->settings.httpd.users.at(0).password.c_str());
-  CHECK(cfg->settings.httpd.users.at(0).read_only);
+  const auto h = mw::http::from_config(cfg->settings.httpd);
+  STRCMP_EQUAL("admin", h.users.at(0).name.c_str());
+  STRCMP_EQUAL("a long secret", h.users.at(0).password.c_str());
+  CHECK(h.users.at(0).read_only);
 }
 
 TEST(HttpConfig, PlainHttpOnAnOpenAddressWarns) {
@@ -247,14 +249,15 @@ TEST(HttpConfig, PlainHttpOnAnOpenAddressWarns) {
       mwtest::parse_text("set httpd port 2812 address 0.0.0.0 allow admin:secret\n", &errors);
   CHECK_TEXT(cfg != nullptr, errors.c_str());
   LONGS_EQUAL(1, cfg->warnings.size());
-  CHECK(cfg->warnings[0].find("without TLS") != std::string::npos);
+  CHECK(cfg->warnings[0].find("without ssl") != std::string::npos);
   CHECK(cfg->warnings[0].find("secret") == std::string::npos);
 }
 
 TEST(HttpConfig, Errors) {
   std::string errors;
-  CHECK(mwtest::parse_text("set httpd port 2812 allow admin\n", &errors) == nullptr);
-  CHECK(errors.find("USER:PASSWORD") != std::string::npos);
+  auto h = mwtest::parse_text("set httpd port 2812 allow 10.0.0.0/8\n", &errors);
+  CHECK_TEXT(h != nullptr, errors.c_str());
+  CHECK_FALSE(mw::http::from_config(h->settings.httpd).enabled);  // not served: not opened wider
   CHECK(mwtest::parse_text("set alertmanager \"ftp://x\"\n", &errors) == nullptr);
   CHECK(errors.find("http:// or https://") != std::string::npos);
   CHECK(mwtest::parse_text("set alertmanager \"http://u:p@x:9093\"\n", &errors) == nullptr);
