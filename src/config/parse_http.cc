@@ -3,6 +3,13 @@
 #include "util/strings.h"
 
 namespace mw::config::parsing {
+namespace {
+
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
+}
+
+}  // namespace
 // set alertmanager "URL"[, "URL"...] [username "U" password "P" | credentials "NAME"]
 //     [with ssl options { ... }]
 void Parser::set_alertmanager() {
