@@ -397,6 +397,7 @@ Task<void> Session::login(const Login& login) {
     std::string authzid = master ? login.username : "";
     std::string authcid = master ? login.authcid : login.username;
     std::string blob = str::base64_encode(authzid + '\0' + authcid + '\0' + login.password);
+    conn_.add_secrets(login.password, blob);
     if (has_capability("SASL-IR")) {
       r = co_await command_secret("AUTHENTICATE PLAIN " + blob, "AUTHENTICATE PLAIN <" + who + ">");
     } else {
@@ -419,6 +420,7 @@ Task<void> Session::login(const Login& login) {
     std::string user, pass;
     if (!quote(login.username, user) || !quote(login.password, pass))
       throw ProbeError(FailureClass::internal, "user name or password contains CR, LF or NUL");
+    conn_.add_secrets(login.password);
     r = co_await command_secret("LOGIN " + user + " " + pass, "LOGIN " + user + " ****");
   }
   if (r.status == "NO")

@@ -141,6 +141,7 @@ Task<void> Session::auth_plain(const std::string& user, const std::string& passw
                                const std::string& authzid) {
   std::string who = authzid.empty() ? user : authzid + " (as " + user + ")";
   std::string blob = str::base64_encode(authzid + '\0' + user + '\0' + password);
+  conn_.add_secrets(password, blob);
   // RFC 5034 initial response: one round trip, and nothing to parse in between.
   conn_.send_secret("AUTH PLAIN " + blob + "\r\n", "AUTH PLAIN <credentials of " + who + ">");
   std::string line = co_await conn_.read_line();
@@ -157,6 +158,7 @@ Task<void> Session::user_pass(const std::string& user, const std::string& passwo
     throw ProbeError(FailureClass::internal, "user name or password contains CR or LF");
   Reply r = co_await command("USER " + user);
   if (!r.ok) login_refused(user, r);
+  conn_.add_secrets(password);
   r = co_await command("PASS " + password, "PASS ****");
   if (!r.ok) login_refused(user, r);
 }

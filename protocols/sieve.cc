@@ -108,6 +108,7 @@ class SieveSession {
                            (conn_.tls_active() ? "" : "; it may want STARTTLS first"));
     std::string who = authzid.empty() ? authcid : authzid + " (as " + authcid + ")";
     std::string blob = str::base64_encode(authzid + '\0' + authcid + '\0' + password);
+    conn_.add_secrets(password, blob);
     conn_.send_secret("AUTHENTICATE \"PLAIN\" \"" + blob + "\"\r\n",
                       "AUTHENTICATE \"PLAIN\" <credentials of " + who + ">");
     Response r = co_await collect();

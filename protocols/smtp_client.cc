@@ -132,11 +132,29 @@ Task<void> Session::auth(const std::string& user, const std::string& password,
   Reply r;
   if (offers("PLAIN")) {
     std::string blob = str::base64_encode(authzid + '\0' + user + '\0' + password);
+    conn_.add_secrets(password, blob);
     r = co_await command("AUTH PLAIN " + blob, "AUTH PLAIN <credentials of " + user + ">");
   } else if (offers("LOGIN") && authzid.empty()) {
+    // RFC 4954: 334 for the user name, 334 for the password, then 235. A 235 before the
+    // password was sent proves nothing about the credentials.
+    conn_.add_secrets(password);
     r = co_await command("AUTH LOGIN");
-    if (r.code == 334) r = co_await command(str::base64_encode(user), "<user name " + user + ">");
-    if (r.code == 334) r = co_await command(str::base64_encode(password), "<password>");
+    if (r.code == 334) {
+      r = co_await command(str::base64_encode(user), "<user name " + user + ">");
+      if (r.code == 334) {
+        r = co_await command(str::base64_encode(password), "<password>");
+      } else if (r.code == 235) {
+        throw ProbeError(FailureClass::protocol,
+                         "server accepted AUTH LOGIN before the password was sent (" +
+                             str::printable(r.last_line) + "): the login was not tested",
+                         r.last_line);
+      }
+    } else if (r.code == 235) {
+      throw ProbeError(FailureClass::protocol,
+                       "server accepted AUTH LOGIN before the user name and password were sent (" +
+                           str::printable(r.last_line) + "): the login was not tested",
+                       r.last_line);
+    }
   } else {
     throw ProbeError(
         FailureClass::missing_feature,
@@ -161,7 +179,14 @@ Task<Reply> Session::rcpt_to(const std::string& address) {
 
 Task<Reply> Session::data(const std::string& message) {
   Reply r = co_await command("DATA");
-  if (r.code != 354) co_return r;
+  // Only a 354 lets the message go; a refusal (4xx, 5xx) is returned, and any other reply (a
+  // 250 here would make the message look delivered) is a protocol violation.
+  if (r.cls() == 4 || r.cls() == 5) co_return r;
+  if (r.code != 354)
+    throw ProbeError(FailureClass::protocol,
+                     "DATA answered \"" + str::printable(r.last_line) +
+                         "\" instead of 354: the message was not sent",
+                     r.last_line);
   std::string body;
   body.reserve(message.size() + 64);
   size_t start = 0;

@@ -175,7 +175,11 @@ void Parser::parse_one_file(const std::string& path, const Location& included_at
     return;
   }
   if (cfg_.files.size() >= kMaxIncludedFiles) {
-    d_.error(included_at, "more than " + std::to_string(kMaxIncludedFiles) + " files included");
+    if (!too_many_files_reported_)  // once, not once per file beyond the limit
+      d_.error(included_at, "more than " + std::to_string(kMaxIncludedFiles) +
+                                " files included; the files after " + cfg_.files.back() +
+                                " are not read");
+    too_many_files_reported_ = true;
     return;
   }
   std::string error;
@@ -188,7 +192,10 @@ void Parser::parse_one_file(const std::string& path, const Location& included_at
   }
   cfg_.files.push_back(path);
   include_stack_.push_back(real);
-  auto tokens = lex(path, *text, d_);
+  auto tokens =
+      lex(path, *text, d_, kMaxLiveTokens > live_tokens_ ? kMaxLiveTokens - live_tokens_ : 1);
+  text.reset();  // the tokens are all that is kept
+  live_tokens_ += tokens.size();
   const std::vector<Token>* saved_toks = toks_;
   size_t saved_pos = pos_;
   toks_ = &tokens;
@@ -197,6 +204,7 @@ void Parser::parse_one_file(const std::string& path, const Location& included_at
   parse_statements();
   toks_ = saved_toks;
   pos_ = saved_pos;
+  live_tokens_ -= tokens.size();
   include_stack_.pop_back();
   current_file_ = include_stack_.empty() ? "" : path;
 }
@@ -246,6 +254,12 @@ void Parser::parse_include() {
   globfree(&g);
   bool wildcard = pattern.find_first_of("*?[") != std::string::npos;
   if (matches.empty() && !wildcard) fail(where, "included file " + full + " does not exist");
+  if (!wildcard && matches.size() == 1) {
+    struct stat st;
+    if (stat(matches[0].c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+      fail(where, full + " is a directory; to include its files write \"" +
+                      (full.back() == '/' ? full : full + "/") + "*\"");
+  }
   std::sort(matches.begin(), matches.end());
   std::string saved_file = current_file_;
   bool saved_in_service = in_service_;
@@ -253,6 +267,7 @@ void Parser::parse_include() {
   for (const auto& m : matches) {
     struct stat st;
     if (stat(m.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) continue;
+    if (cfg_.files.size() >= kMaxIncludedFiles && too_many_files_reported_) break;
     parse_one_file(m, where);
     current_file_ = saved_file;
   }

@@ -25,6 +25,8 @@ namespace mw::config::parsing {
 
 constexpr int kMaxIncludeDepth = 16;
 constexpr size_t kMaxIncludedFiles = 1024;
+// Tokens held at once by the files being read (the including files keep theirs): ~64 MB.
+constexpr size_t kMaxLiveTokens = 1'000'000;
 constexpr int kMaxCycles = 64;
 constexpr int64_t kMaxDurationMs = 30LL * 86400 * 1000;
 
@@ -180,6 +182,7 @@ class Parser {
     std::optional<Location> port_at, unix_at, protocol_at, starttls_at, ssl_at, cert_at;
     std::optional<Location> password_at, masteruser_at, mailbox_at, steps_at;
     std::optional<Location> credentials_at, envelope_at, helo_at, step_starttls_at;
+    std::optional<Location> preauth_at;
     bool type_ssl = false;
     bool starttls = false;
     std::optional<TlsOverrides> tls;
@@ -293,6 +296,8 @@ class Parser {
   size_t pos_ = 0;
   std::string current_file_;
   std::vector<std::string> include_stack_;
+  size_t live_tokens_ = 0;
+  bool too_many_files_reported_ = false;
   std::map<std::string, Location> service_at_;
   std::set<std::string> files_with_password_;
   std::map<std::string, Location> secret_at_;  // the first secret of each file

@@ -41,6 +41,10 @@ class Engine {
   // Starts a cycle now: queues every check that is neither running nor queued.
   void run_cycle();
   [[nodiscard]] bool busy() const { return running_ > 0 || !queue_.empty(); }
+  // Stopping: no check starts any more, the queued ones are dropped, and the running ones are
+  // cancelled (their connections closed, what they hold freed); their results are not
+  // recorded. `done` is called, from the loop, once none runs.
+  void stop(std::function<void()> done);
   [[nodiscard]] int64_t cycles() const { return cycle_; }
 
   // Called after the last check of a cycle has finished.
@@ -69,7 +73,14 @@ class Engine {
     std::optional<CheckResult> last;
     std::vector<EventState> rules;
     int64_t runs = 0;
-    nlohmann::json memory;  // what a composite check carries from one run to the next
+    nlohmann::json memory;         // what a composite check carries from one run to the next
+    std::function<void()> cancel;  // while it runs
+  };
+  // A cycle whose checks have not all finished. Cycles overlap when a check outlasts the
+  // interval: each still gets its summary when its own last check is done.
+  struct OpenCycle {
+    int pending = 0;
+    int64_t started_ms = 0;
   };
 
   static std::string key(const std::string& service, const std::string& check_id);
@@ -79,7 +90,7 @@ class Engine {
   static void on_pump_timer(evutil_socket_t, short, void* arg);
   void finished(const std::string& key, int64_t cycle, const CheckResult& result);
   void count_done(int64_t cycle);
-  void finish_cycle();
+  void finish_cycle(int64_t cycle, int64_t started_ms);
 
   IoContext& io_;
   actions::Dispatcher* dispatcher_;
@@ -92,8 +103,9 @@ class Engine {
   int64_t tokens_at_ms_ = 0;
   EventPtr pump_timer_;
   int64_t cycle_ = 0;
-  int pending_in_cycle_ = 0;
-  int64_t cycle_started_ms_ = 0;
+  std::map<int64_t, OpenCycle> open_cycles_;
+  bool stopping_ = false;
+  std::function<void()> stopped_;
   std::function<void(const CycleStats&)> cycle_done_;
   std::function<void()> result_cb_;
 };
