@@ -14,6 +14,7 @@ namespace mw::protocols {
 namespace {
 
 constexpr int kMaxLines = 1000;
+constexpr size_t kMaxKeep = 64 * 1024;  // what one response keeps (each line: size + 32)
 constexpr int kMaxLiterals = 1000;
 
 // "{12}" or "{12+}" at the end of a line announces a literal of that many bytes.
@@ -155,6 +156,7 @@ class SieveSession {
 
   Task<Response> collect() {
     Response r;
+    size_t kept = 0;
     for (int n = 0; n < kMaxLines; ++n) {
       std::string line = co_await read_full_line();
       std::string status = status_of(line);
@@ -166,6 +168,10 @@ class SieveSession {
       if (line.empty() || line[0] != '"')
         throw ProbeError(FailureClass::protocol,
                          "unexpected ManageSieve response: \"" + str::printable(line) + "\"", line);
+      kept += line.size() + sizeof(std::string);
+      if (kept > kMaxKeep)
+        throw ProbeError(FailureClass::protocol,
+                         "response longer than " + std::to_string(kMaxKeep / 1024) + " KiB");
       r.lines.push_back(std::move(line));
     }
     throw ProbeError(FailureClass::protocol,

@@ -11,6 +11,8 @@ namespace mw::smtp {
 namespace {
 
 constexpr int kMaxReplyLines = 1000;
+// What one reply may keep (an EHLO reply is well under 1 KB); each line counts its size + 32.
+constexpr size_t kMaxReplyKeep = 64 * 1024;
 
 bool parse_code(const std::string& line, int& code, char& sep) {
   if (line.size() < 3) return false;
@@ -36,6 +38,7 @@ std::string path(const std::string& address) {
 
 Task<Reply> Session::read_reply() {
   Reply reply;
+  size_t kept = 0;
   for (int n = 0; n < kMaxReplyLines; ++n) {
     std::string line = co_await conn_.read_line();
     int code = 0;
@@ -48,6 +51,10 @@ Task<Reply> Session::read_reply() {
           FailureClass::protocol,
           "reply code changed inside a multi-line reply: \"" + str::printable(line) + "\"", line);
     reply.code = code;
+    kept += line.size() + sizeof(std::string);
+    if (kept > kMaxReplyKeep)
+      throw ProbeError(FailureClass::protocol,
+                       "reply longer than " + std::to_string(kMaxReplyKeep / 1024) + " KiB");
     reply.lines.push_back(line.size() > 4 ? line.substr(4) : "");
     if (sep == ' ') {
       reply.last_line = line;
