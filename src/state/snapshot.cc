@@ -25,6 +25,8 @@ T get(const json& j, const char* key, T fallback) {
   if (it == j.end()) return fallback;
   if constexpr (std::is_same_v<T, std::string>) {
     return it->is_string() ? it->template get<std::string>() : fallback;
+  } else if constexpr (std::is_same_v<T, bool>) {
+    return it->is_boolean() ? it->template get<bool>() : fallback;
   } else if constexpr (std::is_same_v<T, double>) {
     return it->is_number() ? it->template get<double>() : fallback;
   } else if constexpr (std::is_unsigned_v<T>) {
@@ -134,11 +136,24 @@ std::string to_text(const Snapshot& s) {
                          {"recorded", r.recorded},
                          {"cycles_in_state", r.cycles_in_state}});
       json jc = {{"id", c.id}, {"description", c.description}, {"runs", c.runs}, {"rules", rules}};
+      if (!c.kind.empty()) jc["kind"] = c.kind;
+      if (!c.protocol.empty()) jc["protocol"] = c.protocol;
+      if (!c.target.empty()) jc["target"] = c.target;
+      if (c.since) jc["since_unix"] = static_cast<int64_t>(c.since);
+      json history = json::array();
+      for (const auto& h : c.history)
+        history.push_back(json::array(
+            {static_cast<int64_t>(h.at), h.ok ? 1 : 0, h.response_ms, failure_class_name(h.cls)}));
+      if (!history.empty()) jc["history"] = std::move(history);
       if (c.last) jc["last"] = result_to_json(*c.last);
       if (!c.memory.is_null()) jc["memory"] = c.memory;
       checks.push_back(std::move(jc));
     }
-    services.push_back({{"name", svc.name}, {"checks", checks}});
+    json js = {{"name", svc.name}, {"checks", checks}};
+    if (!svc.type.empty()) js["type"] = svc.type;
+    if (!svc.groups.empty()) js["groups"] = svc.groups;
+    if (!svc.monitored) js["monitored"] = false;
+    services.push_back(std::move(js));
   }
   j["services"] = std::move(services);
   j["actions"] = s.actions;
@@ -169,12 +184,30 @@ bool from_text(const std::string& text, Snapshot& out, std::string& error) {
       if (!js.is_object()) continue;
       ServiceSnapshot svc;
       svc.name = get(js, "name", "");
+      svc.type = get(js, "type", "");
+      svc.monitored = get(js, "monitored", true);
+      for (const auto& g : array_member(js, "groups"))
+        if (g.is_string()) svc.groups.push_back(g.get<std::string>());
       for (const auto& jc : array_member(js, "checks")) {
         if (!jc.is_object()) continue;
         CheckSnapshot c;
         c.id = get(jc, "id", "");
         c.description = get<std::string>(jc, "description", c.id);
         c.runs = get(jc, "runs", int64_t{0});
+        c.kind = get(jc, "kind", "");
+        c.protocol = get(jc, "protocol", "");
+        c.target = get(jc, "target", "");
+        c.since = static_cast<time_t>(get(jc, "since_unix", int64_t{0}));
+        for (const auto& jh : array_member(jc, "history")) {
+          if (!jh.is_array() || jh.size() < 4 || c.history.size() >= kHistoryLength) continue;
+          HistoryPoint h;
+          h.at = static_cast<time_t>(jh[0].is_number_integer() ? jh[0].get<int64_t>() : 0);
+          h.ok = jh[1].is_number_integer() && jh[1].get<int64_t>() == 1;
+          h.response_ms = jh[2].is_number() ? jh[2].get<double>() : 0.0;
+          h.cls = failure_class_from_name(jh[3].is_string() ? jh[3].get<std::string>() : "",
+                                          FailureClass::internal);
+          c.history.push_back(h);
+        }
         for (const auto& jr : array_member(jc, "rules")) {
           if (!jr.is_object()) continue;
           c.rules.push_back(RuleSnapshot{state_from(get(jr, "state", "init")),
