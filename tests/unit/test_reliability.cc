@@ -171,10 +171,7 @@ TEST(BoundedControlFiles, PastTheFileLimitOneErrorNotOnePerFile) {
   }
   std::string rc = write_control("rc-include-many", "include \"" + sub + "/*.rc\"\n");
   std::string errors = parse_file_errors(rc);
-  STRCMP_EQUAL((rc + ":1:1: more than 1024 files included; the files after " + sub +
-                "/1022.rc are not read\n")
-                   .c_str(),
-               errors.c_str());
+  STRCMP_EQUAL((rc + ":1:1: more than 1024 files included\n").c_str(), errors.c_str());
   LONGS_EQUAL(1, mw::config::parse_file(rc).diagnostics.count());
 }
 
