@@ -16,6 +16,11 @@ bool session_still_open(FailureClass c) {
 
 Task<void> login_and_select(Probe& probe, imap::Session& imap) {
   const auto& opt = probe.options();
+  // A PREAUTH greeting skips the login: the test must not pass as if it had logged in.
+  if (imap.preauth() && !opt.allow_preauth)
+    throw ProbeError(FailureClass::auth,
+                     "server greeted with PREAUTH, so the login as " + opt.username +
+                         " was not tested (say 'allow preauth' if that is expected)");
   probe.require_password_allowed("starttls or imaps");
   const imap::Login login{opt.username, opt.password, opt.authzid};
   co_await imap.login(login);

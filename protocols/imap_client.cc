@@ -145,6 +145,43 @@ bool all_digits(const std::string& s) {
   return !s.empty() && s.size() <= 20 && s.find_first_not_of("0123456789") == std::string::npos;
 }
 
+// The name of an untagged response: "CAPABILITY" for "* CAPABILITY ...", "EXISTS" for
+// "* 3 EXISTS".
+std::string response_name(const std::string& line) {
+  auto words = str::split_ws(std::string_view(line).substr(0, 64));
+  if (words.size() < 2) return "";
+  if (words.size() >= 3 && all_digits(words[1])) return str::upper(words[2]);
+  return str::upper(words[1]);
+}
+
+// The command's verb: "UID SEARCH ..." -> "SEARCH", "LOGIN ..." -> "LOGIN".
+std::string command_verb(const std::string& text) {
+  auto words = str::split_ws(std::string_view(text).substr(0, 64));
+  if (words.empty()) return "";
+  if (str::iequals(words[0], "UID") && words.size() > 1) return str::upper(words[1]);
+  return str::upper(words[0]);
+}
+
+// Whether a reply to `verb` keeps the untagged response `line`. Commands this client does not
+// know keep everything (within the byte bound).
+bool wanted(const std::string& verb, const std::string& line) {
+  std::string name = response_name(line);
+  if (verb == "CAPABILITY" || verb == "LOGIN" || verb == "AUTHENTICATE")
+    return name == "CAPABILITY";
+  if (verb == "LIST") return name == "LIST" || name == "STATUS";
+  if (verb == "STATUS") return name == "STATUS";
+  if (verb == "SEARCH") return name == "SEARCH";
+  if (verb == "FETCH") return name == "FETCH";
+  if (verb == "NAMESPACE") return name == "NAMESPACE";
+  if (verb == "SELECT" || verb == "EXAMINE")
+    return name == "FLAGS" || name == "EXISTS" || name == "RECENT" ||
+           ((name == "OK" || name == "NO") && line.find('[') != std::string::npos);
+  if (verb == "STORE" || verb == "EXPUNGE" || verb == "APPEND" || verb == "LOGOUT" ||
+      verb == "STARTTLS" || verb == "IDLE" || verb == "NOOP" || verb == "CLOSE")
+    return false;
+  return true;
+}
+
 std::string uid_set(const std::vector<uint32_t>& uids) {
   std::string out;
   for (uint32_t u : uids) out += (out.empty() ? "" : ",") + std::to_string(u);
@@ -277,6 +314,10 @@ Task<std::string> Session::read_response_line() {
   while (literal_size(line, n)) {
     if (++literals > 1000)
       throw ProbeError(FailureClass::protocol, "response with more than 1000 literals");
+    if (line.size() + n > keep_limit_)
+      throw ProbeError(FailureClass::protocol,
+                       "response with a literal of " + std::to_string(n) + " bytes, more than " +
+                           std::to_string(keep_limit_) + " in all");
     line += "\r\n";
     line += co_await conn_.read_exact(n);
     line += co_await conn_.read_line();
@@ -303,6 +344,12 @@ Task<void> Session::greeting() {
 
 Task<Reply> Session::collect(const std::string& tag) {
   Reply reply;
+  std::string verb;
+  if (auto it = verbs_.find(tag); it != verbs_.end()) {
+    verb = it->second;
+    verbs_.erase(it);
+  }
+  size_t kept = 0;
   // Bounded by the connection's byte limit, and by a line count for replies of tiny lines.
   for (int lines = 0;; ++lines) {
     if (lines > kMaxReplyLines)
@@ -319,6 +366,12 @@ Task<Reply> Session::collect(const std::string& tag) {
       if (str::istarts_with(line, "* BYE"))
         throw ProbeError(FailureClass::rejected,
                          "server closed the session: " + str::printable(line), line);
+      if (!wanted(verb, line)) continue;  // read, counted by the connection, not kept
+      kept += line.size() + sizeof(std::string);
+      if (kept > keep_limit_)
+        throw ProbeError(FailureClass::protocol,
+                         "reply too large: more than " + std::to_string(keep_limit_ / 1024) +
+                             " KiB of " + (verb.empty() ? "untagged" : verb) + " responses");
       reply.untagged.push_back(std::move(line));
       continue;
     }
@@ -333,12 +386,14 @@ Task<Reply> Session::collect(const std::string& tag) {
 
 Task<Reply> Session::command(const std::string& text) {
   std::string tag = next_tag();
+  verbs_[tag] = command_verb(text);
   conn_.send(tag + " " + text + "\r\n");
   co_return co_await collect(tag);
 }
 
 Task<Reply> Session::command_secret(const std::string& text, const std::string& shown) {
   std::string tag = next_tag();
+  verbs_[tag] = command_verb(text);
   conn_.send_secret(tag + " " + text + "\r\n", tag + " " + shown);
   co_return co_await collect(tag);
 }
@@ -397,10 +452,12 @@ Task<void> Session::login(const Login& login) {
     std::string authzid = master ? login.username : "";
     std::string authcid = master ? login.authcid : login.username;
     std::string blob = str::base64_encode(authzid + '\0' + authcid + '\0' + login.password);
+    conn_.add_secrets(login.password, blob);
     if (has_capability("SASL-IR")) {
       r = co_await command_secret("AUTHENTICATE PLAIN " + blob, "AUTHENTICATE PLAIN <" + who + ">");
     } else {
       std::string tag = next_tag();
+      verbs_[tag] = "AUTHENTICATE";
       conn_.send(tag + " AUTHENTICATE PLAIN\r\n");
       std::string cont = co_await read_response_line();
       if (cont.rfind("+", 0) != 0) {
@@ -419,6 +476,7 @@ Task<void> Session::login(const Login& login) {
     std::string user, pass;
     if (!quote(login.username, user) || !quote(login.password, pass))
       throw ProbeError(FailureClass::internal, "user name or password contains CR, LF or NUL");
+    conn_.add_secrets(login.password);
     r = co_await command_secret("LOGIN " + user + " " + pass, "LOGIN " + user + " ****");
   }
   if (r.status == "NO")
@@ -473,6 +531,7 @@ namespace mw::imap {
 
 std::string Session::send(const std::string& text) {
   std::string tag = next_tag();
+  verbs_[tag] = command_verb(text);
   conn_.send(tag + " " + text + "\r\n");
   return tag;
 }
@@ -580,6 +639,7 @@ Task<Reply> Session::append(const std::string& mailbox, const std::string& messa
     throw ProbeError(FailureClass::internal, "mailbox name contains CR, LF or NUL");
   bool plus = has_capability("LITERAL+");
   std::string tag = next_tag();
+  verbs_[tag] = "APPEND";
   std::string head =
       tag + " APPEND " + name + " {" + std::to_string(message.size()) + (plus ? "+" : "") + "}\r\n";
   conn_.send(head);
@@ -599,6 +659,7 @@ Task<Reply> Session::append(const std::string& mailbox, const std::string& messa
 
 Task<void> Session::idle_start() {
   idle_tag_ = next_tag();
+  verbs_[idle_tag_] = "IDLE";
   conn_.send(idle_tag_ + " IDLE\r\n");
   for (int lines = 0; lines < 1000; ++lines) {
     std::string line = co_await read_response_line();

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -123,6 +124,15 @@ class Session {
 
   [[nodiscard]] Connection& connection() { return conn_; }
 
+  // What a reply may keep in memory: the untagged responses its command asks for (CAPABILITY
+  // for CAPABILITY, LIST and STATUS for LIST, ...; others are read and dropped), with their
+  // literals, at most this many bytes (a line counts its size plus 32). Larger fails the
+  // command with "reply too large". A server that answers with a million "* " lines costs
+  // nothing then. The default suits a protocol test; a check that lists a whole server
+  // (replication) raises it.
+  static constexpr size_t kDefaultKeepBytes = 256 * 1024;
+  void set_keep_limit(size_t bytes) { keep_limit_ = bytes; }
+
  private:
   std::string next_tag();
   // One response line with its literals appended ({N} continuation reads).
@@ -138,6 +148,8 @@ class Session {
   bool caps_current_ = false;
   int tag_counter_ = 0;
   std::string idle_tag_;
+  size_t keep_limit_ = kDefaultKeepBytes;
+  std::map<std::string, std::string> verbs_;  // tag -> command verb, until its reply is read
 };
 
 // An IMAP quoted string, or a literal-free refusal when the text cannot be quoted (CR, LF, NUL).

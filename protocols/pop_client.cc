@@ -8,7 +8,9 @@
 namespace mw::pop {
 namespace {
 
-constexpr size_t kMaxListingBytes = 8 * 1024 * 1024;
+// What a listing (UIDL, LIST) may keep, each line counting its size + 32: ~5,000 messages (a
+// probe maildrop holds a few).
+constexpr size_t kMaxListingBytes = 256 * 1024;
 constexpr size_t kMaxCapaBytes = 64 * 1024;
 
 bool parse_status(const std::string& line, Reply& r) {
@@ -65,7 +67,7 @@ Task<std::vector<std::string>> Session::read_multiline(size_t max_bytes) {
     std::string line = co_await conn_.read_line();
     if (line == ".") co_return lines;
     if (!line.empty() && line[0] == '.') line.erase(0, 1);
-    total += line.size() + 2;
+    total += line.size() + sizeof(std::string);  // what is kept, not only what is read
     if (total > max_bytes)
       throw ProbeError(FailureClass::protocol,
                        "multi-line reply longer than " + std::to_string(max_bytes) + " bytes");
@@ -141,6 +143,7 @@ Task<void> Session::auth_plain(const std::string& user, const std::string& passw
                                const std::string& authzid) {
   std::string who = authzid.empty() ? user : authzid + " (as " + user + ")";
   std::string blob = str::base64_encode(authzid + '\0' + user + '\0' + password);
+  conn_.add_secrets(password, blob);
   // RFC 5034 initial response: one round trip, and nothing to parse in between.
   conn_.send_secret("AUTH PLAIN " + blob + "\r\n", "AUTH PLAIN <credentials of " + who + ">");
   std::string line = co_await conn_.read_line();
@@ -157,6 +160,7 @@ Task<void> Session::user_pass(const std::string& user, const std::string& passwo
     throw ProbeError(FailureClass::internal, "user name or password contains CR or LF");
   Reply r = co_await command("USER " + user);
   if (!r.ok) login_refused(user, r);
+  conn_.add_secrets(password);
   r = co_await command("PASS " + password, "PASS ****");
   if (!r.ok) login_refused(user, r);
 }

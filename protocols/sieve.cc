@@ -14,6 +14,7 @@ namespace mw::protocols {
 namespace {
 
 constexpr int kMaxLines = 1000;
+constexpr size_t kMaxKeep = 64 * 1024;  // what one response keeps (each line: size + 32)
 constexpr int kMaxLiterals = 1000;
 
 // "{12}" or "{12+}" at the end of a line announces a literal of that many bytes.
@@ -108,6 +109,7 @@ class SieveSession {
                            (conn_.tls_active() ? "" : "; it may want STARTTLS first"));
     std::string who = authzid.empty() ? authcid : authzid + " (as " + authcid + ")";
     std::string blob = str::base64_encode(authzid + '\0' + authcid + '\0' + password);
+    conn_.add_secrets(password, blob);
     conn_.send_secret("AUTHENTICATE \"PLAIN\" \"" + blob + "\"\r\n",
                       "AUTHENTICATE \"PLAIN\" <credentials of " + who + ">");
     Response r = co_await collect();
@@ -154,6 +156,7 @@ class SieveSession {
 
   Task<Response> collect() {
     Response r;
+    size_t kept = 0;
     for (int n = 0; n < kMaxLines; ++n) {
       std::string line = co_await read_full_line();
       std::string status = status_of(line);
@@ -165,6 +168,10 @@ class SieveSession {
       if (line.empty() || line[0] != '"')
         throw ProbeError(FailureClass::protocol,
                          "unexpected ManageSieve response: \"" + str::printable(line) + "\"", line);
+      kept += line.size() + sizeof(std::string);
+      if (kept > kMaxKeep)
+        throw ProbeError(FailureClass::protocol,
+                         "response longer than " + std::to_string(kMaxKeep / 1024) + " KiB");
       r.lines.push_back(std::move(line));
     }
     throw ProbeError(FailureClass::protocol,

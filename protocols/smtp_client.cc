@@ -11,6 +11,8 @@ namespace mw::smtp {
 namespace {
 
 constexpr int kMaxReplyLines = 1000;
+// What one reply may keep (an EHLO reply is well under 1 KB); each line counts its size + 32.
+constexpr size_t kMaxReplyKeep = 64 * 1024;
 
 bool parse_code(const std::string& line, int& code, char& sep) {
   if (line.size() < 3) return false;
@@ -36,6 +38,7 @@ std::string path(const std::string& address) {
 
 Task<Reply> Session::read_reply() {
   Reply reply;
+  size_t kept = 0;
   for (int n = 0; n < kMaxReplyLines; ++n) {
     std::string line = co_await conn_.read_line();
     int code = 0;
@@ -48,6 +51,10 @@ Task<Reply> Session::read_reply() {
           FailureClass::protocol,
           "reply code changed inside a multi-line reply: \"" + str::printable(line) + "\"", line);
     reply.code = code;
+    kept += line.size() + sizeof(std::string);
+    if (kept > kMaxReplyKeep)
+      throw ProbeError(FailureClass::protocol,
+                       "reply longer than " + std::to_string(kMaxReplyKeep / 1024) + " KiB");
     reply.lines.push_back(line.size() > 4 ? line.substr(4) : "");
     if (sep == ' ') {
       reply.last_line = line;
@@ -132,11 +139,29 @@ Task<void> Session::auth(const std::string& user, const std::string& password,
   Reply r;
   if (offers("PLAIN")) {
     std::string blob = str::base64_encode(authzid + '\0' + user + '\0' + password);
+    conn_.add_secrets(password, blob);
     r = co_await command("AUTH PLAIN " + blob, "AUTH PLAIN <credentials of " + user + ">");
   } else if (offers("LOGIN") && authzid.empty()) {
+    // RFC 4954: 334 for the user name, 334 for the password, then 235. A 235 before the
+    // password was sent proves nothing about the credentials.
+    conn_.add_secrets(password);
     r = co_await command("AUTH LOGIN");
-    if (r.code == 334) r = co_await command(str::base64_encode(user), "<user name " + user + ">");
-    if (r.code == 334) r = co_await command(str::base64_encode(password), "<password>");
+    if (r.code == 334) {
+      r = co_await command(str::base64_encode(user), "<user name " + user + ">");
+      if (r.code == 334) {
+        r = co_await command(str::base64_encode(password), "<password>");
+      } else if (r.code == 235) {
+        throw ProbeError(FailureClass::protocol,
+                         "server accepted AUTH LOGIN before the password was sent (" +
+                             str::printable(r.last_line) + "): the login was not tested",
+                         r.last_line);
+      }
+    } else if (r.code == 235) {
+      throw ProbeError(FailureClass::protocol,
+                       "server accepted AUTH LOGIN before the user name and password were sent (" +
+                           str::printable(r.last_line) + "): the login was not tested",
+                       r.last_line);
+    }
   } else {
     throw ProbeError(
         FailureClass::missing_feature,
@@ -161,7 +186,14 @@ Task<Reply> Session::rcpt_to(const std::string& address) {
 
 Task<Reply> Session::data(const std::string& message) {
   Reply r = co_await command("DATA");
-  if (r.code != 354) co_return r;
+  // Only a 354 lets the message go; a refusal (4xx, 5xx) is returned, and any other reply (a
+  // 250 here would make the message look delivered) is a protocol violation.
+  if (r.cls() == 4 || r.cls() == 5) co_return r;
+  if (r.code != 354)
+    throw ProbeError(FailureClass::protocol,
+                     "DATA answered \"" + str::printable(r.last_line) +
+                         "\" instead of 354: the message was not sent",
+                     r.last_line);
   std::string body;
   body.reserve(message.size() + 64);
   size_t start = 0;

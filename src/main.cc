@@ -165,8 +165,10 @@ int show_state(const std::shared_ptr<const mw::config::Config>& config, const st
   mw::state::Snapshot snap;
   std::string error;
   if (!mw::state::load(config->settings.statefile, snap, error)) {
-    fprintf(stderr, "mailwarden: %s\n", error.c_str());
-    return kExitFailed;
+    // The daemon starts afresh from such a file (and overwrites it); show what is known.
+    fprintf(stderr, "mailwarden: warning: cannot read the state file (%s); showing no results\n",
+            error.c_str());
+    snap = mw::state::Snapshot{};
   }
   mw::report::DaemonInfo d;
   d.pid = mw::daemon::running_pid(config->settings.pidfile);

@@ -11,6 +11,8 @@
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include "util/files.h"
+#include "util/handles.h"
 
 namespace mw::actions {
 namespace {
@@ -35,9 +37,19 @@ bool ends_with(const std::string& s, const char* suffix) {
   return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
 }
 
+// Not a regular file (a FIFO, a device, a directory): the mode, for the message; 0 when it is one.
+mode_t not_regular(int dir_fd, const std::string& name) {
+  struct stat st;
+  if (fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return 0;
+  return S_ISREG(st.st_mode) ? 0 : st.st_mode;
+}
+
 bool read_file(int dir_fd, const std::string& name, std::string& out) {
-  UniqueFd fd(openat(dir_fd, name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  // Non-blocking: a FIFO put here must not hang the start-up (it is refused just below).
+  UniqueFd fd(openat(dir_fd, name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
   if (!fd) return false;
+  struct stat st;
+  if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
   out.clear();
   char buf[65536];
   for (;;) {
@@ -112,7 +124,7 @@ bool EventQueue::open(const std::string& dir, std::vector<Outgoing>& waiting,
     error = errno_text("cannot create the event queue " + dir);
     return false;
   }
-  UniqueFd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK));
   if (!dir_fd) {
     error = errno_text("cannot open the event queue " + dir);
     return false;
@@ -126,7 +138,8 @@ bool EventQueue::open(const std::string& dir, std::vector<Outgoing>& waiting,
             "mode " + mode + "); run: chmod 700 " + dir;
     return false;
   }
-  UniqueFd lock(openat(dir_fd.get(), ".lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
+  UniqueFd lock(
+      openat(dir_fd.get(), ".lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600));
   if (!lock) {
     error = errno_text("cannot create " + dir + "/.lock");
     return false;
@@ -148,6 +161,12 @@ bool EventQueue::open(const std::string& dir, std::vector<Outgoing>& waiting,
   waiting.clear();
   uint64_t max_seq = 0;
   for (const auto& name : names) {
+    if (name == "." || name == ".." || name == ".lock") continue;
+    if (mode_t mode = not_regular(dir_fd.get(), name)) {
+      problems.push_back(dir + "/" + name + " is " + files::file_type_name(mode) +
+                         ", not a queued alert mail; skipped");
+      continue;
+    }
     if (name.rfind(kTempPrefix, 0) == 0) {  // a write a crash interrupted: never renamed
       unlinkat(dir_fd.get(), name.c_str(), 0);
       dirty_ = true;

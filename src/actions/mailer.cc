@@ -89,20 +89,25 @@ class Mailer::Session {
     }
   }
 
+  // Each step must get the exact code RFC 5321 gives for success (MAIL 250, RCPT 250/251, the
+  // message 250 after its final dot; DATA's 354 is checked by the client): a mail leaves the
+  // queue only after that last 250.
   Task<Sent> send_one(smtp::Session& smtp, const Outgoing& mail) {
     smtp::Reply r = co_await smtp.mail_from(mail.mail_from);
-    if (r.cls() == 2) {
+    if (r.code == 250) {
       r = co_await smtp.rcpt_to(mail.rcpt_to);
-      if (r.cls() == 2) {
+      if (r.code == 250 || r.code == 251) {
         r = co_await smtp.data(mail.message);
-        if (r.cls() == 2) {
-          Sent sent{Outcome::accepted, r.last_line};
+        if (r.code == 250) {
+          Sent sent{Outcome::accepted, scope_.redact(r.last_line)};
           co_return sent;
         }
       }
     }
-    Sent sent{r.cls() == 5 ? Outcome::permanent : Outcome::temporary, r.last_line};
-    if (r.code == 421) {
+    Sent sent{r.cls() == 5 ? Outcome::permanent : Outcome::temporary, scope_.redact(r.last_line)};
+    if (r.code == 421 || (r.cls() != 4 && r.cls() != 5)) {
+      // A server that says "yes" with the wrong code is not following the dialogue: end the
+      // session, keep the mail.
       sent.outcome = Outcome::broken;
       co_return sent;
     }
@@ -118,7 +123,8 @@ class Mailer::Session {
       try {
         std::rethrow_exception(e);
       } catch (const ProbeError& pe) {
-        error_ = std::string(failure_class_name(pe.cls())) + ": " + pe.what();
+        // The mail server may echo the login it was sent.
+        error_ = scope_.redact(std::string(failure_class_name(pe.cls())) + ": " + pe.what());
       } catch (const std::exception& ex) {
         error_ = std::string("internal: ") + ex.what();
       }

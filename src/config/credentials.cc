@@ -10,6 +10,7 @@
 
 #include "config/parser_impl.h"
 #include "util/handles.h"
+#include "util/strings.h"
 
 namespace mw::config {
 namespace {
@@ -18,7 +19,8 @@ constexpr size_t kMaxFileBytes = 1024 * 1024;
 
 // Reads the file through one descriptor, so the mode checked is the mode of the file read.
 std::optional<std::string> read_private(const std::string& path, std::string& error) {
-  UniqueFd f(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+  // O_NONBLOCK: a FIFO must not hang -t (it is refused below, as anything but a regular file).
+  UniqueFd f(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
   if (!f) {
     error = "cannot read credentials file " + path + ": " + strerror(errno);
     return std::nullopt;
@@ -97,6 +99,17 @@ bool read_entry(const libconfig::Setting& group, Credential& out, int& line, std
       return false;
     }
     *target = static_cast<const char*>(field);
+    if (target != &out.password) {
+      // Names are printed (validate, logs, mails): a CR or ESC in one could forge a line.
+      if (auto bad = str::unsafe_character(*target)) {
+        error =
+            "field '" + key + "' of entry '" + name + "' contains the control character " + *bad;
+        return false;
+      }
+    } else if (out.password.find_first_of(std::string("\r\n\0", 3)) != std::string::npos) {
+      error = "field 'password' of entry '" + name + "' contains CR, LF or NUL";
+      return false;
+    }
   }
   line = static_cast<int>(group.getSourceLine());
   if (out.username.empty()) {

@@ -12,11 +12,11 @@ struct Diagnostic {
   Location where;
   std::string message;
   [[nodiscard]] std::string str() const {
-    return where.line > 0 ? where.str() + ": " + message : where.file + ": " + message;
+    return where.line > 0 ? where.str() + ": " + message : where.file.str() + ": " + message;
   }
   // "FILE:LINE:COL: warning: message"
   [[nodiscard]] std::string warning_str() const {
-    return (where.line > 0 ? where.str() : where.file) + ": warning: " + message;
+    return (where.line > 0 ? where.str() : where.file.str()) + ": warning: " + message;
   }
 };
 

@@ -1,7 +1,10 @@
 #include "config/lexer.h"
 
 #include <cctype>
+#include <mutex>
 #include <set>
+#include <string_view>
+#include <unordered_set>
 
 #include "util/strings.h"
 
@@ -37,8 +40,8 @@ bool is_word_char(char c) {
 
 class Lexer {
  public:
-  Lexer(const std::string& file, const std::string& text, Diagnostics& diags)
-      : file_(file), text_(text), diags_(diags) {}
+  Lexer(const std::string& file, const std::string& text, Diagnostics& diags, size_t max_tokens)
+      : file_(file), text_(text), diags_(diags), max_tokens_(max_tokens) {}
 
   std::vector<Token> run() {
     std::vector<Token> out;
@@ -46,6 +49,13 @@ class Lexer {
       skip_space_and_comments();
       Token t;
       t.where = here();
+      if (out.size() >= max_tokens_ && pos_ < text_.size()) {
+        // What the parser keeps is bounded, not only what it reads.
+        diags_.error(t.where, "more than " + std::to_string(max_tokens_) +
+                                  " words and symbols in the control files; split them up or "
+                                  "remove what is not needed");
+        pos_ = text_.size();
+      }
       if (pos_ >= text_.size()) {
         t.kind = Token::Kind::end;
         out.push_back(t);
@@ -69,6 +79,11 @@ class Lexer {
           t.text += '=';
           advance();
         }
+      } else if (size_t bad = steering_length(); bad > 0) {
+        diags_.error(t.where, "unexpected character " + str::printable(text_.substr(pos_, bad)) +
+                                  " (control and bidi characters are not allowed)");
+        for (size_t k = 0; k < bad; ++k) advance();
+        continue;
       } else if (!is_word_char(c)) {
         // A control byte: no token starts with it. Reported and skipped, so that the lexer
         // always moves on (an empty word here would never advance).
@@ -91,6 +106,10 @@ class Lexer {
 
  private:
   Location here() const { return Location{file_, line_, col_}; }
+
+  // The length of a C1 control or bidi character starting at pos_, or 0: such characters would
+  // reach terminals and log lines wherever the value is printed.
+  size_t steering_length() const { return str::steering_length(text_, pos_); }
 
   void advance() {
     if (text_[pos_] == '\n') {
@@ -125,6 +144,17 @@ class Lexer {
     while (pos_ < text_.size() && text_[pos_] != quote) {
       char c = text_[pos_];
       if (c == '\n') break;
+      unsigned char u = static_cast<unsigned char>(c);
+      if ((u < 0x20 && c != '\t') || u == 0x7f || steering_length() > 0) {
+        // A CR, ESC or BEL in a name or message would split or forge the lines it is printed on.
+        size_t n = u < 0x80 ? 1 : steering_length();
+        Location at = here();
+        diags_.error(at, "control character " + str::printable(text_.substr(pos_, n)) +
+                             " in a quoted string (write \\r, \\n, \\xHH where a send "
+                             "string needs one)");
+        for (size_t k = 0; k < n; ++k) advance();
+        continue;
+      }
       if (c == '\\' && pos_ + 1 < text_.size()) {
         char next = text_[pos_ + 1];
         if (next == quote) {
@@ -155,7 +185,7 @@ class Lexer {
   // Returns true when a trailing colon was split off the word.
   bool read_word(Token& t) {
     size_t start = pos_;
-    while (pos_ < text_.size() && is_word_char(text_[pos_])) advance();
+    while (pos_ < text_.size() && is_word_char(text_[pos_]) && steering_length() == 0) advance();
     std::string word = text_.substr(start, pos_ - start);
     // "verify:" and "subject:" end in a colon that belongs to the block syntax, while "::1" and
     // "imaps://host:993" keep theirs: a trailing colon is split off.
@@ -182,9 +212,10 @@ class Lexer {
     return colon;
   }
 
-  const std::string& file_;
+  FileName file_;
   const std::string& text_;
   Diagnostics& diags_;
+  size_t max_tokens_;
   size_t pos_ = 0;
   int line_ = 1;
   int col_ = 1;
@@ -297,8 +328,24 @@ bool unescape_send(const std::string& raw, std::string& out, std::string& error)
   return true;
 }
 
-std::vector<Token> lex(const std::string& file, const std::string& text, Diagnostics& diags) {
-  return Lexer(file, text, diags).run();
+std::vector<Token> lex(const std::string& file, const std::string& text, Diagnostics& diags,
+                       size_t max_tokens) {
+  return Lexer(file, text, diags, max_tokens).run();
 }
+
+namespace {
+
+// Every distinct file name once, for the life of the process (reloads read the same names).
+const std::string* intern(const std::string& name) {
+  static std::mutex lock;
+  static std::unordered_set<std::string> names;
+  std::lock_guard<std::mutex> guard(lock);
+  return &*names.insert(name).first;
+}
+
+}  // namespace
+
+FileName::FileName() : name_(intern("")) {}
+FileName::FileName(const std::string& name) : name_(intern(name)) {}
 
 }  // namespace mw::config

@@ -35,8 +35,8 @@ struct Token {
 [[nodiscard]] bool unescape_send(const std::string& raw, std::string& out, std::string& error);
 
 // Splits `text` (the content of `file`) into tokens; errors go to `diags`. The last token is
-// always Kind::end.
+// always Kind::end. At most `max_tokens` are kept (an error says so).
 [[nodiscard]] std::vector<Token> lex(const std::string& file, const std::string& text,
-                                     Diagnostics& diags);
+                                     Diagnostics& diags, size_t max_tokens = 1'000'000);
 
 }  // namespace mw::config

@@ -150,6 +150,8 @@ void Parser::set_mailserver() {
     MailServer ms;
     ms.where = peek().where;
     ms.host = value("a mail server host name or address");
+    if (ms.host.size() > 2 && ms.host.front() == '[' && ms.host.back() == ']')
+      ms.host = ms.host.substr(1, ms.host.size() - 2);
     if (ms.host.empty()) fail(ms.where, "a mail server needs a host");
     bool port_given = false;
     std::optional<Location> password_at, user_at, version_at;

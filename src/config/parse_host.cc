@@ -25,7 +25,11 @@ namespace mw::config::parsing {
 void Parser::check_host() {
   size_t index = begin_service(ServiceKind::host, "check host");
   expect_kw("address", "after the service name (check host NAME with address HOST)");
-  cfg_.services[index].address = value("a host name or address");
+  std::string address = value("a host name or address");
+  // "[::1]" as in URLs: the brackets are not part of the address.
+  if (address.size() > 2 && address.front() == '[' && address.back() == ']')
+    address = address.substr(1, address.size() - 2);
+  cfg_.services[index].address = address;
   parse_service_body(index, service_statements());
 }
 
@@ -325,8 +329,13 @@ void Parser::parse_port_test(size_t index, const Location& where) {
       c.credentials_at = peek().where;
       pc.options.credentials = string_or_word("the name of an entry of the credentials file");
     } else if (k == "allow") {
-      expect_kw("plaintext", "after 'allow' (allow plaintext)");
-      pc.options.allow_plaintext = true;
+      if (at("preauth")) {
+        c.preauth_at = next().where;
+        pc.options.allow_preauth = true;
+      } else {
+        expect_kw("plaintext", "after 'allow' (allow plaintext or allow preauth)");
+        pc.options.allow_plaintext = true;
+      }
     } else if (k == "select" || k == "mailbox") {
       c.mailbox_at = at_kw;
       pc.options.mailbox = string_or_word("a mailbox name");
@@ -648,6 +657,10 @@ void Parser::finish_port_test(size_t index, Check chk, PortCheck pc, const PortC
                 c.password_at, "username/password");
   reject_option(!pc.options.authzid.empty(), protocols::kMasterUser, c.masteruser_at, "masteruser");
   reject_option(!pc.options.mailbox.empty(), protocols::kMailbox, c.mailbox_at, "select");
+  // PREAUTH is an IMAP greeting: the protocols that take a mailbox are the IMAP ones.
+  reject_option(pc.options.allow_preauth, protocols::kMailbox, c.preauth_at, "allow preauth");
+  if (pc.options.allow_preauth && !pc.options.has_login() && pc.options.credentials.empty())
+    fail(*c.preauth_at, "allow preauth needs a login (username and password) to stand for");
   check_credentials_clause(pc, c, mode);
   check_dialogue_clauses(pc, c, where);
   if (!pc.options.password.empty() && pc.options.username.empty())

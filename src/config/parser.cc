@@ -228,7 +228,11 @@ void Parser::parse_one_file(const std::string& path, const Location& included_at
     return;
   }
   if (cfg_.files.size() >= kMaxIncludedFiles) {
-    d_.error(included_at, "more than " + std::to_string(kMaxIncludedFiles) + " files included");
+    if (!too_many_files_reported_)  // once, not once per file beyond the limit
+      d_.error(included_at, "more than " + std::to_string(kMaxIncludedFiles) +
+                                " files included; the files after " + cfg_.files.back() +
+                                " are not read");
+    too_many_files_reported_ = true;
     return;
   }
   std::string error;
@@ -304,6 +308,12 @@ void Parser::parse_include() {
   globfree(&g);
   bool wildcard = pattern.find_first_of("*?[") != std::string::npos;
   if (matches.empty() && !wildcard) fail(kw.where, "included file " + full + " does not exist");
+  if (!wildcard && matches.size() == 1) {
+    struct stat st;
+    if (stat(matches[0].c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+      fail(kw.where, full + " is a directory; to include its files write \"" +
+                         (full.back() == '/' ? full : full + "/") + "*\"");
+  }
   std::sort(matches.begin(), matches.end());
   std::vector<Token> spliced;
   for (const auto& m : matches) {

@@ -188,6 +188,7 @@ class Parser {
     std::optional<Location> port_at, unix_at, protocol_at, starttls_at, ssl_at, cert_at;
     std::optional<Location> password_at, masteruser_at, mailbox_at, steps_at;
     std::optional<Location> credentials_at, envelope_at, helo_at, step_starttls_at;
+    std::optional<Location> preauth_at;
     std::optional<Location> http_at;  // the first http clause (parse_protocol_clauses.cc)
     bool type_ssl = false;
     bool sslauto = false;  // type tcpssl sslauto: see finish_port_test
@@ -361,6 +362,7 @@ class Parser {
   std::vector<DependsAt> depends_at_;  // each name of each "depends on", where it is written
   size_t pos_ = 0;
   std::vector<std::string> include_stack_;
+  bool too_many_files_reported_ = false;
   std::map<std::string, Location> service_at_;
   std::set<std::string> files_with_password_;
   std::map<std::string, Location> secret_at_;  // the first secret of each file

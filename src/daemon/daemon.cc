@@ -250,8 +250,9 @@ class Daemon : public http::Control {
         break;
     }
   }
-  // No new cycle starts; an alert mail being sent may finish (so that it is not sent again
-  // after a restart), bounded by the mail servers' timeout.
+  // No new cycle starts; the checks in flight are cancelled (connections closed, what they hold
+  // freed, no result recorded); an alert mail being sent may finish (so that it is not sent
+  // again after a restart), bounded by the mail servers' timeout.
   void stop() {
     if (stopping_) {
       event_base_loopexit(base_.get(), nullptr);  // a second signal: now
@@ -260,10 +261,13 @@ class Daemon : public http::Control {
     stopping_ = true;
     event_del(cycle_timer_.get());
     event_del(start_timer_.get());
-    int64_t wait_ms = 5000;
-    for (const auto& ms : engine_->config()->settings.mailservers)
-      wait_ms = std::max(wait_ms, ms.timeout_ms);
-    dispatcher_->stop(wait_ms, [this] { event_base_loopexit(base_.get(), nullptr); });
+    event_del(save_timer_.get());
+    engine_->stop([this] {
+      int64_t wait_ms = 5000;
+      for (const auto& ms : engine_->config()->settings.mailservers)
+        wait_ms = std::max(wait_ms, ms.timeout_ms);
+      dispatcher_->stop(wait_ms, [this] { event_base_loopexit(base_.get(), nullptr); });
+    });
   }
   static void on_cycle_timer(evutil_socket_t, short, void* arg) {
     static_cast<Daemon*>(arg)->engine_->run_cycle();
@@ -318,7 +322,7 @@ bool daemonize(std::string& error) {
 
 int running_pid(const std::string& pidfile) {
   std::string error;
-  auto text = files::read(pidfile, error);
+  auto text = files::read(pidfile, error, 4096);
   if (!text) return 0;
   int pid = atoi(text->c_str());
   if (pid <= 0) return 0;
@@ -394,9 +398,13 @@ int run(const std::string& control_file, std::shared_ptr<const config::Config> c
     return 1;
   }
   int rc;
-  {
+  try {
     Daemon d(control_file, std::move(config), foreground);
     rc = d.run();
+  } catch (const std::exception& e) {
+    // A broken invariant: still leave no pid file that names a dead process.
+    log::error("internal error: %s", e.what());
+    rc = 1;
   }
   unlink(pidfile.c_str());
   return rc;

@@ -44,10 +44,11 @@ void Engine::load(std::shared_ptr<const config::Config> config) {
 }
 
 void Engine::run_cycle() {
+  if (stopping_) return;
   ++cycle_;
-  cycle_started_ms_ = clock::now_ms();
+  OpenCycle& open = open_cycles_[cycle_];
+  open.started_ms = clock::now_ms();
   if (dispatcher_) dispatcher_->on_cycle_start(cycle_);  // retries alert mails that wait
-  pending_in_cycle_ = 0;
   // Decided for every service before any check of this cycle starts, from the states the last
   // cycle left.
   std::map<std::string, std::optional<std::string>> skip;
@@ -73,14 +74,36 @@ void Engine::run_cycle() {
     }
     rt.queued = true;
     rt.cycle = cycle_;
-    ++pending_in_cycle_;
+    ++open.pending;
     queue_.emplace_back(k, cycle_);
   }
-  if (pending_in_cycle_ == 0) {
-    finish_cycle();
+  if (open.pending == 0) {
+    int64_t started = open.started_ms;
+    open_cycles_.erase(cycle_);
+    finish_cycle(cycle_, started);
     return;
   }
   pump();
+}
+
+void Engine::stop(std::function<void()> done) {
+  stopping_ = true;
+  stopped_ = std::move(done);
+  if (pump_timer_) evtimer_del(pump_timer_.get());
+  for (auto& [k, cycle] : queue_)
+    if (auto it = runtimes_.find(k); it != runtimes_.end()) it->second.queued = false;
+  queue_.clear();
+  open_cycles_.clear();
+  // Cancelling resumes the check's coroutines at once; each ends in finished(), later.
+  std::vector<std::function<void()>> cancels;
+  for (auto& [k, rt] : runtimes_)
+    if (rt.running && rt.cancel) cancels.push_back(rt.cancel);
+  for (auto& c : cancels) c();
+  if (running_ == 0 && stopped_) {
+    auto cb = std::move(stopped_);
+    stopped_ = nullptr;
+    cb();
+  }
 }
 
 ScheduleContext Engine::schedule_context() const {
@@ -162,22 +185,41 @@ void Engine::pump() {
     rt.queued = false;
     rt.running = true;
     ++running_;
-    run_check(io_, config_, *rt.service, *rt.check, rt.memory,
-              [this, k = k, cycle = cycle](const CheckResult& r) { finished(k, cycle, r); });
+    rt.cancel =
+        run_check(io_, config_, *rt.service, *rt.check, rt.memory,
+                  [this, k = k, cycle = cycle](const CheckResult& r) { finished(k, cycle, r); });
   }
 }
 
 // A check of `cycle` is over (run, or dropped by a reload): the cycle ends with its last one.
 void Engine::count_done(int64_t cycle) {
-  if (cycle == cycle_ && --pending_in_cycle_ == 0) finish_cycle();
+  auto it = open_cycles_.find(cycle);
+  if (it == open_cycles_.end() || --it->second.pending > 0) return;
+  int64_t started = it->second.started_ms;
+  open_cycles_.erase(it);
+  finish_cycle(cycle, started);
 }
 
 void Engine::finished(const std::string& k, int64_t cycle, const CheckResult& result) {
   --running_;
+  if (stopping_) {
+    // Cancelled by the stop: not a result of the monitored server, so nothing is recorded.
+    if (auto it = runtimes_.find(k); it != runtimes_.end()) {
+      it->second.running = false;
+      it->second.cancel = nullptr;
+    }
+    if (running_ == 0 && stopped_) {
+      auto cb = std::move(stopped_);
+      stopped_ = nullptr;
+      cb();
+    }
+    return;
+  }
   auto it = runtimes_.find(k);
   if (it != runtimes_.end()) {
     Runtime& rt = it->second;
     rt.running = false;
+    rt.cancel = nullptr;
     rt.last = result;
     rt.memory = result.memory;
     rt.last->memory = nullptr;  // kept once, in the runtime
@@ -217,10 +259,10 @@ void Engine::finished(const std::string& k, int64_t cycle, const CheckResult& re
   pump();
 }
 
-void Engine::finish_cycle() {
+void Engine::finish_cycle(int64_t cycle, int64_t started_ms) {
   CycleStats stats;
-  stats.cycle = cycle_;
-  stats.elapsed_ms = clock::now_ms() - cycle_started_ms_;
+  stats.cycle = cycle;
+  stats.elapsed_ms = clock::now_ms() - started_ms;
   last_cycle_ms_ = stats.elapsed_ms;
   ++changes_;
   for (const auto& k : order_) {

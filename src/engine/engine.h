@@ -46,6 +46,10 @@ class Engine {
   // validate: every service is checked once, whatever its schedule and dependencies say.
   void ignore_schedules() { ignore_schedules_ = true; }
   [[nodiscard]] bool busy() const { return running_ > 0 || !queue_.empty(); }
+  // Stopping: no check starts any more, the queued ones are dropped, and the running ones are
+  // cancelled (their connections closed, what they hold freed); their results are not
+  // recorded. `done` is called, from the loop, once none runs.
+  void stop(std::function<void()> done);
   [[nodiscard]] int64_t cycles() const { return cycle_; }
 
   // Called after the last check of a cycle has finished.
@@ -95,6 +99,13 @@ class Engine {
     std::deque<state::HistoryPoint> history;
     time_t since = 0;  // when the check's state (any rule failed, or none) last changed
     std::map<std::string, int64_t> failures;  // failed runs by class, since the start
+    std::function<void()> cancel;             // while it runs
+  };
+  // A cycle whose checks have not all finished. Cycles overlap when a check outlasts the
+  // interval: each still gets its summary when its own last check is done.
+  struct OpenCycle {
+    int pending = 0;
+    int64_t started_ms = 0;
   };
 
   static std::string key(const std::string& service, const std::string& check_id);
@@ -105,7 +116,7 @@ class Engine {
   static void on_pump_timer(evutil_socket_t, short, void* arg);
   void finished(const std::string& key, int64_t cycle, const CheckResult& result);
   void count_done(int64_t cycle);
-  void finish_cycle();
+  void finish_cycle(int64_t cycle, int64_t started_ms);
 
   IoContext& io_;
   actions::Dispatcher* dispatcher_;
@@ -118,9 +129,10 @@ class Engine {
   int64_t tokens_at_ms_ = 0;
   EventPtr pump_timer_;
   int64_t cycle_ = 0;
+  std::map<int64_t, OpenCycle> open_cycles_;
+  bool stopping_ = false;
+  std::function<void()> stopped_;
   bool ignore_schedules_ = false;
-  int pending_in_cycle_ = 0;
-  int64_t cycle_started_ms_ = 0;
   std::function<void(const CycleStats&)> cycle_done_;
   std::function<void()> result_cb_;
   std::set<std::string> unmonitored_;

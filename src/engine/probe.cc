@@ -64,9 +64,22 @@ void Probe::require_password_allowed(const std::string& secure_ways) const {
 
 namespace {
 
+void redact_strings(const Scope& scope, nlohmann::json& j) {
+  if (j.is_string()) {
+    j = scope.redact(j.get<std::string>());
+  } else if (j.is_structured()) {
+    for (auto& v : j) redact_strings(scope, v);
+  }
+}
+
 // One run of one check: attempts (1 + retry), each with its own scope and deadline.
 class CheckRun {
  public:
+  void cancel() {
+    cancelled_ = true;
+    if (scope_) scope_->cancel(ProbeError(FailureClass::internal, "mailwarden is stopping"));
+  }
+
   CheckRun(IoContext& io, std::shared_ptr<const config::Config> owner,
            const config::Service& service, const config::Check& check, nlohmann::json memory,
            std::function<void(const CheckResult&)> done)
@@ -106,12 +119,16 @@ class CheckRun {
       } catch (const ProbeError& e) {
         r.cls = e.cls();
         r.message = e.what();
-        r.server_line = str::printable(e.server_line(), 300);
+        r.server_line = str::printable(scope_->redact(e.server_line()), 300);
       } catch (const std::exception& e) {
         r.cls = FailureClass::internal;
         r.message = e.what();
       }
     }
+    // A server may echo a password (or its base64) back: nothing it said is kept with it.
+    r.message = scope_->redact(r.message);
+    r.server_line = scope_->redact(r.server_line);
+    redact_strings(*scope_, r.details);
     if (check_.kind->finish) check_.kind->finish(check_, r);
     result_ = std::move(r);
     // Leave the callback stack (we may be inside the scope's cancel loop or a bufferevent
@@ -124,7 +141,7 @@ class CheckRun {
     auto* self = static_cast<CheckRun*>(arg);
     self->context_.reset();
     self->scope_.reset();
-    if (!self->result_.ok && self->attempts_ <= self->check_.retry) {
+    if (!self->result_.ok && self->attempts_ <= self->check_.retry && !self->cancelled_) {
       log::debug("'%s' %s: attempt %d failed (%s), retrying", self->service_.name.c_str(),
                  self->check_.description.c_str(), self->attempts_, self->result_.reason().c_str());
       self->start_attempt();
@@ -147,16 +164,19 @@ class CheckRun {
   CheckResult result_;
   int attempts_ = 0;
   int64_t started_us_ = 0;
+  bool cancelled_ = false;
 };
 
 }  // namespace
 
-void run_check(IoContext& io, std::shared_ptr<const config::Config> owner,
-               const config::Service& service, const config::Check& check, nlohmann::json memory,
-               std::function<void(const CheckResult&)> done) {
+std::function<void()> run_check(IoContext& io, std::shared_ptr<const config::Config> owner,
+                                const config::Service& service, const config::Check& check,
+                                nlohmann::json memory,
+                                std::function<void(const CheckResult&)> done) {
   auto* run =
       new CheckRun(io, std::move(owner), service, check, std::move(memory), std::move(done));
   run->start_attempt();
+  return [run] { run->cancel(); };
 }
 
 }  // namespace mw

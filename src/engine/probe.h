@@ -55,9 +55,12 @@ class Probe {
 
 // Runs a check once (with its retries) and calls `done` with the result, always later from the
 // event loop, never from inside the call. `memory` is what the check's last run left for this
-// one (composite checks resume from it); the result carries the new memory.
-void run_check(IoContext& io, std::shared_ptr<const config::Config> owner,
-               const config::Service& service, const config::Check& check, nlohmann::json memory,
-               std::function<void(const CheckResult&)> done);
+// one (composite checks resume from it); the result carries the new memory. The returned
+// function cancels the run (valid until `done` is called): the attempt in flight fails at once,
+// its connections are closed, and no retry follows.
+std::function<void()> run_check(IoContext& io, std::shared_ptr<const config::Config> owner,
+                                const config::Service& service, const config::Check& check,
+                                nlohmann::json memory,
+                                std::function<void(const CheckResult&)> done);
 
 }  // namespace mw

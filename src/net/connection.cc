@@ -1,5 +1,6 @@
 #include "net/connection.h"
 
+#include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
@@ -71,7 +72,22 @@ int family_of(AddressFamily f) {
   return AF_UNSPEC;
 }
 
-// Resolves host:port; numeric addresses never touch the resolver.
+// "[::1]" -> "::1": the brackets of a URL or a monit control file are not part of the address.
+std::string literal_host(const std::string& host) {
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    return host.substr(1, host.size() - 2);
+  return host;
+}
+
+// An address literal, valid or not: a name has letters and no colon; "1.2.3.999" is a bad
+// address, never a name to look up.
+bool looks_like_literal(const std::string& host) {
+  if (host.find_first_of(":[]") != std::string::npos) return true;
+  return !host.empty() && host.find_first_not_of("0123456789.") == std::string::npos;
+}
+
+// Resolves host:port; address literals ("192.0.2.1", "::1", "[::1]") never touch the resolver,
+// also when they are malformed or of the wrong family.
 Task<AddrinfoPtr> resolve(IoContext& io, Scope& scope, const Endpoint& ep, int64_t timeout_ms) {
   evutil_addrinfo hints{};
   hints.ai_family = family_of(ep.family);
@@ -79,9 +95,19 @@ Task<AddrinfoPtr> resolve(IoContext& io, Scope& scope, const Endpoint& ep, int64
   hints.ai_protocol = IPPROTO_TCP;
   hints.ai_flags = EVUTIL_AI_NUMERICHOST | EVUTIL_AI_NUMERICSERV;
   std::string port = std::to_string(ep.port);
+  std::string host = literal_host(ep.host);
   evutil_addrinfo* numeric = nullptr;
-  if (evutil_getaddrinfo(ep.host.c_str(), port.c_str(), &hints, &numeric) == 0) {
+  if (evutil_getaddrinfo(host.c_str(), port.c_str(), &hints, &numeric) == 0) {
     co_return AddrinfoPtr(numeric);
+  }
+  if (looks_like_literal(ep.host)) {
+    unsigned char buf[sizeof(in6_addr)];
+    bool v4 = inet_pton(AF_INET, host.c_str(), buf) == 1;
+    bool v6 = inet_pton(AF_INET6, host.c_str(), buf) == 1;
+    std::string why = v4   ? "it is an IPv4 address and the test asks for IPv6"
+                      : v6 ? "it is an IPv6 address and the test asks for IPv4"
+                           : "it is not a valid IPv4 or IPv6 address";
+    throw ProbeError(FailureClass::connect, "cannot connect to " + ep.host + ": " + why);
   }
   hints.ai_flags = EVUTIL_AI_NUMERICSERV | EVUTIL_AI_ADDRCONFIG;
   auto* lookup = new Lookup;
@@ -409,6 +435,15 @@ void Connection::send_secret(std::string_view data, std::string_view shown) {
   log_line('C', shown);
 }
 
+void Connection::add_secrets(const std::string& password, const std::string& sasl_blob) {
+  Scope& scope = waiter_.scope();
+  scope.add_secret(password);
+  scope.add_secret(str::printable(password, password.size() * 4 + 8));
+  scope.add_secret(str::quote(password).substr(1, str::quote(password).size() - 2));
+  scope.add_secret(str::base64_encode(password));
+  scope.add_secret(sasl_blob);
+}
+
 void Connection::close() {
   bev_.reset();
   status_ = Status::closed;
@@ -416,7 +451,9 @@ void Connection::close() {
 
 void Connection::log_line(char dir, std::string_view line) const {
   if (!log::verbose()) return;
-  log::debug("%s %c: %s", options_.log_prefix.c_str(), dir, str::printable(line, 400).c_str());
+  std::string shown = str::printable(line, 400);
+  if (dir == 'S') shown = waiter_.scope().redact(shown);
+  log::debug("%s %c: %s", options_.log_prefix.c_str(), dir, shown.c_str());
 }
 
 void Connection::on_read(bufferevent*, void* arg) {

@@ -65,6 +65,10 @@ class Connection {
   void send(std::string_view data);
   // Sends `data` but logs `shown` (credentials never reach the log).
   void send_secret(std::string_view data, std::string_view shown);
+  // Registers the forms of a password this connection sends (raw, its base64, a SASL PLAIN
+  // blob) with the probe's scope: a server that echoes one gets it redacted from the
+  // transcript, the result, the state file, the log and the alert mails.
+  void add_secrets(const std::string& password, const std::string& sasl_blob = "");
 
   [[nodiscard]] bool tls_active() const { return tls_active_; }
   [[nodiscard]] const std::optional<CertInfo>& certificate() const { return cert_; }

@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "util/clock.h"
+
 namespace mw {
 
 Scope::Scope(event_base* base) : base_(base) {}
@@ -15,10 +17,31 @@ Scope::~Scope() {
   if (!suspended_.empty()) abort();
 }
 
+namespace {
+timeval to_timeval(int64_t ms) {
+  return timeval{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
+}
+}  // namespace
+
 void Scope::set_deadline(int64_t ms) {
   deadline_ms_ = ms;
+  deadline_at_ms_ = clock::now_ms() + ms;
+  deadline_left_ms_ = ms;
   deadline_.reset(evtimer_new(base_, &Scope::on_deadline, this));
-  timeval tv{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
+  timeval tv = to_timeval(ms);
+  if (pauses_ == 0) evtimer_add(deadline_.get(), &tv);
+}
+
+void Scope::pause_deadline() {
+  if (pauses_++ > 0 || !deadline_ || cancelled_) return;
+  deadline_left_ms_ = std::max<int64_t>(deadline_at_ms_ - clock::now_ms(), 0);
+  evtimer_del(deadline_.get());
+}
+
+void Scope::resume_deadline() {
+  if (pauses_ == 0 || --pauses_ > 0 || !deadline_ || cancelled_) return;
+  deadline_at_ms_ = clock::now_ms() + deadline_left_ms_;
+  timeval tv = to_timeval(deadline_left_ms_);
   evtimer_add(deadline_.get(), &tv);
 }
 
@@ -45,6 +68,25 @@ void Scope::cancel(const ProbeError& error) {
 
 void Scope::check() const {
   if (cancelled_) throw *cancelled_;
+}
+
+void Scope::add_secret(std::string_view secret) {
+  // Shorter strings are no secret worth the name, and would blank out ordinary words.
+  if (secret.size() < 4) return;
+  for (const auto& s : secrets_)
+    if (s == secret) return;
+  secrets_.emplace_back(secret);
+  std::sort(secrets_.begin(), secrets_.end(),
+            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+}
+
+std::string Scope::redact(std::string_view text) const {
+  std::string out(text);
+  for (const auto& s : secrets_) {
+    for (size_t at = out.find(s); at != std::string::npos; at = out.find(s, at + 4))
+      out.replace(at, s.size(), "****");
+  }
+  return out;
 }
 
 Waiter::~Waiter() {

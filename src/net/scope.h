@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "net/failure.h"
@@ -29,11 +31,20 @@ class Scope {
 
   // Fails the whole probe with a timeout after `ms` milliseconds.
   void set_deadline(int64_t ms);
+  // Stops the deadline's clock (waiting for a turn at a shared gate is not the probe's time);
+  // resume_deadline() restarts it with what was left. Pauses nest.
+  void pause_deadline();
+  void resume_deadline();
   // Wakes every waiter; each throws `error` when it resumes, and every later wait throws at once.
   void cancel(const ProbeError& error);
   [[nodiscard]] bool cancelled() const { return cancelled_.has_value(); }
   // Throws the cancellation error, if any.
   void check() const;
+
+  // A secret this probe sends (a password, its base64, a SASL blob): redact() takes every
+  // occurrence of it out of a server's words before they are logged, stored or shown.
+  void add_secret(std::string_view secret);
+  [[nodiscard]] std::string redact(std::string_view text) const;
 
  private:
   friend class Waiter;
@@ -42,8 +53,12 @@ class Scope {
   event_base* base_;
   EventPtr deadline_;
   int64_t deadline_ms_ = 0;
+  int64_t deadline_at_ms_ = 0;    // when it fires (monotonic), while it runs
+  int64_t deadline_left_ms_ = 0;  // while paused
+  int pauses_ = 0;
   std::optional<ProbeError> cancelled_;
   std::vector<Waiter*> suspended_;
+  std::vector<std::string> secrets_;  // longest first
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

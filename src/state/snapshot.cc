@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <limits>
+#include <type_traits>
 
 #include "util/clock.h"
 #include "util/files.h"
@@ -14,6 +16,45 @@ using nlohmann::json;
 
 constexpr int kFormatVersion = 1;
 
+// A state file may have been edited by hand, truncated, or written by another version: every
+// member is read with its expected type, and anything else counts as absent.
+template <typename T>
+T get(const json& j, const char* key, T fallback) {
+  if (!j.is_object()) return fallback;
+  auto it = j.find(key);
+  if (it == j.end()) return fallback;
+  if constexpr (std::is_same_v<T, std::string>) {
+    return it->is_string() ? it->template get<std::string>() : fallback;
+  } else if constexpr (std::is_same_v<T, bool>) {
+    return it->is_boolean() ? it->template get<bool>() : fallback;
+  } else if constexpr (std::is_same_v<T, double>) {
+    return it->is_number() ? it->template get<double>() : fallback;
+  } else if constexpr (std::is_unsigned_v<T>) {
+    return it->is_number_unsigned() ? it->template get<T>() : fallback;
+  } else {
+    if (!it->is_number_integer()) return fallback;
+    if (it->is_number_unsigned() &&
+        it->template get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<T>::max()))
+      return fallback;
+    int64_t v = it->template get<int64_t>();
+    if (v < static_cast<int64_t>(std::numeric_limits<T>::min()) ||
+        v > static_cast<int64_t>(std::numeric_limits<T>::max()))
+      return fallback;
+    return static_cast<T>(v);
+  }
+}
+
+std::string get(const json& j, const char* key, const char* fallback) {
+  return get<std::string>(j, key, std::string(fallback));
+}
+
+const json& array_member(const json& j, const char* key) {
+  static const json empty = json::array();
+  if (!j.is_object()) return empty;
+  auto it = j.find(key);
+  return it != j.end() && it->is_array() ? *it : empty;
+}
+
 RuleState state_from(const std::string& s) {
   if (s == "ok") return RuleState::ok;
   if (s == "failed") return RuleState::failed;
@@ -22,13 +63,13 @@ RuleState state_from(const std::string& s) {
 
 CheckResult result_from(const json& j) {
   CheckResult r;
-  r.ok = j.value("status", "failed") == "ok";
-  r.cls = failure_class_from_name(j.value("class", "none"), FailureClass::internal);
-  r.message = j.value("message", "");
-  r.server_line = j.value("server_line", "");
-  r.response_ms = j.value("response_ms", 0.0);
-  r.attempts = j.value("attempts", 1);
-  r.checked_at = static_cast<time_t>(j.value("checked_at_unix", int64_t{0}));
+  r.ok = get(j, "status", "failed") == "ok";
+  r.cls = failure_class_from_name(get(j, "class", "none"), FailureClass::internal);
+  r.message = get(j, "message", "");
+  r.server_line = get(j, "server_line", "");
+  r.response_ms = get(j, "response_ms", 0.0);
+  r.attempts = get(j, "attempts", 1);
+  r.checked_at = static_cast<time_t>(get(j, "checked_at_unix", int64_t{0}));
   if (j.contains("metrics") && j["metrics"].is_object())
     for (auto& [k, v] : j["metrics"].items())
       if (v.is_number()) r.metrics[k] = v.get<double>();
@@ -36,13 +77,13 @@ CheckResult result_from(const json& j) {
   if (j.contains("certificate") && j["certificate"].is_object()) {
     const json& c = j["certificate"];
     CertInfo info;
-    info.days_left = c.value("days_left", 0);
-    info.not_after = static_cast<time_t>(c.value("not_after_unix", int64_t{0}));
-    info.subject = c.value("subject", "");
-    info.issuer = c.value("issuer", "");
-    info.sha256 = c.value("sha256", "");
-    info.verify_error = c.value("verify_error", "");
-    info.tls_version = c.value("tls_version", "");
+    info.days_left = get(c, "days_left", 0);
+    info.not_after = static_cast<time_t>(get(c, "not_after_unix", int64_t{0}));
+    info.subject = get(c, "subject", "");
+    info.issuer = get(c, "issuer", "");
+    info.sha256 = get(c, "sha256", "");
+    info.verify_error = get(c, "verify_error", "");
+    info.tls_version = get(c, "tls_version", "");
     r.certificate = info;
   }
   return r;
@@ -126,54 +167,62 @@ bool from_text(const std::string& text, Snapshot& out, std::string& error) {
     error = "not a mailwarden state file (invalid JSON)";
     return false;
   }
-  if (j.value("format", 0) != kFormatVersion) {
-    error = "unknown state file format " + std::to_string(j.value("format", 0));
+  auto format = j.find("format");
+  if (format == j.end() || !format->is_number_integer() ||
+      format->get<int64_t>() != kFormatVersion) {
+    error = "unknown state file format " +
+            (format == j.end() ? std::string("(none)") : format->dump().substr(0, 40));
     return false;
   }
   try {
-    out = Snapshot{};
-    out.pid = j.value("pid", 0);
-    out.started = static_cast<time_t>(j.value("started_unix", int64_t{0}));
-    out.written = static_cast<time_t>(j.value("written_unix", int64_t{0}));
-    out.cycles = j.value("cycles", int64_t{0});
-    for (const auto& js : j.value("services", json::array())) {
+    Snapshot s;
+    s.pid = get(j, "pid", 0);
+    s.started = static_cast<time_t>(get(j, "started_unix", int64_t{0}));
+    s.written = static_cast<time_t>(get(j, "written_unix", int64_t{0}));
+    s.cycles = std::max<int64_t>(0, get(j, "cycles", int64_t{0}));
+    for (const auto& js : array_member(j, "services")) {
+      if (!js.is_object()) continue;
       ServiceSnapshot svc;
-      svc.name = js.value("name", "");
-      svc.type = js.value("type", "");
-      svc.monitored = js.value("monitored", true);
-      for (const auto& g : js.value("groups", json::array()))
+      svc.name = get(js, "name", "");
+      svc.type = get(js, "type", "");
+      svc.monitored = get(js, "monitored", true);
+      for (const auto& g : array_member(js, "groups"))
         if (g.is_string()) svc.groups.push_back(g.get<std::string>());
-      for (const auto& jc : js.value("checks", json::array())) {
+      for (const auto& jc : array_member(js, "checks")) {
+        if (!jc.is_object()) continue;
         CheckSnapshot c;
-        c.id = jc.value("id", "");
-        c.description = jc.value("description", c.id);
-        c.runs = jc.value("runs", int64_t{0});
-        c.kind = jc.value("kind", "");
-        c.protocol = jc.value("protocol", "");
-        c.target = jc.value("target", "");
-        c.since = static_cast<time_t>(jc.value("since_unix", int64_t{0}));
-        for (const auto& jh : jc.value("history", json::array())) {
+        c.id = get(jc, "id", "");
+        c.description = get<std::string>(jc, "description", c.id);
+        c.runs = get(jc, "runs", int64_t{0});
+        c.kind = get(jc, "kind", "");
+        c.protocol = get(jc, "protocol", "");
+        c.target = get(jc, "target", "");
+        c.since = static_cast<time_t>(get(jc, "since_unix", int64_t{0}));
+        for (const auto& jh : array_member(jc, "history")) {
           if (!jh.is_array() || jh.size() < 4 || c.history.size() >= kHistoryLength) continue;
           HistoryPoint h;
-          h.at = static_cast<time_t>(jh[0].is_number() ? jh[0].get<int64_t>() : 0);
-          h.ok = jh[1].is_number() && jh[1].get<int>() == 1;
+          h.at = static_cast<time_t>(jh[0].is_number_integer() ? jh[0].get<int64_t>() : 0);
+          h.ok = jh[1].is_number_integer() && jh[1].get<int64_t>() == 1;
           h.response_ms = jh[2].is_number() ? jh[2].get<double>() : 0.0;
           h.cls = failure_class_from_name(jh[3].is_string() ? jh[3].get<std::string>() : "",
                                           FailureClass::internal);
           c.history.push_back(h);
         }
-        for (const auto& jr : jc.value("rules", json::array()))
-          c.rules.push_back(RuleSnapshot{state_from(jr.value("state", "init")),
-                                         jr.value("history", uint64_t{0}), jr.value("recorded", 0),
-                                         jr.value("cycles_in_state", int64_t{0})});
-        if (jc.contains("last")) c.last = result_from(jc["last"]);
-        if (jc.contains("memory")) c.memory = jc["memory"];
+        for (const auto& jr : array_member(jc, "rules")) {
+          if (!jr.is_object()) continue;
+          c.rules.push_back(RuleSnapshot{state_from(get(jr, "state", "init")),
+                                         get(jr, "history", uint64_t{0}), get(jr, "recorded", 0),
+                                         get(jr, "cycles_in_state", int64_t{0})});
+        }
+        if (jc.contains("last") && jc["last"].is_object()) c.last = result_from(jc["last"]);
+        if (jc.contains("memory") && jc["memory"].is_object()) c.memory = jc["memory"];
         svc.checks.push_back(std::move(c));
       }
-      out.services.push_back(std::move(svc));
+      s.services.push_back(std::move(svc));
     }
-    if (j.contains("actions") && j["actions"].is_object()) out.actions = j["actions"];
-  } catch (const json::exception& e) {
+    if (j.contains("actions") && j["actions"].is_object()) s.actions = j["actions"];
+    out = std::move(s);
+  } catch (const std::exception& e) {
     error = std::string("state file has an unexpected shape: ") + e.what();
     return false;
   }
@@ -186,11 +235,12 @@ bool save(const std::string& path, const Snapshot& s, std::string& error) {
 
 bool load(const std::string& path, Snapshot& out, std::string& error) {
   struct stat st;
-  if (stat(path.c_str(), &st) != 0 && errno == ENOENT) {
+  if (lstat(path.c_str(), &st) != 0 && errno == ENOENT) {
     out = Snapshot{};
     return true;
   }
-  auto text = files::read(path, error);
+  // Regular files only (never a FIFO or /dev/zero behind a link), bounded in size.
+  auto text = files::read(path, error, kMaxStateFileBytes);
   if (!text) return false;
   if (!from_text(*text, out, error)) {
     error = path + ": " + error;

@@ -73,6 +73,9 @@ struct Snapshot {
 // Parses a state file; false with `error` when it is not one.
 [[nodiscard]] bool from_text(const std::string& text, Snapshot& out, std::string& error);
 
+// A state file is JSON of about 1 KB per check; a larger file is not one of ours.
+constexpr size_t kMaxStateFileBytes = 128 * 1024 * 1024;
+
 [[nodiscard]] bool save(const std::string& path, const Snapshot& s, std::string& error);
 // A missing file gives an empty snapshot and true.
 [[nodiscard]] bool load(const std::string& path, Snapshot& out, std::string& error);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
@@ -13,13 +14,47 @@
 
 namespace mw::files {
 
-std::optional<std::string> read(const std::string& path, std::string& error) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+const char* file_type_name(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISLNK(mode)) return "a symbolic link";
+  if (S_ISREG(mode)) return "a regular file";
+  return "not a regular file";
+}
+
+std::string size_text(size_t bytes) {
+  if (bytes >= 1024 * 1024 && bytes % (1024 * 1024) == 0)
+    return std::to_string(bytes / (1024 * 1024)) + " MiB";
+  if (bytes >= 1024 && bytes % 1024 == 0) return std::to_string(bytes / 1024) + " KiB";
+  return std::to_string(bytes) + " bytes";
+}
+
+std::optional<std::string> read(const std::string& path, std::string& error, size_t max_bytes) {
+  // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused just below).
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
   if (!fd) {
     error = path + ": " + strerror(errno);
     return std::nullopt;
   }
+  struct stat st;
+  if (fstat(fd.get(), &st) != 0) {
+    error = path + ": " + strerror(errno);
+    return std::nullopt;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    error = path + ": " + file_type_name(st.st_mode) + ", not a regular file";
+    return std::nullopt;
+  }
+  auto too_large = [&] {
+    error = path + ": larger than " + size_text(max_bytes) + " (the limit for this file)";
+    return std::nullopt;
+  };
+  if (static_cast<uint64_t>(st.st_size) > max_bytes) return too_large();
   std::string out;
+  out.reserve(static_cast<size_t>(st.st_size));
   char buf[65536];
   for (;;) {
     ssize_t n = ::read(fd.get(), buf, sizeof buf);
@@ -29,6 +64,7 @@ std::optional<std::string> read(const std::string& path, std::string& error) {
       return std::nullopt;
     }
     if (n == 0) break;
+    if (out.size() + static_cast<size_t>(n) > max_bytes) return too_large();  // it grew
     out.append(buf, static_cast<size_t>(n));
   }
   return out;

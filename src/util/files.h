@@ -3,12 +3,24 @@
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <optional>
 #include <string>
 
 namespace mw::files {
 
-[[nodiscard]] std::optional<std::string> read(const std::string& path, std::string& error);
+// What read() accepts by default: a control file of 10,000 checks is about 3 MB.
+constexpr size_t kDefaultMaxRead = 8 * 1024 * 1024;
+
+// Reads a whole regular file of at most `max_bytes`. Anything else (a directory, a FIFO, a
+// device such as /dev/zero, also behind a symbolic link) is refused with a message, without
+// blocking: the file is opened non-blocking and checked before the first read.
+[[nodiscard]] std::optional<std::string> read(const std::string& path, std::string& error,
+                                              size_t max_bytes = kDefaultMaxRead);
+// "a FIFO", "a directory", ... for messages about a file that is not a regular file.
+[[nodiscard]] const char* file_type_name(mode_t mode);
+// "8 MiB", "512 KiB", "100 bytes"
+[[nodiscard]] std::string size_text(size_t bytes);
 
 // Writes via a temporary file in the same directory, fsync, rename, fsync of the directory:
 // after a crash (kill -9, power loss) the file holds either the old or the new content.

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
+#include <cstdio>
 #include <numeric>
 
 namespace mw::str {
@@ -63,11 +65,15 @@ std::string join(const std::vector<std::string>& parts, std::string_view sep) {
 
 namespace {
 
-// The length of the valid UTF-8 sequence starting at s[i], or 0.
+// The length of the valid UTF-8 sequence starting at s[i], or 0 (RFC 3629: no overlong forms, no
+// surrogates, nothing above U+10FFFF, so no lead byte 0xC0, 0xC1 or 0xF5-0xFF).
 size_t utf8_length(std::string_view s, size_t i) {
   auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
   unsigned char c = byte(i);
-  size_t n = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c <= 0xdf ? 2 : 0;
+  size_t n = c >= 0xc2 && c <= 0xdf   ? 2
+             : c >= 0xe0 && c <= 0xef ? 3
+             : c >= 0xf0 && c <= 0xf4 ? 4
+                                      : 0;
   if (n == 0 || i + n > s.size()) return 0;
   for (size_t k = 1; k < n; ++k)
     if ((byte(i + k) & 0xc0) != 0x80) return 0;
@@ -76,6 +82,24 @@ size_t utf8_length(std::string_view s, size_t i) {
   if (n == 4 && c == 0xf0 && byte(i + 1) < 0x90) return 0;   // overlong
   if (n == 4 && c == 0xf4 && byte(i + 1) >= 0x90) return 0;  // beyond U+10FFFF
   return n;
+}
+
+// The code point of a valid sequence of length n at s[i].
+uint32_t code_point(std::string_view s, size_t i, size_t n) {
+  auto byte = [&](size_t k) { return static_cast<uint32_t>(static_cast<unsigned char>(s[k])); };
+  if (n == 1) return byte(i);
+  uint32_t cp = byte(i) & (0xff >> (n + 1));
+  for (size_t k = 1; k < n; ++k) cp = (cp << 6) | (byte(i + k) & 0x3f);
+  return cp;
+}
+
+// Characters that steer a terminal or reorder text rather than show something: C1 controls
+// (U+0080-U+009F; U+009B is a CSI), bidi embeddings, overrides and isolates, and the line and
+// paragraph separators.
+bool is_steering(uint32_t cp) {
+  return (cp >= 0x80 && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) ||
+         (cp >= 0x2066 && cp <= 0x2069) || cp == 0x2028 || cp == 0x2029 || cp == 0x200e ||
+         cp == 0x200f || cp == 0x061c;
 }
 
 void append_escaped(std::string& out, unsigned char c) {
@@ -110,7 +134,14 @@ std::string printable(std::string_view s, size_t max) {
       out += "\\t";
       ++i;
     } else if (size_t n = c >= 0x80 ? utf8_length(s, i) : 0; n > 0) {
-      out.append(s.substr(i, n));
+      uint32_t cp = code_point(s, i, n);
+      if (is_steering(cp)) {
+        char buf[16];
+        snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(cp));
+        out += buf;
+      } else {
+        out.append(s.substr(i, n));
+      }
       i += n;
     } else {
       append_escaped(out, c);
@@ -118,6 +149,28 @@ std::string printable(std::string_view s, size_t max) {
     }
   }
   return out;
+}
+
+size_t steering_length(std::string_view s, size_t i) {
+  if (i >= s.size() || static_cast<unsigned char>(s[i]) < 0x80) return 0;
+  size_t n = utf8_length(s, i);
+  return n > 0 && is_steering(code_point(s, i, n)) ? n : 0;
+}
+
+std::optional<std::string> unsafe_character(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7f) return printable(s.substr(i, 1));
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t n = utf8_length(s, i);
+    if (n == 0) return printable(s.substr(i, 1));  // not UTF-8
+    if (is_steering(code_point(s, i, n))) return printable(s.substr(i, n));
+    i += n;
+  }
+  return std::nullopt;
 }
 
 size_t edit_distance(std::string_view a, std::string_view b) {

@@ -266,7 +266,8 @@ std::string describe(const mw::config::Config& c) {
         if (o.has_login())
           out += "    login " + o.username + (o.authzid.empty() ? "" : " master " + o.authzid) +
                  " password " + std::string(o.password.size(), '*') +
-                 (o.allow_plaintext ? " plaintext" : "") + "\n";
+                 (o.allow_plaintext ? " plaintext" : "") + (o.allow_preauth ? " preauth" : "") +
+                 "\n";
         if (!o.mailbox.empty()) out += "    select " + o.mailbox + "\n";
         out += dialogue_options(o);
         if (pc->cert_min_days)

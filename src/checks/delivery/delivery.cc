@@ -70,8 +70,9 @@ Task<void> connect_sender(RunContext& ctx, const DeliveryCheck& dc, Sender& s) {
   }
 }
 
-void require_positive(const smtp::Reply& r, const std::string& what) {
-  if (r.code / 100 == 2) return;
+// The exact success code of the step (RFC 5321): 250 (251 for RCPT), nothing else.
+void require_positive(const smtp::Reply& r, const std::string& what, int also = 250) {
+  if (r.code == 250 || r.code == also) return;
   throw ProbeError(
       r.code / 100 == 4 || r.code / 100 == 5 ? FailureClass::rejected : FailureClass::protocol,
       what + " refused: " + str::printable(r.last_line), r.last_line);
@@ -86,7 +87,7 @@ Task<void> send_probe(const DeliveryCheck& dc, Sender& s, const std::string& tok
   smtp::Reply r = co_await s.smtp->mail_from(dc.from);
   require_positive(r, "MAIL FROM:<" + dc.from + ">");
   r = co_await s.smtp->rcpt_to(dc.to);
-  require_positive(r, "RCPT TO:<" + dc.to + ">");
+  require_positive(r, "RCPT TO:<" + dc.to + ">", 251);
   r = co_await s.smtp->data(message);
   require_positive(r, "the message (DATA)");
   co_await s.smtp->quit();

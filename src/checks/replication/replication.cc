@@ -84,6 +84,8 @@ Task<std::unique_ptr<Connection>> open_session(RunContext& ctx, const Replicatio
   std::string label = (user.empty() ? rc.admin : user) + " " + server.shown;
   auto conn = co_await ctx.open(server.endpoint, server.tls_mode, server.tls, label);
   session = std::make_unique<imap::Session>(*conn);
+  // A LIST of every mailbox of a large server is long by nature.
+  session->set_keep_limit(64 * 1024 * 1024);
   co_await session->greeting();
   if (!session->capabilities_current()) co_await session->capability();
   if (server.tls_mode == config::TlsMode::starttls) {
