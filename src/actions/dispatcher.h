@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "actions/director.h"
 #include "actions/exec.h"
 #include "actions/mailer.h"
 #include "actions/rate_limit.h"
@@ -35,6 +36,8 @@ struct Event {
   std::string description;                // what happened, e.g. the failure reason
   time_t when = 0;
   std::string host;  // the host mailwarden runs on
+  // More variables for an exec's environment (check director: MAILWARDEN_BACKEND, ...).
+  std::vector<std::pair<std::string, std::string>> extra_env;
 };
 
 class Dispatcher {
@@ -59,6 +62,7 @@ class Dispatcher {
   void restore_state(const nlohmann::json& j);
 
   [[nodiscard]] ExecRunner& exec() { return exec_; }
+  [[nodiscard]] DirectorRunner& director() { return director_; }
   [[nodiscard]] Mailer& mailer() { return mailer_; }
 
   // A service's recipients: its own "alert", then each "set alert" it neither names itself
@@ -81,12 +85,19 @@ class Dispatcher {
   void repeat_actions(const config::Service& service, const std::vector<config::Action>& list,
                       const Event& e, const std::string& key, int64_t cycles);
   void run_exec(const config::ExecSpec& spec, const Event& e, const std::string& key);
+  void run_director(const config::DirectorActionSpec& spec, const config::Service& service,
+                    const std::string& key);
+  // check director's "if backend down|up": the rule's actions once per event of the run.
+  void on_backend_events(const config::Service& service, const config::Check& check,
+                         const config::Rule& rule, const std::string& key,
+                         const CheckResult& result);
   // Mails the event to the service's recipients (only to `only` when given).
   void mail(const config::Service& service, const Event& e, const std::string& action,
             const config::AlertRecipient* only);
 
   std::shared_ptr<const config::Config> config_;
   ExecRunner exec_;
+  DirectorRunner director_;
   Mailer mailer_;
   RateLimiter limiter_;
   std::map<std::string, RuleMemory> rules_;

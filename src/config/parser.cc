@@ -53,6 +53,7 @@ const std::vector<Parser::Form>& Parser::set_forms() {
       {"limits", &Parser::set_limits},         {"credentials", &Parser::set_credentials},
       {"mailserver", &Parser::set_mailserver}, {"mail-format", &Parser::set_mail_format},
       {"alert", &Parser::set_alert},           {"eventqueue", &Parser::set_eventqueue},
+      {"director", &Parser::set_director},
   };
   return forms;
 }
@@ -62,6 +63,7 @@ const std::vector<Parser::Form>& Parser::check_kinds() {
       {"host", &Parser::check_host},
       {"replication", &Parser::check_replication},
       {"delivery", &Parser::check_delivery},
+      {"director", &Parser::check_director},
   };
   return kinds;
 }
@@ -284,6 +286,7 @@ void Parser::finalize() {
   }
   resolve_credentials();
   finish_composites();
+  for (auto& finish : finishers_) finish();
   if (cfg_.settings.statefile.empty())
     cfg_.settings.statefile = files::home_dir() + "/.mailwarden.state";
   if (cfg_.settings.pidfile.empty()) cfg_.settings.pidfile = files::home_dir() + "/.mailwarden.pid";

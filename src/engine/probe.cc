@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "checks/delivery/delivery.h"
+#include "checks/director/director.h"
 #include "checks/replication/replication.h"
 #include "engine/run_context.h"
 #include "protocols/registry.h"
@@ -104,6 +105,8 @@ Task<void> composite_run(RunContext& ctx) {
     co_return co_await checks::replication::run(ctx);
   if (std::holds_alternative<config::DeliveryCheck>(what))
     co_return co_await checks::delivery::run(ctx);
+  if (std::holds_alternative<config::DirectorCheck>(what))
+    co_return co_await checks::director::run(ctx);
   throw ProbeError(FailureClass::internal,
                    "no runner for the check kind of " + ctx.check().description);
 }
