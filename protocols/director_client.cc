@@ -78,9 +78,15 @@ Task<std::string> Client::reply_line(std::string after) {
     co_return co_await conn_.read_line();
   } catch (const ProbeError& e) {
     if (e.cls() != FailureClass::protocol && e.cls() != FailureClass::connect) throw;
-    throw ProbeError(
-        e.cls(), "director: " + std::string(e.what()) + " (waiting for the reply to " + after + ")",
-        e.server_line());
+    // "server closed the connection while waiting for a reply" -> "... for the reply to X"
+    std::string message = e.what();
+    const std::string generic = "while waiting for a reply";
+    if (auto at = message.find(generic); at != std::string::npos) {
+      message.replace(at, generic.size(), "while waiting for the reply to " + after);
+    } else {
+      message += " (waiting for the reply to " + after + ")";
+    }
+    throw ProbeError(e.cls(), "director-admin: " + message, e.server_line());
   }
 }
 

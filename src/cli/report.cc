@@ -68,6 +68,66 @@ std::string header(const state::Snapshot& snap, const DaemonInfo& d) {
   return out;
 }
 
+// check director: one block per backend (what HOST-LIST said, who took it down and when, the
+// last polls with their latencies, rapid mode's progress). A local view until the shared status
+// model shows composite details everywhere.
+std::string director_backends_text(const json& details) {
+  std::string out;
+  if (!details.is_object() || !details.contains("backends") || !details["backends"].is_array())
+    return out;
+  if (details.value("dry_run", false)) out += "    mode           dry run (nothing is changed)\n";
+  for (const auto& b : details["backends"]) {
+    if (!b.is_object()) continue;
+    std::string tag = b.value("tag", "");
+    char line[512];
+    snprintf(line, sizeof line, "    backend %-15s tag %s  vhosts %lld  users %lld  %s",
+             b.value("ip", "?").c_str(), tag.empty() ? "-" : tag.c_str(),
+             static_cast<long long>(b.value("vhosts", int64_t{0})),
+             static_cast<long long>(b.value("users", int64_t{0})),
+             b.value("state", "?") == "down" ? "DOWN" : "up");
+    out += line;
+    if (b.contains("down_by") && b["down_by"].is_string()) {
+      out += " (by " + b["down_by"].get<std::string>();
+      if (b.contains("down_at") && b["down_at"].is_number() && b["down_at"].get<int64_t>() > 0)
+        out += " at " + clock::format_local(static_cast<time_t>(b["down_at"].get<int64_t>()));
+      out += ")";
+    }
+    out += "\n";
+    if (b.contains("left_alone") && b["left_alone"].is_string())
+      out += "      left alone   " + b["left_alone"].get<std::string>() + "\n";
+    if (b.contains("misconfigured") && b["misconfigured"].is_string())
+      out += "      misconfigured " + b["misconfigured"].get<std::string>() + "\n";
+    if (b.contains("polls") && b["polls"].is_array() && !b["polls"].empty()) {
+      std::string polls;
+      size_t n = b["polls"].size(), from = n > 5 ? n - 5 : 0;
+      for (size_t i = from; i < n; ++i) {
+        const json& p = b["polls"][i];
+        snprintf(line, sizeof line, "%s%s %.1f ms", polls.empty() ? "" : ", ",
+                 p.value("ok", false) ? "ok" : "failed", p.value("ms", 0.0));
+        polls += line;
+        if (p.value("rapid", false)) polls += " (rapid)";
+      }
+      out += "      last polls   " + polls + "\n";
+      const json& last = b["polls"][n - 1];
+      if (last.contains("error") && last["error"].is_string())
+        out += "      last error   " + last["error"].get<std::string>() + "\n";
+    }
+    snprintf(line, sizeof line, "      failed in a row %d\n", b.value("failed_in_a_row", 0));
+    out += line;
+    if (b.contains("rapid") && b["rapid"].is_object()) {
+      const json& r = b["rapid"];
+      snprintf(line, sizeof line,
+               "      rapid mode   %d of %d polls done, %d failed (%d needed): %s\n",
+               r.value("done", 0), r.value("rounds", 0), r.value("failed", 0), r.value("needed", 0),
+               r.value("verdict", "?").c_str());
+      out += line;
+    }
+    if (b.contains("action") && b["action"].is_string())
+      out += "      last action  " + b["action"].get<std::string>() + "\n";
+  }
+  return out;
+}
+
 }  // namespace
 
 bool all_ok(const Engine& engine) {
@@ -151,6 +211,7 @@ std::string status_text(const state::Snapshot& snap, const DaemonInfo& d) {
         out += "\n";
       }
       out += "    checked        " + clock::format_local(r.checked_at) + "\n";
+      out += director_backends_text(r.details);
     }
   }
   return out;

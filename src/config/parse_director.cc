@@ -61,8 +61,8 @@ class DirectorParser {
 
   static const std::vector<std::string>& words() {
     static const std::vector<std::string> w = {
-        "poll", "retry", "rapid",   "max",      "flush", "reset", "no",    "dry",
-        "ssl",  "tls",   "timeout", "deadline", "if",    "group", "alert", "noalert"};
+        "poll", "retry", "rapid", "max",      "flush", "reset", "no",    "dry",
+        "ssl",  "tls",   "admin", "deadline", "if",    "group", "alert", "noalert"};
     return w;
   }
 
@@ -139,8 +139,10 @@ class DirectorParser {
       TlsOverrides o;
       p_.parse_tls_block(o);
       d_.tls = o;
-    } else if (k == "timeout") {
-      check_.timeout_ms = p_.duration_ms("the timeout", 100);
+    } else if (k == "admin") {
+      // "admin timeout": a bare "timeout" after a poll line is that poll's own.
+      p_.expect_kw("timeout", "after 'admin' (admin timeout N seconds)");
+      check_.timeout_ms = p_.duration_ms("the director-admin timeout", 100);
     } else if (k == "deadline") {
       d_.deadline = p_.duration_ms("the deadline", 1000);
     }
