@@ -110,15 +110,14 @@ std::string actions(const std::vector<mw::config::Action>& list) {
     }
     if (a.kind == mw::config::ActionKind::director) {
       const auto& d = a.director;
-      out += std::string("director ") +
-             (d.op == mw::config::DirectorOp::down ? "down"
-              : d.op == mw::config::DirectorOp::up ? "up"
-                                                   : "flush");
+      out += std::string("director ") + (d.op == mw::config::DirectorOp::down ? "down"
+                                         : d.op == mw::config::DirectorOp::up ? "up"
+                                                                              : "flush");
       if (d.via) out += " via " + d.via->describe();
       if (d.repeat_every) out += " repeat=" + std::to_string(d.repeat_every);
       if (d.rate)
-        out += " rate=" + std::to_string(d.rate->count) + "/" + std::to_string(d.rate->per_seconds) +
-               "s";
+        out += " rate=" + std::to_string(d.rate->count) + "/" +
+               std::to_string(d.rate->per_seconds) + "s";
       continue;
     }
     out += "exec " + mw::str::quote(a.exec.command);
