@@ -6,7 +6,9 @@
         ring.kill_backend(0)                          # kill -9 of 127.0.0.2's master and children
         ring.start_backend(0)
 
-Constructor: DirectorRing(base_dir=None, backends=3, certs=None)
+Constructor: DirectorRing(base_dir=None, backends=3, certs=None, real_backends=True)
+    real_backends=False: no backend Dovecots are made (the caller serves 127.0.0.2.. on
+    backend_imap_port itself, e.g. with scripted peers for a 50-backend benchmark).
 Attributes: dir, admin_socket (the director-admin unix socket), imap_port (logins through the
     director), backend_imap_port (the same IMAP port on every backend), backends (Dovecot
     objects, hosts 127.0.0.2 ...), ips, config_path, log_path.
@@ -80,7 +82,7 @@ service director {{
 
 
 class DirectorRing(proc.Daemon):
-    def __init__(self, base_dir=None, backends=3, certs=None):
+    def __init__(self, base_dir=None, backends=3, certs=None, real_backends=True):
         base_dir = proc.make_base_dir(base_dir, "mwh-director-")
         self.base = base_dir
         self.dir = os.path.join(base_dir, "director")
@@ -90,7 +92,7 @@ class DirectorRing(proc.Daemon):
         self.backend_imap_port = free_port()
         self.backends = []
         self.ips = ["127.0.0.%d" % (2 + i) for i in range(backends)]
-        for i, ip in enumerate(self.ips):
+        for i, ip in enumerate(self.ips if real_backends else []):
             b = Dovecot(base_dir=base_dir, name="backend%d" % (i + 1), certs=self.certs, host=ip,
                         users=USERS, extra_config="login_trusted_networks = 127.0.0.0/8\n"
                                                   "auth_failure_delay = 0\n")
