@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "checks/registry.h"
 #include "config/parser.h"
 #include "config/parser_impl.h"
 #include "protocols/registry.h"
@@ -57,7 +58,7 @@ class DirectorParser {
   DirectorParser(Parser& p, DirectorDraft& draft)
       : p_(p), d_(draft), check_(p.cfg_.services[draft.service].checks.back()) {}
 
-  DirectorCheck& dc() { return std::get<DirectorCheck>(check_.what); }
+  DirectorCheck& dc() { return *check_.as<DirectorCheck>(); }
 
   static const std::vector<std::string>& words() {
     static const std::vector<std::string> w = {
@@ -325,7 +326,7 @@ class DirectorParser {
       Parser& p = p_;
       Location cred_at = draft.credentials_at;
       p_.use_credentials(draft.credentials, cred_at, [&p, service, index](const Credential& c) {
-        auto& d = std::get<DirectorCheck>(p.cfg_.services[service].checks.back().what);
+        auto& d = *p.cfg_.services[service].checks.back().as<DirectorCheck>();
         auto& o = d.polls[index].port.options;
         o.username = c.username;
         o.password = c.password;
@@ -415,14 +416,15 @@ void Parser::check_director() {
   Check chk;
   chk.where = draft->where;
   chk.timeout_ms = default_timeout_ms_;
-  DirectorCheck dc;
+  auto dc = std::make_shared<DirectorCheck>();
   try {
-    dc.admin = director_endpoint("after the name (check director NAME with socket \"PATH\")");
+    dc->admin = director_endpoint("after the name (check director NAME with socket \"PATH\")");
   } catch (const Abandon&) {
     skip_service_body();
     return;
   }
-  chk.what = std::move(dc);
+  chk.kind = &checks::get("director");
+  chk.spec = std::move(dc);
   cfg_.services[index].checks.push_back(std::move(chk));
   directors_.push_back(draft);
   parse_service_body(index, DirectorParser::body_forms());

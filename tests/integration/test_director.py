@@ -116,8 +116,10 @@ def test_killed_backend_goes_down_logins_move_and_it_comes_back():
             lib.expect_eq(b["rapid"]["verdict"], "dead", "rapid verdict")
             lib.expect_match(r"^taken down, HOST-RESET-USERS$", b["action"], "action")
             text = lib.mw(rc, "status").out
-            lib.expect_in("backend 127.0.0.2", text, "status text")
-            lib.expect_match(r"DOWN \(by mailwarden at ", text, "status text")
+            lib.expect_match(r"\n    backend +127\.0\.0\.2  tag -  vhosts 100  users \d+  DOWN "
+                             r"\(by mailwarden at [^)]+\)\n", text, "status text")
+            lib.expect_match(r"\n      rapid mode +2 of 3 polls done, 2 failed \(2 needed\): dead\n",
+                             text, "status text")
             r.start_backend(0)
             lib.wait_for(lambda: states()["127.0.0.2"] == "U", 15, "127.0.0.2 up again")
             dm.wait_log(r"backend 127\.0\.0\.2 answers again: HOST-UP", 5)

@@ -99,12 +99,13 @@ Task<PollOutcome> poll_backend(RunContext& ctx, const DirectorCheck& dc, const s
                   "on the poll line or in its credentials entry)";
       co_return out;
     }
+    // Each poll has its own timeout and deadline: a run context of its own around the probe.
     config::Check chk;
     chk.timeout_ms = line.timeout_ms;
     Scope scope(ctx.io().base);
     scope.set_deadline(3 * line.timeout_ms);
-    std::string prefix = "'" + ctx.check().description + "' " + line.label + " " + ip;
-    Probe probe(ctx.io(), scope, chk, pc, prefix);
+    RunContext sub(ctx.io(), scope, chk, ctx.log_prefix() + " " + line.label + " " + ip, nullptr);
+    Probe probe(sub, pc);
     std::optional<ProbeError> failure;
     try {
       co_await probe.open();
@@ -278,7 +279,7 @@ std::string release_name(config::DirectorRelease r) {
 }  // namespace
 
 Task<void> run(RunContext& ctx) {
-  const auto& dc = std::get<DirectorCheck>(ctx.check().what);
+  const auto& dc = *ctx.check().as<DirectorCheck>();
   const std::string& name = ctx.check().description;
   std::vector<Host> hosts;
   {
@@ -514,6 +515,63 @@ Task<void> run(RunContext& ctx) {
       throw ProbeError(FailureClass::missing_feature,
                        "backend " + b.host.ip +
                            ": misconfigured poll, not counted as a failure: " + b.misconfig);
+}
+
+std::pair<std::string, std::string> labels(const config::Check& check) {
+  return {"director", check.as<DirectorCheck>()->admin.describe()};
+}
+
+void rows(const CheckResult& r, DetailRows& out) {
+  const json& d = r.details;
+  if (!d.is_object() || !d.contains("backends") || !d["backends"].is_array()) return;
+  if (d.value("dry_run", false)) out.emplace_back("mode", "dry run (nothing is changed)");
+  auto text = [](const json& b, const char* key) -> std::string {
+    return b.contains(key) && b[key].is_string() ? b[key].get<std::string>() : std::string();
+  };
+  for (const auto& b : d["backends"]) {
+    if (!b.is_object()) continue;
+    std::string tag = text(b, "tag");
+    std::string line = text(b, "ip") + "  tag " + (tag.empty() ? "-" : tag) + "  vhosts " +
+                       std::to_string(b.value("vhosts", int64_t{0})) + "  users " +
+                       std::to_string(b.value("users", int64_t{0})) + "  " +
+                       (text(b, "state") == "down" ? "DOWN" : "up");
+    if (!text(b, "down_by").empty()) {
+      line += " (by " + text(b, "down_by");
+      if (b.contains("down_at") && b["down_at"].is_number() && b["down_at"].get<int64_t>() > 0)
+        line += " at " + clock::format_local(static_cast<time_t>(b["down_at"].get<int64_t>()));
+      line += ")";
+    }
+    out.emplace_back("backend", line);
+    if (!text(b, "left_alone").empty()) out.emplace_back("  left alone", text(b, "left_alone"));
+    if (!text(b, "misconfigured").empty())
+      out.emplace_back("  misconfigured", text(b, "misconfigured"));
+    if (b.contains("polls") && b["polls"].is_array() && !b["polls"].empty()) {
+      std::string polls;
+      size_t n = b["polls"].size();
+      for (size_t i = n > 5 ? n - 5 : 0; i < n; ++i) {
+        const json& p = b["polls"][i];
+        char buf[64];
+        snprintf(buf, sizeof buf, "%s%s %.1f ms%s", polls.empty() ? "" : ", ",
+                 p.value("ok", false) ? "ok" : "failed", p.value("ms", 0.0),
+                 p.value("rapid", false) ? " (rapid)" : "");
+        polls += buf;
+      }
+      out.emplace_back("  last polls", polls);
+      std::string error = text(b["polls"][n - 1], "error");
+      if (!error.empty()) out.emplace_back("  last error", error);
+    }
+    if (int fails = b.value("failed_in_a_row", 0); fails > 0)
+      out.emplace_back("  failed", std::to_string(fails) + " polls in a row");
+    if (b.contains("rapid") && b["rapid"].is_object()) {
+      const json& rm = b["rapid"];
+      out.emplace_back("  rapid mode", std::to_string(rm.value("done", 0)) + " of " +
+                                           std::to_string(rm.value("rounds", 0)) + " polls done, " +
+                                           std::to_string(rm.value("failed", 0)) + " failed (" +
+                                           std::to_string(rm.value("needed", 0)) +
+                                           " needed): " + rm.value("verdict", "?"));
+    }
+    if (!text(b, "action").empty()) out.emplace_back("  last action", text(b, "action"));
+  }
 }
 
 }  // namespace mw::checks::director

@@ -7,6 +7,10 @@
 // check's memory (the state file), so it survives restarts.
 #pragma once
 
+#include <string>
+#include <utility>
+
+#include "checks/registry.h"
 #include "engine/run_context.h"
 #include "net/task.h"
 
@@ -18,5 +22,10 @@ namespace mw::checks::director {
 // failed at once, when a dead backend is held back by a safety limit, or when a poll is
 // misconfigured.
 Task<void> run(RunContext& ctx);
+// For the registry row: the status and metric labels of a check, and its detail rows (one block
+// per backend: what HOST-LIST said, who took it down and when, the last polls with their
+// latencies, rapid mode's progress, the last action).
+std::pair<std::string, std::string> labels(const config::Check& check);
+void rows(const CheckResult& r, DetailRows& out);
 
 }  // namespace mw::checks::director
