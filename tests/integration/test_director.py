@@ -251,6 +251,25 @@ def test_missing_test_account_is_a_misconfiguration():
     lib.expect_eq(backend(t, "127.0.0.2")["polls"][-1]["ok"], True, "127.0.0.2 polled with its account")
 
 
+def test_tls_poll_verifies_the_name_given_for_backends_listed_by_ip():
+    r = ring()
+    ca = r.certs["ca"]["cert"]
+    poll = ('poll imaps port %d servername "localhost" ssl options { cacertificatefile: "%s" } '
+            'username "alice@example.test" password "alicepw" timeout 2 seconds'
+            % (r.backend_imaps_port, ca))
+    t = lib.single_test(lib.validate_json(control(poll=poll), expect_rc=0))
+    lib.expect_result(t, "ok", "none", "")
+    lib.expect_eq([b["polls"][-1]["ok"] for b in t["backends"]], [True] * 3, "TLS polls")
+    poll = ('poll imaps port %d ssl options { cacertificatefile: "%s" } timeout 2 seconds'
+            % (r.backend_imaps_port, ca))
+    t = lib.single_test(lib.validate_json(control(poll=poll), expect_rc=1))
+    lib.expect_result(t, "failed", "missing-feature",
+                      "backend 127.0.0.2: misconfigured poll, not counted as a failure: imaps:%d: "
+                      "backend 127.0.0.2 is listed by IP: give the name its certificate carries "
+                      "(servername \"NAME\" on the poll line or in its credentials entry)"
+                      % r.backend_imaps_port)
+
+
 def test_rate_limited_director_down_action():
     r = ring()
     text = ("set daemon 1\n"
@@ -309,6 +328,24 @@ def test_peer_old_host_list_needs_2_2_19():
                       "HOST-LIST of 127.0.0.1:%d shows no up/down state (Dovecot before 2.2.19): "
                       "check director needs Dovecot 2.2.19 or later to take backends down and up"
                       % peer.ports[0])
+
+
+def test_peer_logindisabled_backend_is_a_misconfiguration():
+    scripts = [os.path.join(lib.PEER_SCRIPTS, n) for n in
+               ("director-one-backend.peer", "imap-logindisabled.peer")]
+    with lib.Peer(scripts) as peer:
+        text = ("check director d with address 127.0.0.1 port %d\n"
+                "    poll imap port %d username \"probe\" password \"pw\" allow plaintext\n"
+                "    retry 1 rapid 2 rounds 1 fails\n"
+                "    if failed then alert\n" % (peer.ports[0], peer.ports[1]))
+        t = lib.single_test(lib.validate_json(lib.write_control(lib.tmpdir(), text), expect_rc=1))
+    lib.expect_result(t, "failed", "missing-feature",
+                      "backend 127.0.0.1: misconfigured poll, not counted as a failure: imap:%d: "
+                      "missing-feature: server advertises LOGINDISABLED: it takes no password on "
+                      "this unencrypted connection (use starttls or imaps)" % peer.ports[1])
+    b = backend(t, "127.0.0.1")
+    lib.expect_eq((b["failed_in_a_row"], b["rapid"], b["state"]), (0, None, "up"),
+                  "not counted, no rapid mode")
 
 
 def action_with_peer(script, pattern):

@@ -10,7 +10,8 @@ Constructor: DirectorRing(base_dir=None, backends=3, certs=None, real_backends=T
     real_backends=False: no backend Dovecots are made (the caller serves 127.0.0.2.. on
     backend_imap_port itself, e.g. with scripted peers for a 50-backend benchmark).
 Attributes: dir, admin_socket (the director-admin unix socket), imap_port (logins through the
-    director), backend_imap_port (the same IMAP port on every backend), backends (Dovecot
+    director), backend_imap_port and backend_imaps_port (the same ports on every backend; the
+    backends' certificate is certs["good"], CN=localhost), backends (Dovecot
     objects, hosts 127.0.0.2 ...), ips, config_path, log_path.
 Methods: start(), stop(), host_list(), admin(command) -> reply line(s),
     doveadm(*args) (doveadm -c DIR/dovecot.conf director ...), kill_backend(i),
@@ -90,6 +91,7 @@ class DirectorRing(proc.Daemon):
         self.imap_port = free_port()
         self.ring_port = free_port()
         self.backend_imap_port = free_port()
+        self.backend_imaps_port = free_port()
         self.backends = []
         self.ips = ["127.0.0.%d" % (2 + i) for i in range(backends)]
         for i, ip in enumerate(self.ips if real_backends else []):
@@ -97,6 +99,7 @@ class DirectorRing(proc.Daemon):
                         users=USERS, extra_config="login_trusted_networks = 127.0.0.0/8\n"
                                                   "auth_failure_delay = 0\n")
             b.ports["imap"] = self.backend_imap_port     # the director proxies to one port
+            b.ports["imaps"] = self.backend_imaps_port   # and a poll uses one port on each
             b._write_files()
             self.backends.append(b)
         self.config_path = os.path.join(self.dir, "dovecot.conf")
