@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "checks/director/director.h"
 #include "checks/director/policy.h"
 #include "net/connection.h"
 #include "net/failure.h"
@@ -226,4 +227,33 @@ TEST(DirectorPolicy, RapidModeDecidesAsSoonAsTheOutcomeIsCertain) {
   CHECK(rapid_verdict(10, 8, 3, 0) == RapidVerdict::alive);  // 7 left cannot make 8
   CHECK(rapid_verdict(10, 8, 2, 0) == RapidVerdict::undecided);
   CHECK(rapid_verdict(10, 8, 10, 7) == RapidVerdict::alive);
+}
+
+TEST_GROUP(DirectorStatus){};
+
+TEST(DirectorStatus, RowsShowEachBackendAndSurviveAStateFileOfAnotherShape) {
+  mw::CheckResult r;
+  r.details = nlohmann::json::parse(R"({"dry_run": false, "backends": [
+      {"ip": "10.0.0.2", "tag": "", "vhosts": 100, "users": 3, "state": "down",
+       "down_by": "mailwarden", "down_at": 0, "failed_in_a_row": 0,
+       "rapid": {"rounds": 10, "needed": 8, "done": 8, "failed": 8, "verdict": "dead"},
+       "action": "taken down, HOST-RESET-USERS",
+       "polls": [{"at": 1, "ok": false, "ms": 0.25, "rapid": true,
+                  "error": "imap:143: connect: refused"}]}]})");
+  mw::checks::DetailRows rows;
+  mw::checks::director::rows(r, rows);
+  std::string text;
+  for (const auto& [label, value] : rows) text += label + "|" + value + "\n";
+  STRCMP_EQUAL(
+      "backend|10.0.0.2  tag -  vhosts 100  users 3  DOWN (by mailwarden)\n"
+      "  last polls|failed 0.2 ms (rapid)\n"
+      "  last error|imap:143: connect: refused\n"
+      "  rapid mode|8 of 10 polls done, 8 failed (8 needed): dead\n"
+      "  last action|taken down, HOST-RESET-USERS\n",
+      text.c_str());
+  r.details = nlohmann::json::parse(R"({"backends": [{"ip": 7, "vhosts": "many"}]})");
+  rows.clear();
+  mw::checks::director::rows(r, rows);
+  LONGS_EQUAL(1, rows.size());
+  STRCMP_EQUAL("(unreadable in the state file)", rows[0].second.c_str());
 }

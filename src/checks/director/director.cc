@@ -62,6 +62,24 @@ struct Backend {
   std::string action;     // what this run did about it
 };
 
+// The state file is data from disk: an entry of another shape is reset, never trusted.
+void sanitize(json& m) {
+  if (!m.is_object()) m = json::object();
+  if (!m.contains("fails") || !m["fails"].is_number_integer() || m["fails"].get<int64_t>() < 0 ||
+      m["fails"].get<int64_t>() > 1000000)
+    m["fails"] = 0;
+  if (m.contains("owned") && (!m["owned"].is_object() || !m["owned"].contains("at") ||
+                              !m["owned"]["at"].is_number_integer()))
+    m.erase("owned");
+  if (m.contains("polls") && !m["polls"].is_array()) m.erase("polls");
+  if (m.contains("polls")) {
+    json kept = json::array();
+    for (const auto& p : m["polls"])
+      if (p.is_object()) kept.push_back(p);
+    m["polls"] = std::move(kept);
+  }
+}
+
 std::string describe_admin(const DirectorCheck& dc) {
   return dc.admin.describe();
 }
@@ -309,7 +327,7 @@ Task<void> run(RunContext& ctx) {
   std::vector<Backend> backends;
   for (const auto& h : hosts) {
     json& m = remembered[h.ip];
-    if (!m.is_object()) m = json::object();
+    sanitize(m);
     Backend b;
     b.host = h;
     bool owned = m.contains("owned");
@@ -521,8 +539,9 @@ std::pair<std::string, std::string> labels(const config::Check& check) {
   return {"director", check.as<DirectorCheck>()->admin.describe()};
 }
 
-void rows(const CheckResult& r, DetailRows& out) {
-  const json& d = r.details;
+namespace {
+
+void backend_rows(const json& d, DetailRows& out) {
   if (!d.is_object() || !d.contains("backends") || !d["backends"].is_array()) return;
   if (d.value("dry_run", false)) out.emplace_back("mode", "dry run (nothing is changed)");
   auto text = [](const json& b, const char* key) -> std::string {
@@ -550,6 +569,7 @@ void rows(const CheckResult& r, DetailRows& out) {
       size_t n = b["polls"].size();
       for (size_t i = n > 5 ? n - 5 : 0; i < n; ++i) {
         const json& p = b["polls"][i];
+        if (!p.is_object()) continue;
         char buf[64];
         snprintf(buf, sizeof buf, "%s%s %.1f ms%s", polls.empty() ? "" : ", ",
                  p.value("ok", false) ? "ok" : "failed", p.value("ms", 0.0),
@@ -557,7 +577,7 @@ void rows(const CheckResult& r, DetailRows& out) {
         polls += buf;
       }
       out.emplace_back("  last polls", polls);
-      std::string error = text(b["polls"][n - 1], "error");
+      std::string error = b["polls"][n - 1].is_object() ? text(b["polls"][n - 1], "error") : "";
       if (!error.empty()) out.emplace_back("  last error", error);
     }
     if (int fails = b.value("failed_in_a_row", 0); fails > 0)
@@ -571,6 +591,18 @@ void rows(const CheckResult& r, DetailRows& out) {
                                            " needed): " + rm.value("verdict", "?"));
     }
     if (!text(b, "action").empty()) out.emplace_back("  last action", text(b, "action"));
+  }
+}
+
+}  // namespace
+
+void rows(const CheckResult& r, DetailRows& out) {
+  // Details come back from the state file: a value of an unexpected type ends the rows, with a
+  // word about it, instead of taking the status command down.
+  try {
+    backend_rows(r.details, out);
+  } catch (const json::exception&) {
+    out.emplace_back("backends", "(unreadable in the state file)");
   }
 }
 
