@@ -94,6 +94,20 @@ struct Step {
                          // one matches, at most this many bytes in all
 };
 
+// protocol http/https: the request and what its response must be (monit's clauses).
+struct HttpOptions {
+  std::string path = "/";            // request "/path?query"
+  std::string hostheader;            // Host: and the TLS server name; empty: the test's host
+  std::vector<std::string> headers;  // with http headers [Name: value, ...], sent as written
+  std::string status_op;             // "=", "!=", "<", ">", "<=", ">="; empty: any status < 400
+  int status = 0;
+  std::optional<Regex> content;  // content = "REGEX" (or != with content_negate)
+  bool content_negate = false;
+  std::string checksum_type;  // md5, sha1, sha256: of the body
+  std::string checksum_hex;   // lower case
+  [[nodiscard]] bool needs_body() const { return content || !checksum_hex.empty(); }
+};
+
 // Options a protocol may take; each registry row says which ones it accepts.
 struct ProbeOptions {
   std::string username;
@@ -109,6 +123,7 @@ struct ProbeOptions {
   bool expect_reject = false;    // smtp: the RCPT must be refused (open relay test)
   std::string helo;              // smtp/lmtp: name for EHLO/LHLO
   std::vector<Step> steps;       // generic send/expect
+  HttpOptions http;              // http, https
   [[nodiscard]] bool has_login() const { return !username.empty(); }
 };
 
@@ -334,6 +349,14 @@ struct Service {
 
 enum class LogSink { stderr_stream, file, syslog };
 
+// `set user NAME`: the user the daemon becomes once started as root (src/daemon/privileges.h).
+struct RunAs {
+  Location where;
+  std::string name;
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
 struct Settings {
   int cycle_s = 30;
   int start_delay_s = 0;
@@ -351,6 +374,7 @@ struct Settings {
   std::vector<AlertRecipient> alerts;  // set alert: recipients of every service
   EventQueueSettings eventqueue;
   std::optional<Endpoint> director_admin;  // set director socket "PATH" | address H port N
+  std::optional<RunAs> user;  // set user
 };
 
 struct Config {

@@ -175,7 +175,7 @@ void Parser::parse_port_test(size_t index, const Location& where) {
       long long n = number("the number of cycles", 1, kMaxCycles);
       expect_kw("cycles", "after 'for N'");
       rule.fail_rule = EventRule{static_cast<int>(n), static_cast<int>(n)};
-    } else {
+    } else if (!parse_protocol_clause(k, at_kw, pc, c)) {
       fail(at_kw, "unknown port test clause '" + t.text + "'" + did_you_mean(k, clauses));
     }
   }
@@ -390,10 +390,14 @@ void Parser::finish_port_test(size_t index, Check chk, PortCheck pc, const PortC
       for (const auto& row : protocols::all()) names.emplace_back(row.name);
       fail(*c.protocol_at, "unknown protocol '" + pc.protocol_name +
                                "' (known: " + str::join(names, ", ") + ")" +
-                               did_you_mean(pc.protocol_name, names));
+                               protocol_did_you_mean(pc.protocol_name, names));
     }
   }
   pc.protocol = proto;
+  if (proto->connect_only)
+    d_.warning(*c.protocol_at,
+               "protocol " + pc.protocol_name + ": only the connection is checked");
+  check_protocol_clauses(pc, c);
   if (!c.port_at && !c.unix_at) pc.endpoint.port = proto->default_port;
   if (!c.unix_at && pc.endpoint.port == 0)
     fail(where, no_protocol

@@ -55,6 +55,7 @@ const std::vector<Parser::Form>& Parser::set_forms() {
       {"mailserver", &Parser::set_mailserver}, {"mail-format", &Parser::set_mail_format},
       {"alert", &Parser::set_alert},           {"eventqueue", &Parser::set_eventqueue},
       {"director", &Parser::set_director},
+      {"user", &Parser::set_user},
   };
   return forms;
 }

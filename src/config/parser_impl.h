@@ -182,6 +182,7 @@ class Parser {
     std::optional<Location> port_at, unix_at, protocol_at, starttls_at, ssl_at, cert_at;
     std::optional<Location> password_at, masteruser_at, mailbox_at, steps_at;
     std::optional<Location> credentials_at, envelope_at, helo_at, step_starttls_at;
+    std::optional<Location> http_at;  // the first http clause (parse_protocol_clauses.cc)
     bool type_ssl = false;
     bool starttls = false;
     std::optional<TlsOverrides> tls;
@@ -232,6 +233,7 @@ class Parser {
   void set_ssl();
   void set_limits();
   void set_credentials();
+  void set_user();
   // ---- alerts (parse_alert.cc) ------------------------------------------------------------
   void set_mailserver();
   void set_mail_format();
@@ -294,6 +296,13 @@ class Parser {
   Regex compile_regex(const std::string& source, const Location& where);
   std::string envelope_address(const std::string& what);
   void check_dialogue_clauses(const PortCheck& pc, const PortClauses& c, const Location& where);
+  // Clauses of one protocol (http: request, status, content, hostheader, checksum, http
+  // headers), parse_protocol_clauses.cc. False: `keyword` is none of them.
+  bool parse_protocol_clause(const std::string& keyword, const Location& at, PortCheck& pc,
+                             PortClauses& c);
+  void check_protocol_clauses(const PortCheck& pc, const PortClauses& c);
+  static std::string protocol_did_you_mean(const std::string& word,
+                                           const std::vector<std::string>& names);
   void apply_credentials_later(size_t service, size_t check, const Location& where);
   void apply_credential(size_t service, size_t check, const Location& where, const Credential& c);
 

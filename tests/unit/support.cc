@@ -148,6 +148,19 @@ std::string dialogue_options(const mw::config::ProbeOptions& o) {
   if (!o.mail_from.empty() || !o.rcpt_to.empty())
     out += "    mail from <" + o.mail_from + "> rcpt to <" + o.rcpt_to + ">" +
            (o.expect_reject ? " expect reject" : "") + "\n";
+  const auto& h = o.http;
+  if (h.path != "/" || !h.hostheader.empty() || !h.headers.empty() || !h.status_op.empty() ||
+      h.needs_body()) {
+    out += "    http request " + h.path;
+    if (!h.hostheader.empty()) out += " hostheader " + h.hostheader;
+    if (!h.status_op.empty()) out += " status " + h.status_op + " " + std::to_string(h.status);
+    if (h.content)
+      out += std::string(" content ") + (h.content_negate ? "!= " : "= ") +
+             mw::str::quote(h.content->source);
+    if (!h.checksum_hex.empty()) out += " checksum " + h.checksum_type + " " + h.checksum_hex;
+    out += "\n";
+    for (const auto& line : h.headers) out += "    http header " + line + "\n";
+  }
   for (const auto& s : o.steps) {
     if (s.kind == mw::config::Step::Kind::starttls) {
       out += "    step starttls\n";
@@ -278,6 +291,9 @@ std::string describe(const mw::config::Config& c) {
   }
   out += "set ssl " + tls(s.tls) + "\n";
   if (s.director_admin) out += "set director " + s.director_admin->describe() + "\n";
+  if (s.user)
+    out += "set user " + s.user->name + " uid " + std::to_string(s.user->uid) + " gid " +
+           std::to_string(s.user->gid) + "\n";
   for (const auto& svc : c.services) {
     out += "service " + mw::str::quote(svc.name) + " address " + svc.address;
     for (const auto& g : svc.groups) out += " group " + g;
