@@ -480,7 +480,7 @@ void Parser::parse_actions(std::vector<Action>& out) {
       warn(action.where, "action '" + str::lower(action.text) +
                              "' has no effect in a check host (mailwarden manages no program "
                              "here); the rule alerts");
-      out.push_back(Action{ActionKind::alert, {}});
+      out.push_back(Action{ActionKind::alert, {}, {}});
     } else {
       fail_expected("an action (" + one_of(actions) + ")", actions);
     }
