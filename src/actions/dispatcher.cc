@@ -55,7 +55,9 @@ std::string rule_reason(const config::Rule& rule, const CheckResult& result) {
 std::string action_names(const std::vector<config::Action>& list) {
   std::vector<std::string> names;
   for (const auto& a : list) {
-    std::string n = a.kind == config::ActionKind::alert ? "alert" : "exec";
+    std::string n = a.kind == config::ActionKind::alert  ? "alert"
+                    : a.kind == config::ActionKind::exec ? "exec"
+                                                         : "director";
     if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
   }
   return str::join(names, ", ");
@@ -73,7 +75,7 @@ int64_t wall_ms() {
 }  // namespace
 
 Dispatcher::Dispatcher(IoContext& io)
-    : exec_(io.base), mailer_(io), alertmanager_(io), hostname_(smtp::default_hello_name()) {}
+    : exec_(io.base), director_(io), mailer_(io), alertmanager_(io), hostname_(smtp::default_hello_name()) {}
 
 Environment event_environment(const Event& e, const std::string& action) {
   std::string date = clock::format_local(e.when);
@@ -91,6 +93,7 @@ Environment event_environment(const Event& e, const std::string& action) {
   env.push_back({"MONIT_DATE", date});
   env.push_back({"MONIT_HOST", e.host});
   env.push_back({"MONIT_ACTION", action});
+  for (const auto& kv : e.extra_env) env.push_back(kv);
   return env;
 }
 
@@ -140,6 +143,11 @@ void Dispatcher::on_result(const config::Service& service, const config::Check& 
                            size_t rule_index, const config::Rule& rule, Transition t,
                            const EventState& state, const CheckResult& result) {
   const std::string key = rule_key(service, check, rule_index);
+  if (rule.condition == config::Condition::backend_down ||
+      rule.condition == config::Condition::backend_up) {
+    on_backend_events(service, check, rule, key, result);
+    return;
+  }
   Event e;
   e.service = service.name;
   e.check = check.description;
@@ -194,7 +202,7 @@ void Dispatcher::run_actions(const config::Service& service,
   for (const auto& action : list) {
     switch (action.kind) {
       case config::ActionKind::alert:
-        if (e.name == "failed") {
+        if (e.name == "failed" || e.name == "backend down") {
           log::error("alert: '%s' %s", e.service.c_str(), e.description.c_str());
         } else {
           log::info("alert: '%s' %s", e.service.c_str(), e.description.c_str());
@@ -206,8 +214,69 @@ void Dispatcher::run_actions(const config::Service& service,
       case config::ActionKind::exec:
         run_exec(action.exec, e, key + '\x1f' + e.name + '\x1f' + action.exec.command);
         break;
+      case config::ActionKind::director:
+        run_director(action.director, service,
+                     key + '\x1f' + e.name + '\x1f' + director_op_name(action.director.op));
+        break;
     }
   }
+}
+
+void Dispatcher::on_backend_events(const config::Service& service, const config::Check& check,
+                                   const config::Rule& rule, const std::string& key,
+                                   const CheckResult& result) {
+  if (!result.details.is_object() || !result.details.contains("events")) return;
+  const std::string wanted =
+      rule.condition == config::Condition::backend_down ? "backend down" : "backend up";
+  for (const auto& ev : result.details["events"]) {
+    if (!ev.is_object() || ev.value("event", "") != wanted) continue;
+    Event e;
+    e.service = service.name;
+    e.check = check.description;
+    e.name = wanted;
+    e.cls = wanted == "backend down" ? FailureClass::connect : FailureClass::none;
+    e.description = ev.value("description", "");
+    e.when = result.checked_at ? result.checked_at : clock::wall();
+    e.host = hostname_;
+    e.extra_env = {{"MAILWARDEN_BACKEND", ev.value("backend", "")},
+                   {"MAILWARDEN_BACKEND_TAG", ev.value("tag", "")},
+                   {"MAILWARDEN_DRY_RUN", ev.value("dry_run", false) ? "yes" : "no"}};
+    if (ev.value("dry_run", false)) {
+      // A dry run alerts what it would do and runs no command.
+      for (const auto& a : rule.fail_actions)
+        if (a.kind != config::ActionKind::alert)
+          log::info("'%s' dry run: not running the %s action for %s", e.service.c_str(),
+                    a.kind == config::ActionKind::exec ? "exec" : "director",
+                    e.description.c_str());
+      std::vector<config::Action> alerts;
+      for (const auto& a : rule.fail_actions)
+        if (a.kind == config::ActionKind::alert) alerts.push_back(a);
+      run_actions(service, alerts, e, key + '\x1f' + ev.value("backend", ""));
+      continue;
+    }
+    run_actions(service, rule.fail_actions, e, key + '\x1f' + ev.value("backend", ""));
+  }
+}
+
+void Dispatcher::run_director(const config::DirectorActionSpec& spec,
+                              const config::Service& service, const std::string& key) {
+  std::string label = "'" + service.name + "' director " + director_op_name(spec.op);
+  std::optional<Endpoint> admin = spec.via;
+  if (!admin && config_) admin = config_->settings.director_admin;
+  if (!admin) {
+    log::error("%s: no director-admin socket (set director socket \"PATH\")", label.c_str());
+    return;
+  }
+  if (spec.rate) {
+    RateLimiter::Verdict v = limiter_.take(key, *spec.rate, wall_ms());
+    if (!v.allowed) {
+      log::warning("%s: suppressed by its rate limit of %d per %d s (%lld suppressed so far)",
+                   label.c_str(), spec.rate->count, spec.rate->per_seconds,
+                   static_cast<long long>(v.suppressed));
+      return;
+    }
+  }
+  director_.run(spec.op, *admin, service.address, label);
 }
 
 void Dispatcher::repeat_actions(const config::Service& service,
@@ -219,6 +288,10 @@ void Dispatcher::repeat_actions(const config::Service& service,
     if (action.kind == config::ActionKind::exec && action.exec.repeat_every > 0 &&
         cycles % action.exec.repeat_every == 0)
       run_exec(action.exec, e, key + '\x1f' + e.name + '\x1f' + action.exec.command);
+    if (action.kind == config::ActionKind::director && action.director.repeat_every > 0 &&
+        cycles % action.director.repeat_every == 0)
+      run_director(action.director, service,
+                   key + '\x1f' + e.name + '\x1f' + director_op_name(action.director.op));
   }
   // Reminders: a failure that lasts is mailed again to each recipient that asked for it.
   if (!has_alert || e.name != "failed" || !config_) return;
@@ -287,7 +360,8 @@ std::vector<const config::AlertRecipient*> Dispatcher::recipients(const config::
 }
 
 bool Dispatcher::wants(const config::AlertEvents& events, const Event& e) {
-  bool state = e.name == "failed" ? events.on_failed : events.on_succeeded;
+  bool failing = e.name == "failed" || e.name == "backend down";
+  bool state = failing ? events.on_failed : events.on_succeeded;
   bool cls = events.any_class ||
              std::find(events.classes.begin(), events.classes.end(), e.cls) != events.classes.end();
   return events.negate ? !(state && cls) : state && cls;

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actions/alertmanager.h"
+#include "actions/director.h"
 #include "actions/exec.h"
 #include "actions/mailer.h"
 #include "actions/rate_limit.h"
@@ -37,6 +38,8 @@ struct Event {
   std::string description;                // what happened, e.g. the failure reason
   time_t when = 0;
   std::string host;  // the host mailwarden runs on
+  // More variables for an exec's environment (check director: MAILWARDEN_BACKEND, ...).
+  std::vector<std::pair<std::string, std::string>> extra_env;
 };
 
 class Dispatcher {
@@ -70,6 +73,7 @@ class Dispatcher {
                     const std::string& result) {
     ++counts_[{service, action, result}];
   }
+  [[nodiscard]] DirectorRunner& director() { return director_; }
   [[nodiscard]] Mailer& mailer() { return mailer_; }
   [[nodiscard]] AlertmanagerPoster& alertmanager() { return alertmanager_; }
 
@@ -98,12 +102,19 @@ class Dispatcher {
   void post_alert(const config::Service& service, const Event& e, const RuleMemory& m,
                   bool resolved);
   void run_exec(const config::ExecSpec& spec, const Event& e, const std::string& key);
+  void run_director(const config::DirectorActionSpec& spec, const config::Service& service,
+                    const std::string& key);
+  // check director's "if backend down|up": the rule's actions once per event of the run.
+  void on_backend_events(const config::Service& service, const config::Check& check,
+                         const config::Rule& rule, const std::string& key,
+                         const CheckResult& result);
   // Mails the event to the service's recipients (only to `only` when given).
   void mail(const config::Service& service, const Event& e, const std::string& action,
             const config::AlertRecipient* only);
 
   std::shared_ptr<const config::Config> config_;
   ExecRunner exec_;
+  DirectorRunner director_;
   Mailer mailer_;
   AlertmanagerPoster alertmanager_;
   RateLimiter limiter_;

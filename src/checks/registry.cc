@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "checks/delivery/delivery.h"
+#include "checks/director/director.h"
 #include "checks/port/port.h"
 #include "checks/replication/replication.h"
 #include "config/parser_impl.h"
@@ -28,6 +29,12 @@ const std::vector<Kind>& all() {
        .run = delivery::run,
        .labels = delivery::labels,
        .rows = delivery::rows},
+      {.name = "director",
+       .keyword = "director",
+       .parse = [](Parser& p) { p.check_director(); },
+       .run = director::run,
+       .labels = director::labels,
+       .rows = director::rows},
   };
   return kinds;
 }

@@ -88,10 +88,12 @@ bool read_entry(const libconfig::Setting& group, Credential& out, int& line, std
     std::string* target = key == "username"     ? &out.username
                           : key == "password"   ? &out.password
                           : key == "masteruser" ? &out.masteruser
+                          : key == "address"    ? &out.address
+                          : key == "servername" ? &out.servername
                                                 : nullptr;
     if (!target) {
       error = "unknown field '" + key + "' in entry '" + name +
-              "' (expected username, password or masteruser)";
+              "' (expected username, password, masteruser, address or servername)";
       return false;
     }
     if (field.getType() != libconfig::Setting::TypeString) {

@@ -5,6 +5,7 @@
 //
 //   probe:    { username = "alice@example.test"; password = "secret"; };
 //   backend1: { username = "user0001"; masteruser = "master"; password = "masterpassword"; };
+//   b75:      { address = "10.2.2.75"; servername = "imap1.example.net"; username = ...; };
 //
 // masteruser: SASL PLAIN where `masteruser` authenticates with its own password and
 // `username` is the authorization identity (the mailbox actually used).
@@ -22,6 +23,10 @@ struct Credential {
   std::string username;
   std::string password;
   std::string masteruser;  // empty: log in as `username` itself
+  // check director: the backend this account is for, as HOST-LIST shows it, and the name its
+  // certificate carries (a backend listed by IP cannot be verified against its IP).
+  std::string address;
+  std::string servername;
 };
 
 class CredentialsFile {
@@ -33,6 +38,7 @@ class CredentialsFile {
                                                            Location& error_at, std::string& error);
   [[nodiscard]] const Credential* find(const std::string& name) const;
   [[nodiscard]] size_t size() const { return entries_.size(); }
+  [[nodiscard]] const std::map<std::string, Credential>& entries() const { return entries_; }
 
  private:
   std::map<std::string, Credential> entries_;

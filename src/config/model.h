@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -83,11 +84,23 @@ struct ExecSpec {
   std::optional<RateLimit> rate;
 };
 
-enum class ActionKind { alert, exec };
+// "director down|up|flush [via socket "PATH" | via address H port N]": a director-admin
+// command about the service's address (a backend IP), with exec's rules for when it runs.
+enum class DirectorOp { down, up, flush };
+
+struct DirectorActionSpec {
+  DirectorOp op = DirectorOp::down;
+  std::optional<Endpoint> via;  // none: set director socket (or address)
+  int repeat_every = 0;         // cycles; 0: on the state change only
+  std::optional<RateLimit> rate;
+};
+
+enum class ActionKind { alert, exec, director };
 
 struct Action {
   ActionKind kind = ActionKind::alert;
   ExecSpec exec;
+  DirectorActionSpec director;
 };
 
 enum class TlsMode { none, implicit, starttls };
@@ -168,6 +181,10 @@ enum class Condition {
   out_of_sync,    // metrics["out_of_sync"] >= threshold (mailboxes; default 1)
   invalid_users,  // metrics["invalid_users"] >= 1
   latency,        // metrics["latency_ms"] > threshold (ms)
+  // check director: each backend the run took down (or brought up) is one event for the
+  // rule's actions (details["events"]), with MAILWARDEN_BACKEND in an exec's environment.
+  backend_down,
+  backend_up,
 };
 
 struct Rule {
@@ -224,6 +241,39 @@ struct DeliveryCheck : Spec {
   bool allow_plaintext = false;
 };
 
+// check director: the backends a director lists, polled like port tests, taken out of the pool
+// after `retry` failed polls and `rapid_fails` failures among `rapid_rounds` quick polls.
+enum class DirectorRelease { reset_users, flush, none };  // after HOST-DOWN
+
+// A test account for one backend (credentials entries with `address = "IP"`).
+struct DirectorAccount {
+  std::string username;
+  std::string password;
+  std::string masteruser;
+  std::string servername;  // the name its certificate carries (backends are listed by IP)
+};
+
+struct DirectorPoll {
+  PortCheck port;            // endpoint.host is empty: each backend's IP, at run time
+  std::string label;         // "imap:143", "imaps:993", "lmtp:24+starttls"
+  int64_t timeout_ms = 0;    // inactivity timeout of its waits
+  bool per_backend = false;  // "credentials by address": DirectorCheck::accounts
+};
+
+struct DirectorCheck : Spec {
+  Endpoint admin;  // the director-admin unix socket, or a doveadm TCP listener
+  std::vector<DirectorPoll> polls;
+  int retry = 3;              // failed polls in a row before rapid mode
+  int rapid_rounds = 10;      // quick polls in rapid mode
+  int rapid_fails = 8;        // of which this many must fail for HOST-DOWN
+  int64_t rapid_every_ms = 1000;
+  int max_down = 1;  // backends down at once (any reason), or a percentage of them
+  bool max_down_percent = false;
+  DirectorRelease release = DirectorRelease::reset_users;
+  bool dry_run = false;
+  std::map<std::string, DirectorAccount> accounts;  // by backend IP
+};
+
 // Something the engine runs each cycle. Its kind (one row of src/checks/registry.cc) says how it
 // runs and how it is shown; its spec is that kind's own part of the model.
 struct Check {
@@ -248,7 +298,7 @@ struct Check {
   }
 };
 
-enum class ServiceKind { host, replication, delivery };
+enum class ServiceKind { host, replication, delivery, director };
 
 // ---- alerts (parse_alert.cc, src/actions/) -------------------------------------------------
 
@@ -423,6 +473,7 @@ struct Settings {
   MailFormat mail_format;
   std::vector<AlertRecipient> alerts;  // set alert: recipients of every service
   EventQueueSettings eventqueue;
+  std::optional<Endpoint> director_admin;  // set director socket "PATH" | address H port N
   HttpdSettings httpd;
   std::optional<RunAs> user;  // set user
   http::AlertmanagerSettings alertmanager;  // set alertmanager: alert events posted there too

@@ -466,15 +466,20 @@ void Parser::parse_rule_tail(Rule& rule, const std::string& context) {
 }
 
 void Parser::parse_actions(std::vector<Action>& out) {
-  static const std::vector<std::string> actions = {"alert", "exec"};
+  static const std::vector<std::string> actions = {"alert", "exec", "director"};
   do {
     const Token& t = peek();
     if (accept("alert")) {
-      out.push_back(Action{ActionKind::alert, {}});
+      out.push_back(Action{ActionKind::alert, {}, {}});
     } else if (accept("exec")) {
       Action a;
       a.kind = ActionKind::exec;
       parse_exec(a.exec);
+      out.push_back(std::move(a));
+    } else if (accept("director")) {
+      Action a;
+      a.kind = ActionKind::director;
+      parse_director_action(a.director);
       out.push_back(std::move(a));
     } else if (is_kw(t, "restart") || is_kw(t, "start") || is_kw(t, "stop") ||
                is_kw(t, "unmonitor") || is_kw(t, "monitor") || is_kw(t, "timeout")) {
@@ -484,12 +489,12 @@ void Parser::parse_actions(std::vector<Action>& out) {
       warn(action.where, "action '" + str::lower(action.text) +
                              "' has no effect in a check host (mailwarden manages no program "
                              "here); the rule alerts");
-      out.push_back(Action{ActionKind::alert, {}});
+      out.push_back(Action{ActionKind::alert, {}, {}});
     } else {
       fail_expected("an action (" + one_of(actions) + ")", actions);
     }
     // "alert ADDR" after the actions is the service's next statement, not one more action.
-  } while (at("exec") || (at("alert") && !(peek(1).kind == Token::Kind::string ||
+  } while (at("exec") || at("director") || (at("alert") && !(peek(1).kind == Token::Kind::string ||
                                            (peek(1).kind == Token::Kind::word &&
                                             peek(1).text.find('@') != std::string::npos))));
 }

@@ -73,6 +73,7 @@ const std::vector<Parser::Form>& Parser::set_forms() {
       {"onreboot", &Parser::set_onreboot},
       {"init", &Parser::set_init},
       {"alertmanager", &Parser::set_alertmanager},
+      {"director", &Parser::set_director},
       {"user", &Parser::set_user},
   };
   return forms;
@@ -401,6 +402,7 @@ void Parser::finalize() {
   }
   resolve_credentials();
   finish_composites();
+  for (auto& finish : finishers_) finish();
   if (cfg_.settings.statefile.empty())
     cfg_.settings.statefile = files::home_dir() + "/.mailwarden.state";
   if (cfg_.settings.pidfile.empty()) cfg_.settings.pidfile = files::home_dir() + "/.mailwarden.pid";

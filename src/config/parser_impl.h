@@ -233,6 +233,14 @@ class Parser {
   void check_delivery();
   void composite_statement(size_t service);  // every statement of their bodies but group
   void finish_composites();                  // in finalize(), once credentials are resolved
+  // ---- check director, director actions, set director (parse_director.cc) ------------------
+  friend class DirectorParser;
+  void check_director();
+  void director_statement(size_t service);
+  void set_director();
+  void parse_director_action(DirectorActionSpec& spec);
+  // socket "PATH" | address HOST port N (after "with" / "via", which the lexer drops)
+  Endpoint director_endpoint(const std::string& context);
   // ---- set ----------------------------------------------------------------------------------
   // One method per "set" form; set_forms() in parser.cc maps keywords to them.
   void set_daemon();
@@ -388,6 +396,10 @@ class Parser {
   std::string credentials_path_;  // set credentials "PATH" (relative to its control file)
   Location credentials_at_;
   std::vector<std::shared_ptr<struct CompositeDraft>> composites_;
+  // Work for the end of finalize(), once TLS settings and credentials are known (a statement
+  // kind that needs them registers it here).
+  std::vector<std::function<void()>> finishers_;
+  std::vector<std::shared_ptr<struct DirectorDraft>> directors_;
   int64_t default_timeout_ms_ = 5000;
   bool in_service_ = false;
 };

@@ -141,6 +141,9 @@ bool Engine::rule_failed(const config::Rule& rule, const CheckResult& result) {
     case config::Condition::latency:
       return result.metrics.count("latency_ms") &&
              metric("latency_ms") > static_cast<double>(rule.threshold);
+    case config::Condition::backend_down:
+    case config::Condition::backend_up:
+      return false;  // events, not a state: the dispatcher runs their actions per event
   }
   return !result.ok;
 }

@@ -108,6 +108,18 @@ std::string actions(const std::vector<mw::config::Action>& list) {
       out += "alert";
       continue;
     }
+    if (a.kind == mw::config::ActionKind::director) {
+      const auto& d = a.director;
+      out += std::string("director ") + (d.op == mw::config::DirectorOp::down ? "down"
+                                         : d.op == mw::config::DirectorOp::up ? "up"
+                                                                              : "flush");
+      if (d.via) out += " via " + d.via->describe();
+      if (d.repeat_every) out += " repeat=" + std::to_string(d.repeat_every);
+      if (d.rate)
+        out += " rate=" + std::to_string(d.rate->count) + "/" +
+               std::to_string(d.rate->per_seconds) + "s";
+      continue;
+    }
     out += "exec " + mw::str::quote(a.exec.command);
     if (a.exec.uid) out += " uid=" + std::to_string(*a.exec.uid);
     if (a.exec.gid) out += " gid=" + std::to_string(*a.exec.gid);
@@ -196,6 +208,36 @@ std::string composite(const mw::config::Check& chk) {
     out += "    status items " + mw::str::join(r->status_items, " ") + "\n";
     out += "    budget " + std::to_string(r->budget_ms) + " ms concurrency " +
            std::to_string(r->concurrency) + (r->failed_only ? " failed only" : "") + "\n";
+  } else if (const auto* dc = chk.as<mw::config::DirectorCheck>()) {
+    out += "    admin " + dc->admin.describe() + "\n";
+    for (const auto& p : dc->polls) {
+      const auto& pc = p.port;
+      out += "    poll " + p.label + " protocol " + pc.protocol_name + " tls " +
+             tls_mode(pc.tls_mode) + " timeout " + std::to_string(p.timeout_ms) + " ms";
+      if (p.per_backend) out += " credentials by address";
+      if (pc.options.has_login())
+        out += " login " + pc.options.username +
+               (pc.options.authzid.empty() ? "" : " master " + pc.options.authzid) + " password " +
+               std::string(pc.options.password.size(), '*');
+      if (pc.options.allow_plaintext) out += " plaintext";
+      if (!pc.options.mailbox.empty()) out += " select " + pc.options.mailbox;
+      out += "\n";
+      if (pc.tls_mode != mw::config::TlsMode::none) out += "      ssl " + tls(pc.tls) + "\n";
+    }
+    out += "    retry " + std::to_string(dc->retry) + " rapid " + std::to_string(dc->rapid_rounds) +
+           " rounds " + std::to_string(dc->rapid_fails) + " fails every " +
+           std::to_string(dc->rapid_every_ms) + " ms\n";
+    out += "    max down " + std::to_string(dc->max_down) + (dc->max_down_percent ? "%" : "") +
+           " release " +
+           (dc->release == mw::config::DirectorRelease::flush         ? "flush"
+            : dc->release == mw::config::DirectorRelease::reset_users ? "reset users"
+                                                                      : "none") +
+           (dc->dry_run ? " dry run" : "") + "\n";
+    for (const auto& [ip, a] : dc->accounts)
+      out += "    account " + ip + " user " + a.username +
+             (a.masteruser.empty() ? "" : " master " + a.masteruser) + " password " +
+             std::string(a.password.size(), '*') +
+             (a.servername.empty() ? "" : " servername " + a.servername) + "\n";
   } else if (const auto* d = chk.as<mw::config::DeliveryCheck>()) {
     out += "    send " + mail_url(d->send);
     if (!d->send_credentials.empty()) out += "      credentials " + d->send_credentials + "\n";
@@ -221,6 +263,10 @@ std::string condition(const mw::config::Rule& r) {
       return "invalid users";
     case mw::config::Condition::latency:
       return "latency > " + std::to_string(r.threshold) + " ms";
+    case mw::config::Condition::backend_down:
+      return "backend down";
+    case mw::config::Condition::backend_up:
+      return "backend up";
   }
   return "?";
 }
@@ -244,6 +290,7 @@ std::string describe(const mw::config::Config& c) {
       break;
   }
   out += "set ssl " + tls(s.tls) + "\n";
+  if (s.director_admin) out += "set director " + s.director_admin->describe() + "\n";
   if (s.user)
     out += "set user " + s.user->name + " uid " + std::to_string(s.user->uid) + " gid " +
            std::to_string(s.user->gid) + "\n";

@@ -363,7 +363,7 @@ const CredCase kCredCases[] = {
     {"unclosed", "probe: { username = \"a\"; password = \"b\"; };\nother: {\n", 0600,
      "3: syntax error"},
     {"unknown-field", "probe: {\n  user = \"a\";\n  password = \"b\";\n};\n", 0600,
-     "2: unknown field 'user' in entry 'probe' (expected username, password or masteruser)"},
+     "2: unknown field 'user' in entry 'probe' (expected username, password, masteruser, address or servername)"},
     {"no-password", "probe: {\n  username = \"a\";\n};\n", 0600,
      "1: entry 'probe' has no password"},
     {"not-string", "probe: { username = \"a\"; password = 1234; };\n", 0600,
