@@ -17,6 +17,7 @@
 
 #include "cli/report.h"
 #include "config/parser.h"
+#include "daemon/control.h"
 #include "daemon/daemon.h"
 #include "engine/engine.h"
 #include "state/snapshot.h"
@@ -45,6 +46,10 @@ const char* const kUsage =
     "  summary             one line per service\n"
     "  reload              tell the running daemon to re-read its control file (SIGHUP)\n"
     "  quit                stop the running daemon (SIGTERM)\n"
+    "  start|stop|restart|monitor|unmonitor NAME|all\n"
+    "  start|stop|restart|monitor|unmonitor -g GROUP\n"
+    "                      ask the running daemon to run a service's start/stop programs,\n"
+    "                      or to switch its checks on or off (kept across restarts)\n"
     "  (none)              run the daemon\n";
 
 struct Options {
@@ -54,6 +59,8 @@ struct Options {
   bool verbose = false;
   bool json = false;
   std::string command;
+  std::string target;  // the control verbs: NAME or all
+  std::string group;   // -g GROUP
 };
 
 int usage_error(const std::string& message) {
@@ -109,6 +116,26 @@ int show_state(const std::shared_ptr<const mw::config::Config>& config, const st
   return kExitOk;
 }
 
+// start, stop, restart, monitor, unmonitor: through the daemon's control socket.
+int control_daemon(const std::shared_ptr<const mw::config::Config>& config, const Options& opt) {
+  int pid = mw::daemon::running_pid(config->settings.pidfile);
+  if (pid <= 0) {
+    fprintf(stderr, "mailwarden: no daemon is running (pid file %s)\n",
+            config->settings.pidfile.c_str());
+    return kExitFailed;
+  }
+  std::string line = opt.command + (opt.group.empty() ? " " + opt.target : " -g " + opt.group);
+  std::string reply, error;
+  if (!mw::control::request(mw::control::socket_path(config->settings.pidfile), line, reply,
+                            error)) {
+    fprintf(stderr, "mailwarden: %s\n", error.c_str());
+    return kExitFailed;
+  }
+  bool ok = reply.rfind("ok: ", 0) == 0;
+  fprintf(ok ? stdout : stderr, "mailwarden: %s\n", reply.substr(ok ? 4 : 7).c_str());
+  return ok ? kExitOk : kExitFailed;
+}
+
 int signal_daemon(const std::shared_ptr<const mw::config::Config>& config, int sig,
                   const char* what) {
   int pid = mw::daemon::running_pid(config->settings.pidfile);
@@ -149,21 +176,32 @@ int main(int argc, char** argv) {
       return kExitOk;
     } else if (a == "--json") {
       opt.json = true;
+    } else if (a == "-g") {
+      if (++i >= args.size()) return usage_error("-g needs a group name");
+      opt.group = args[i];
     } else if (!a.empty() && a[0] == '-') {
       return usage_error("unknown option " + a);
     } else if (opt.command.empty()) {
       opt.command = a;
+    } else if (opt.target.empty() && mw::control::verb_from_name(opt.command)) {
+      opt.target = a;
     } else {
       return usage_error("unexpected argument " + a);
     }
   }
-  static const std::vector<std::string> commands = {"validate", "status", "summary", "reload",
-                                                    "quit"};
+  static const std::vector<std::string> commands = {"validate", "status",   "summary", "reload",
+                                                    "quit",     "start",    "stop",    "restart",
+                                                    "monitor",  "unmonitor"};
   if (!opt.command.empty() &&
       std::find(commands.begin(), commands.end(), opt.command) == commands.end())
     return usage_error("unknown command '" + opt.command + "'");
   if (opt.json && opt.command != "validate" && opt.command != "status")
     return usage_error("--json goes with validate or status");
+  const bool control_verb = mw::control::verb_from_name(opt.command).has_value();
+  if (control_verb && opt.target.empty() == opt.group.empty())
+    return usage_error(opt.command + " needs a service name, 'all', or -g GROUP");
+  if (!control_verb && (!opt.target.empty() || !opt.group.empty()))
+    return usage_error("a service name or -g goes with start, stop, restart, monitor, unmonitor");
 
   mw::log::set_verbose(opt.verbose);
   if (opt.control_file.empty()) opt.control_file = mw::config::default_control_file();
@@ -177,7 +215,7 @@ int main(int argc, char** argv) {
 
   auto parsed = mw::config::parse_file(opt.control_file);
   bool reads_daemon = opt.command == "status" || opt.command == "summary" ||
-                      opt.command == "reload" || opt.command == "quit";
+                      opt.command == "reload" || opt.command == "quit" || control_verb;
   if (!parsed.config && parsed.partial && reads_daemon && !opt.syntax_only) {
     // The running daemon keeps its last good configuration after a refused reload; the operator
     // must still be able to see and stop it while the file is being fixed.
@@ -204,5 +242,6 @@ int main(int argc, char** argv) {
     return show_state(parsed.config, opt.command, opt.json);
   if (opt.command == "reload") return signal_daemon(parsed.config, SIGHUP, "reload requested");
   if (opt.command == "quit") return signal_daemon(parsed.config, SIGTERM, "stop requested");
+  if (control_verb) return control_daemon(parsed.config, opt);
   return mw::daemon::run(opt.control_file, parsed.config, opt.foreground);
 }

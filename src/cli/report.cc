@@ -1,12 +1,14 @@
 #include "cli/report.h"
 #include "config.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 
 #include <nlohmann/json.hpp>
 
 #include "util/clock.h"
+#include "util/strings.h"
 
 namespace mw::cli {
 namespace {
@@ -130,7 +132,10 @@ std::string status_text(const state::Snapshot& snap, const DaemonInfo& d) {
   std::string out = header(snap, d);
   for (const auto& s : snap.services) {
     char line[512];
-    snprintf(line, sizeof line, "\nService '%s'  %s\n", s.name.c_str(), service_state(s).c_str());
+    bool off = std::find(snap.unmonitored.begin(), snap.unmonitored.end(), s.name) !=
+               snap.unmonitored.end();
+    snprintf(line, sizeof line, "\nService '%s'  %s%s\n", s.name.c_str(), service_state(s).c_str(),
+             off ? "  (unmonitored)" : "");
     out += line;
     for (const auto& c : s.checks) {
       out += "  " + c.description + "\n";
@@ -150,6 +155,9 @@ std::string status_text(const state::Snapshot& snap, const DaemonInfo& d) {
           out += ", not verified: " + r.certificate->verify_error;
         out += "\n";
       }
+      if (r.details.is_object() && r.details.contains("output") && r.details["output"].is_string())
+        out += "    output         " + str::printable(r.details["output"].get<std::string>(), 200) +
+               "\n";
       out += "    checked        " + clock::format_local(r.checked_at) + "\n";
     }
   }
@@ -177,7 +185,12 @@ std::string status_json(const state::Snapshot& snap, const DaemonInfo& d) {
       }
       tests.push_back(std::move(t));
     }
-    services.push_back({{"name", s.name}, {"status", service_state(s)}, {"tests", tests}});
+    bool off = std::find(snap.unmonitored.begin(), snap.unmonitored.end(), s.name) !=
+               snap.unmonitored.end();
+    services.push_back({{"name", s.name},
+                        {"status", service_state(s)},
+                        {"monitoring", off ? "unmonitored" : "monitored"},
+                        {"tests", tests}});
   }
   json j = {{"daemon",
              {{"running", d.running},
@@ -199,8 +212,10 @@ std::string summary_text(const state::Snapshot& snap, const DaemonInfo& d) {
       if (c.last && c.last->ok) ++ok;
       if (c.last && !c.last->ok) ++failed;
     }
-    snprintf(line, sizeof line, "%-32s %-10s %d/%d\n", s.name.c_str(), service_state(s).c_str(), ok,
-             failed);
+    bool off = std::find(snap.unmonitored.begin(), snap.unmonitored.end(), s.name) !=
+               snap.unmonitored.end();
+    snprintf(line, sizeof line, "%-32s %-10s %d/%d\n", s.name.c_str(),
+             off ? "unmonitored" : service_state(s).c_str(), ok, failed);
     out += line;
   }
   return out;

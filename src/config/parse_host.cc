@@ -35,6 +35,7 @@ void Parser::parse_group(size_t index) {
 
 void Parser::parse_if(size_t index) {
   Location where = next().where;
+  if (parse_local_if(index, where)) return;
   if (accept("failed")) {
     parse_port_test(index, where);
     return;
@@ -171,9 +172,7 @@ void Parser::parse_port_test(size_t index, const Location& where) {
       parse_comparison_gt("'responsetime'");
       pc.max_response_ms = duration_ms("the response time limit", 1);
     } else if (k == "for") {
-      long long n = number("the number of cycles", 1, kMaxCycles);
-      expect_kw("cycles", "after 'for N'");
-      rule.fail_rule = EventRule{static_cast<int>(n), static_cast<int>(n)};
+      parse_cycles(rule.fail_rule);  // for N cycles, for N times within M cycles
     } else {
       fail(at_kw, "unknown port test clause '" + t.text + "'" + did_you_mean(k, clauses));
     }
@@ -261,9 +260,9 @@ void Parser::parse_cycles(EventRule& rule) {
 }
 
 void Parser::parse_actions(std::vector<Action>& out) {
-  static const std::vector<std::string> actions = {"alert", "exec"};
+  static const std::vector<std::string> actions = {"alert", "exec",      "restart", "start",
+                                                   "stop",  "unmonitor", "monitor"};
   do {
-    const Token& t = peek();
     if (accept("alert")) {
       out.push_back(Action{ActionKind::alert, {}});
     } else if (accept("exec")) {
@@ -271,17 +270,26 @@ void Parser::parse_actions(std::vector<Action>& out) {
       a.kind = ActionKind::exec;
       parse_exec(a.exec);
       out.push_back(std::move(a));
-    } else if (is_kw(t, "restart") || is_kw(t, "start") || is_kw(t, "stop") ||
-               is_kw(t, "unmonitor") || is_kw(t, "monitor")) {
-      fail(t.where, "action '" + t.text +
-                        "' needs a program mailwarden does not manage; use exec \"COMMAND\"");
+    } else if (accept("restart")) {
+      out.push_back(Action{ActionKind::restart, {}});
+    } else if (accept("start")) {
+      out.push_back(Action{ActionKind::start, {}});
+    } else if (accept("stop")) {
+      out.push_back(Action{ActionKind::stop, {}});
+    } else if (accept("unmonitor")) {
+      out.push_back(Action{ActionKind::unmonitor, {}});
+    } else if (accept("monitor")) {
+      out.push_back(Action{ActionKind::monitor, {}});
     } else {
       fail_expected("an action (" + one_of(actions) + ")", actions);
     }
     // "alert ADDR" after the actions is the service's next statement, not one more action.
-  } while (at("exec") || (at("alert") && !(peek(1).kind == Token::Kind::string ||
-                                           (peek(1).kind == Token::Kind::word &&
-                                            peek(1).text.find('@') != std::string::npos))));
+    // "start program = ..." after the actions is the next statement too.
+  } while (at("exec") || at("unmonitor") ||
+           ((at("restart") || at("start") || at("stop")) && !is_kw(peek(1), "program")) ||
+           (at("alert") &&
+            !(peek(1).kind == Token::Kind::string ||
+              (peek(1).kind == Token::Kind::word && peek(1).text.find('@') != std::string::npos))));
 }
 
 void Parser::parse_exec(ExecSpec& e) {

@@ -62,6 +62,14 @@ const std::vector<Parser::Form>& Parser::check_kinds() {
       {"host", &Parser::check_host},
       {"replication", &Parser::check_replication},
       {"delivery", &Parser::check_delivery},
+      {"process", &Parser::check_process},
+      {"program", &Parser::check_program},
+      {"file", &Parser::check_file},
+      {"directory", &Parser::check_directory},
+      {"fifo", &Parser::check_fifo},
+      {"filesystem", &Parser::check_filesystem},
+      {"device", &Parser::check_filesystem},
+      {"system", &Parser::check_system},
   };
   return kinds;
 }
@@ -72,6 +80,9 @@ const std::vector<Parser::BodyForm>& Parser::service_statements() {
       {"group", &Parser::parse_group},
       {"alert", &Parser::service_alert},
       {"noalert", &Parser::service_noalert},
+      {"start", &Parser::service_program},
+      {"stop", &Parser::service_program},
+      {"restart", &Parser::service_program},
   };
   return forms;
 }
@@ -103,8 +114,7 @@ void Parser::parse_check() {
     }
   }
   const Token& t = peek();
-  static const std::set<std::string> monit_kinds = {"process",   "file",   "fifo",    "filesystem",
-                                                    "directory", "system", "program", "network"};
+  static const std::set<std::string> monit_kinds = {"network"};
   if (t.kind == Token::Kind::word && monit_kinds.count(str::lower(t.text))) {
     Location at_kind = t.where;
     std::string kind = str::lower(t.text);
@@ -284,6 +294,7 @@ void Parser::finalize() {
   }
   resolve_credentials();
   finish_composites();
+  finish_local_services();
   if (cfg_.settings.statefile.empty())
     cfg_.settings.statefile = files::home_dir() + "/.mailwarden.state";
   if (cfg_.settings.pidfile.empty()) cfg_.settings.pidfile = files::home_dir() + "/.mailwarden.pid";

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 
+#include "engine/compare.h"
 #include "engine/probe.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/strings.h"
 
 namespace mw {
 
@@ -27,6 +29,7 @@ void Engine::load(std::shared_ptr<const config::Config> config) {
       } else {
         rt.rules.assign(chk.rules.size(), EventState{});
       }
+      rt.previous.resize(chk.rules.size());
       rt.service = &svc;
       rt.check = &chk;
       order.push_back(k);
@@ -46,6 +49,14 @@ void Engine::run_cycle() {
   pending_in_cycle_ = 0;
   for (const auto& k : order_) {
     Runtime& rt = runtimes_[k];
+    if (unmonitored_.count(rt.service->name)) continue;
+    // While its start, stop or restart program runs, a service is not checked: a half-started
+    // server would only raise the events that made it restart.
+    if (dispatcher_ && dispatcher_->controlling(rt.service->name)) {
+      log::debug("'%s': a start/stop program is running, not checked this cycle",
+                 rt.service->name.c_str());
+      continue;
+    }
     if (rt.running || rt.queued) {
       log::debug("'%s' %s: still running from an earlier cycle, not started again",
                  rt.service->name.c_str(), rt.check->description.c_str());
@@ -63,7 +74,21 @@ void Engine::run_cycle() {
   pump();
 }
 
-bool Engine::rule_failed(const config::Rule& rule, const CheckResult& result) {
+bool Engine::set_monitored(const std::string& service, bool monitored) {
+  if (!config_ || std::none_of(config_->services.begin(), config_->services.end(),
+                               [&](const config::Service& s) { return s.name == service; }))
+    return false;
+  if (monitored) {
+    unmonitored_.erase(service);
+  } else {
+    unmonitored_.insert(service);
+  }
+  if (result_cb_) result_cb_();  // the daemon saves the state file
+  return true;
+}
+
+bool Engine::rule_failed(const config::Rule& rule, const CheckResult& result,
+                         nlohmann::json& previous) {
   auto metric = [&](const char* name) {
     auto it = result.metrics.find(name);
     return it == result.metrics.end() ? 0.0 : it->second;
@@ -78,6 +103,8 @@ bool Engine::rule_failed(const config::Rule& rule, const CheckResult& result) {
     case config::Condition::latency:
       return result.metrics.count("latency_ms") &&
              metric("latency_ms") > static_cast<double>(rule.threshold);
+    case config::Condition::compare:
+      return comparison_failed(rule.compare, result, previous);
   }
   return !result.ok;
 }
@@ -144,12 +171,19 @@ void Engine::finished(const std::string& k, int64_t cycle, const CheckResult& re
     ++rt.runs;
     const auto& svc = *rt.service;
     const auto& chk = *rt.check;
+    // Unmonitored while it ran (an action of another check of the service, or a verb): the
+    // result is kept for status, but raises no event.
+    bool silent = unmonitored_.count(svc.name) > 0;
     log::debug("'%s' %s: %s (%.1f ms)", svc.name.c_str(), chk.description.c_str(),
                result.reason().c_str(), result.response_ms);
+    std::vector<const config::Rule*> limits_passed;
     for (size_t i = 0; i < chk.rules.size(); ++i) {
       const auto& rule = chk.rules[i];
-      Transition t = rt.rules[i].record(rule_failed(rule, result), rule.fail_rule, rule.ok_rule);
-      if (!dispatcher_) continue;  // validate: the caller prints the results
+      bool rule_fails = rule_failed(rule, result, rt.previous[i]);
+      if (rule_fails && rule.condition == config::Condition::compare)
+        limits_passed.push_back(&rule);
+      Transition t = rt.rules[i].record(rule_fails, rule.fail_rule, rule.ok_rule);
+      if (!dispatcher_ || silent) continue;  // validate: the caller prints the results
       if (t == Transition::failed) {
         log::error("'%s' %s failed: %s", svc.name.c_str(), chk.description.c_str(),
                    result.reason().c_str());
@@ -158,6 +192,16 @@ void Engine::finished(const std::string& k, int64_t cycle, const CheckResult& re
       }
       // Every result, not only changes: reminders and "repeat every N cycles" count on it.
       dispatcher_->on_result(svc, chk, i, rule, t, rt.rules[i], result);
+    }
+    // A run that worked but measured a value past a rule's limit is shown as failed, with the
+    // value and the rule (status, validate); the rules above saw the run itself.
+    if (rt.last->ok && !limits_passed.empty()) {
+      std::vector<std::string> reasons;
+      for (const auto* rule : limits_passed)
+        reasons.push_back(comparison_reason(rule->compare, result));
+      rt.last->ok = false;
+      rt.last->cls = limits_passed.front()->compare.cls;
+      rt.last->message = str::join(reasons, "; ");
     }
   }
   count_done(cycle);  // also when a reload removed the check while it ran
@@ -208,17 +252,23 @@ state::Snapshot Engine::snapshot() const {
       cs.last = rt.last;
       cs.runs = rt.runs;
       cs.memory = rt.memory;
-      for (const auto& es : rt.rules)
-        cs.rules.push_back({es.state(), es.history(), es.recorded(), es.cycles_in_state()});
+      for (size_t i = 0; i < rt.rules.size(); ++i) {
+        const auto& es = rt.rules[i];
+        cs.rules.push_back({es.state(), es.history(), es.recorded(), es.cycles_in_state(),
+                            i < rt.previous.size() ? rt.previous[i] : nlohmann::json()});
+      }
       ss.checks.push_back(std::move(cs));
     }
     snap.services.push_back(std::move(ss));
   }
+  snap.unmonitored.assign(unmonitored_.begin(), unmonitored_.end());
   return snap;
 }
 
 void Engine::restore(const state::Snapshot& snap) {
   cycle_ = snap.cycles;
+  unmonitored_.clear();
+  for (const auto& name : snap.unmonitored) (void)set_monitored(name, false);
   for (const auto& ss : snap.services) {
     for (const auto& cs : ss.checks) {
       auto it = runtimes_.find(key(ss.name, cs.id));
@@ -228,9 +278,11 @@ void Engine::restore(const state::Snapshot& snap) {
       rt.runs = cs.runs;
       rt.memory = cs.memory;
       if (cs.rules.size() == rt.rules.size())
-        for (size_t i = 0; i < cs.rules.size(); ++i)
+        for (size_t i = 0; i < cs.rules.size(); ++i) {
           rt.rules[i].restore(cs.rules[i].state, cs.rules[i].history, cs.rules[i].recorded,
                               cs.rules[i].cycles_in_state);
+          rt.previous[i] = cs.rules[i].previous;
+        }
     }
   }
 }

@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -51,6 +52,14 @@ class Engine {
   [[nodiscard]] state::Snapshot snapshot() const;
   void restore(const state::Snapshot& snap);
 
+  // unmonitor: the service's checks stop (no runs, no alerts) until monitor; kept in the state
+  // file. Returns false when no service has that name.
+  bool set_monitored(const std::string& service, bool monitored);
+  [[nodiscard]] bool monitored(const std::string& service) const {
+    return !unmonitored_.count(service);
+  }
+  [[nodiscard]] const std::set<std::string>& unmonitored() const { return unmonitored_; }
+
   struct CheckView {
     const config::Service* service;
     const config::Check* check;
@@ -68,12 +77,14 @@ class Engine {
     int64_t cycle = 0;  // the cycle it was queued in
     std::optional<CheckResult> last;
     std::vector<EventState> rules;
+    std::vector<nlohmann::json> previous;  // per rule: the value `changed` compares with
     int64_t runs = 0;
     nlohmann::json memory;  // what a composite check carries from one run to the next
   };
 
   static std::string key(const std::string& service, const std::string& check_id);
-  static bool rule_failed(const config::Rule& rule, const CheckResult& result);
+  static bool rule_failed(const config::Rule& rule, const CheckResult& result,
+                          nlohmann::json& previous);
   void pump();
   [[nodiscard]] bool take_start_token();
   static void on_pump_timer(evutil_socket_t, short, void* arg);
@@ -86,6 +97,7 @@ class Engine {
   std::shared_ptr<const config::Config> config_;
   std::map<std::string, Runtime> runtimes_;
   std::vector<std::string> order_;
+  std::set<std::string> unmonitored_;
   std::deque<std::pair<std::string, int64_t>> queue_;  // key, the cycle it was queued in
   int running_ = 0;
   double tokens_ = 0;

@@ -5,7 +5,12 @@
 #include <cmath>
 
 #include "checks/delivery/delivery.h"
+#include "checks/file/file.h"
+#include "checks/filesystem/filesystem.h"
+#include "checks/process/process.h"
+#include "checks/program/program.h"
 #include "checks/replication/replication.h"
+#include "checks/system/system.h"
 #include "engine/run_context.h"
 #include "protocols/registry.h"
 #include "util/clock.h"
@@ -104,6 +109,15 @@ Task<void> composite_run(RunContext& ctx) {
     co_return co_await checks::replication::run(ctx);
   if (std::holds_alternative<config::DeliveryCheck>(what))
     co_return co_await checks::delivery::run(ctx);
+  if (std::holds_alternative<config::ProcessCheck>(what))
+    co_return co_await checks::process::run(ctx);
+  if (std::holds_alternative<config::ProgramCheck>(what))
+    co_return co_await checks::program::run(ctx);
+  if (std::holds_alternative<config::FileCheck>(what)) co_return co_await checks::file::run(ctx);
+  if (std::holds_alternative<config::FilesystemCheck>(what))
+    co_return co_await checks::filesystem::run(ctx);
+  if (std::holds_alternative<config::SystemCheck>(what))
+    co_return co_await checks::system::run(ctx);
   throw ProbeError(FailureClass::internal,
                    "no runner for the check kind of " + ctx.check().description);
 }

@@ -89,11 +89,14 @@ std::string to_text(const Snapshot& s) {
     json checks = json::array();
     for (const auto& c : svc.checks) {
       json rules = json::array();
-      for (const auto& r : c.rules)
-        rules.push_back({{"state", rule_state_name(r.state)},
-                         {"history", r.history},
-                         {"recorded", r.recorded},
-                         {"cycles_in_state", r.cycles_in_state}});
+      for (const auto& r : c.rules) {
+        json jr = {{"state", rule_state_name(r.state)},
+                   {"history", r.history},
+                   {"recorded", r.recorded},
+                   {"cycles_in_state", r.cycles_in_state}};
+        if (!r.previous.is_null()) jr["previous"] = r.previous;
+        rules.push_back(std::move(jr));
+      }
       json jc = {{"id", c.id}, {"description", c.description}, {"runs", c.runs}, {"rules", rules}};
       if (c.last) jc["last"] = result_to_json(*c.last);
       if (!c.memory.is_null()) jc["memory"] = c.memory;
@@ -102,6 +105,7 @@ std::string to_text(const Snapshot& s) {
     services.push_back({{"name", svc.name}, {"checks", checks}});
   }
   j["services"] = std::move(services);
+  j["unmonitored"] = s.unmonitored;
   j["actions"] = s.actions;
   // A byte sequence that is not UTF-8 must not make the state unwritable.
   return j.dump(1, ' ', false, json::error_handler_t::replace) + "\n";
@@ -134,13 +138,16 @@ bool from_text(const std::string& text, Snapshot& out, std::string& error) {
         for (const auto& jr : jc.value("rules", json::array()))
           c.rules.push_back(RuleSnapshot{state_from(jr.value("state", "init")),
                                          jr.value("history", uint64_t{0}), jr.value("recorded", 0),
-                                         jr.value("cycles_in_state", int64_t{0})});
+                                         jr.value("cycles_in_state", int64_t{0}),
+                                         jr.value("previous", json())});
         if (jc.contains("last")) c.last = result_from(jc["last"]);
         if (jc.contains("memory")) c.memory = jc["memory"];
         svc.checks.push_back(std::move(c));
       }
       out.services.push_back(std::move(svc));
     }
+    for (const auto& name : j.value("unmonitored", json::array()))
+      if (name.is_string()) out.unmonitored.push_back(name.get<std::string>());
     if (j.contains("actions") && j["actions"].is_object()) out.actions = j["actions"];
   } catch (const json::exception& e) {
     error = std::string("state file has an unexpected shape: ") + e.what();

@@ -21,6 +21,7 @@ struct RuleSnapshot {
   uint64_t history = 0;
   int recorded = 0;
   int64_t cycles_in_state = 0;
+  nlohmann::json previous;  // the value a `changed` rule last saw (null: none yet)
 };
 
 struct CheckSnapshot {
@@ -43,6 +44,9 @@ struct Snapshot {
   time_t written = 0;
   int64_t cycles = 0;
   std::vector<ServiceSnapshot> services;
+  // Services switched off by `unmonitor` (a verb or an action): no checks, no alerts, until
+  // `monitor` or `start`; kept across restarts.
+  std::vector<std::string> unmonitored;
   nlohmann::json actions = nlohmann::json::object();  // action bookkeeping (rate limits, ...)
 };
 
