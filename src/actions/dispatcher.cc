@@ -303,6 +303,17 @@ void Dispatcher::repeat_actions(const config::Service& service,
   bool has_alert = false;
   for (const auto& action : list) {
     if (action.kind == config::ActionKind::alert) has_alert = true;
+    // A service that is still down after its start program ran is started again each cycle
+    // (as monit does), bounded by its "N restarts within M cycles" limits.
+    if (e.name == "failed" &&
+        (action.kind == config::ActionKind::start || action.kind == config::ActionKind::restart)) {
+      std::string why;
+      ControlVerb verb =
+          action.kind == config::ActionKind::start ? ControlVerb::start : ControlVerb::restart;
+      if (!control(service, verb, e.description, why))
+        log::debug("'%s': %s not run again: %s", e.service.c_str(), control_verb_name(verb),
+                   why.c_str());
+    }
     if (action.kind == config::ActionKind::exec && action.exec.repeat_every > 0 &&
         cycles % action.exec.repeat_every == 0)
       run_exec(action.exec, e, key + '\x1f' + e.name + '\x1f' + action.exec.command);

@@ -604,6 +604,7 @@ bool Parser::parse_local_if(size_t index, const Location& where) {
     only_for({ServiceKind::process, ServiceKind::system}, w);
     std::string part;
     if (accept("usage")) {
+      name += " usage";
     } else if (kind == ServiceKind::system && (at("user") || at("system") || at("wait"))) {
       part = str::lower(next().text);
       name += " " + part;
@@ -617,7 +618,7 @@ bool Parser::parse_local_if(size_t index, const Location& where) {
                  ? std::initializer_list<ServiceKind>{ServiceKind::system}
                  : std::initializer_list<ServiceKind>{ServiceKind::process, ServiceKind::system},
              w);
-    accept("usage");
+    if (accept("usage")) name += " usage";
     std::string base = w == "swap" ? "swap" : w == "totalmem" ? "total_memory" : "memory";
     percent_metric = base + "_percent";
     size_metric = base + "_kb";
@@ -670,8 +671,8 @@ bool Parser::parse_local_if(size_t index, const Location& where) {
     only_for({ServiceKind::filesystem}, w);
     std::string base = w == "space" ? "space" : "inode";
     bool free = accept("free");
-    if (!free) accept("usage");
     if (free) name += " free";
+    if (!free && accept("usage")) name += " usage";
     percent_metric = base + (free ? "_free_percent" : "_percent");
     if (base == "space") {
       size_metric = free ? "space_free_kb" : "space_used_kb";

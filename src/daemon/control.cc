@@ -3,6 +3,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -22,6 +23,31 @@ namespace {
 
 constexpr size_t kMaxRequest = 1024;
 constexpr int kClientTimeoutS = 5;
+
+// The address of the socket at `path`. A path longer than sun_path allows (deep state
+// directories) is reached through its directory's descriptor, /proc/self/fd/N/NAME, which
+// `dir` keeps open for the call.
+bool socket_address(const std::string& path, sockaddr_un& addr, UniqueFd& dir, std::string& error) {
+  addr = sockaddr_un{};
+  addr.sun_family = AF_UNIX;
+  std::string name = path;
+  if (path.size() >= sizeof addr.sun_path) {
+    auto slash = path.rfind('/');
+    std::string parent = slash == std::string::npos ? "." : path.substr(0, slash);
+    dir.reset(::open(parent.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (dir.get() < 0) {
+      error = "cannot open the directory of the control socket " + path + ": " + strerror(errno);
+      return false;
+    }
+    name = "/proc/self/fd/" + std::to_string(dir.get()) + "/" + path.substr(slash + 1);
+    if (name.size() >= sizeof addr.sun_path) {
+      error = "control socket path " + path + " is too long";
+      return false;
+    }
+  }
+  memcpy(addr.sun_path, name.c_str(), name.size() + 1);
+  return true;
+}
 
 }  // namespace
 
@@ -191,13 +217,9 @@ Listener::~Listener() {
 }
 
 bool Listener::open(const std::string& path, std::string& error) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) {
-    error = "control socket path " + path + " is too long";
-    return false;
-  }
-  memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  sockaddr_un addr;
+  UniqueFd dir;
+  if (!socket_address(path, addr, dir, error)) return false;
   // A socket left by a daemon that was killed: nobody listens on it any more.
   struct stat st;
   if (lstat(path.c_str(), &st) == 0) {
@@ -248,13 +270,9 @@ void Listener::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr*, int, vo
 
 bool request(const std::string& socket, const std::string& line, std::string& reply,
              std::string& error) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (socket.size() >= sizeof addr.sun_path) {
-    error = "control socket path " + socket + " is too long";
-    return false;
-  }
-  memcpy(addr.sun_path, socket.c_str(), socket.size() + 1);
+  sockaddr_un addr;
+  UniqueFd dir;
+  if (!socket_address(socket, addr, dir, error)) return false;
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (fd.get() < 0 || connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     error = "cannot reach the daemon at " + socket + ": " + strerror(errno);

@@ -78,6 +78,8 @@ std::string comparison_reason(const config::Comparison& c, const CheckResult& r)
   std::string name = c.shown;
   for (const char* op : {" >", " <", " =", " !", " changed"})
     if (auto at = name.find(op); at != std::string::npos) name.resize(at);
+  // "failed permission 0644", "failed uid root": the value is named by what it measures.
+  if (name.rfind("failed ", 0) == 0) name = c.metric;
   if (c.op == config::CompareOp::changed) {
     std::string what = c.shown.rfind("changed ", 0) == 0 ? c.shown.substr(8) : c.metric;
     return what + " changed to " + value;

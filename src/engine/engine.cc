@@ -186,7 +186,9 @@ void Engine::finished(const std::string& k, int64_t cycle, const CheckResult& re
       if (!dispatcher_ || silent) continue;  // validate: the caller prints the results
       if (t == Transition::failed) {
         log::error("'%s' %s failed: %s", svc.name.c_str(), chk.description.c_str(),
-                   result.reason().c_str());
+                   rule.condition == config::Condition::compare
+                       ? comparison_reason(rule.compare, result).c_str()
+                       : result.reason().c_str());
       } else if (t == Transition::recovered) {
         log::info("'%s' %s succeeded again", svc.name.c_str(), chk.description.c_str());
       }
@@ -215,7 +217,7 @@ void Engine::finish_cycle() {
   stats.elapsed_ms = clock::now_ms() - cycle_started_ms_;
   for (const auto& k : order_) {
     const Runtime& rt = runtimes_[k];
-    if (!rt.last) continue;
+    if (!rt.last || unmonitored_.count(rt.service->name)) continue;
     ++stats.checks;
     if (rt.last->ok) {
       ++stats.ok;

@@ -130,7 +130,7 @@ def test_restart_limit_stops_a_crash_loop():
     d = lib.tmpdir()
     pidfile = os.path.join(d, "crashy.pid")
     # A server that dies right after it starts.
-    start = "setsid sh -c 'echo \\$\\$ > %s; exec sleep 0.2' </dev/null >/dev/null 2>&1 &" % pidfile
+    start = "setsid sh -c 'echo $$ > %s; exec sleep 0.2' </dev/null >/dev/null 2>&1 &" % pidfile
     rc = control_file(d, """
 check process crashy with pidfile %s
   start program = "%s"
@@ -200,9 +200,9 @@ check system mx
 def test_program_runs_a_monitoring_plugin():
     d = lib.tmpdir()
     rc = control_file(d, """
-check program disk with path "%s/check_disk -w 100%% -c 100%% -p %s" with timeout 20 seconds
+check program disk with path "%s/check_disk -w 1%% -c 1%% -p %s" with timeout 20 seconds
   if status != 0 then alert
-check program disk_strict with path "%s/check_disk -w 1 -c 1 -u GB -p %s"
+check program disk_strict with path "%s/check_disk -w 100%% -c 100%% -p %s"
   if status > 1 then alert
 """ % (PLUGINS, d, PLUGINS, d))
     doc = lib.validate_json(rc)
@@ -234,10 +234,10 @@ check filesystem spool with path %s
         lib.expect_eq((t["status"], t["class"]), ("failed", "resource"), "filled tmpfs")
         lib.expect_match(r"^space usage is 6\d\.\d% \(rule: space usage > 50%\)$", t["message"],
                          "message")
-        lib.expect_eq(t["fsflags"], "rw,nosuid,nodev", "mount flags")
+        lib.expect_eq(t["fsflags"], "rw", "mount flags")
     finally:
         lib.run(["umount", mnt])
-    t = first_test(lib.validate_json(rc, expect_rc=1), "spool")
+    t = first_test(lib.validate_json(rc, expect_rc=0), "spool")
     lib.expect_eq(t["status"], "ok", "path of an unmounted filesystem is a plain directory again")
 
 
@@ -276,13 +276,16 @@ check system mx
 """)
     with lib.Daemon(rc) as dm:
         dm.wait_log(r"cycle 1: 1 checks")
-        # Every core busy for at most 4 s (bounded: `timeout` ends the loops).
+        # Every core busy for about 1.5 s: the loops are killed right after the cycle (and by
+        # the runner's cleanup if the test fails first).
         ncpu = os.cpu_count() or 1
         burners = [lib.track("cpu burner", subprocess.Popen(
-            ["timeout", "4", "sh", "-c", "while :; do :; done"])) for _ in range(ncpu)]
-        time.sleep(1.5)
-        next_cycle(dm)
-        for b in burners:
-            b.kill()
-            b.wait()
+            ["sh", "-c", "while :; do :; done"], start_new_session=True)) for _ in range(ncpu)]
+        try:
+            time.sleep(1.5)
+            next_cycle(dm)
+        finally:
+            for b in burners:
+                os.killpg(b.pid, signal.SIGKILL)
+                b.wait()
         dm.wait_log(r"alert: 'mx' system failed: cpu usage is \d+(\.\d)?% \(rule: cpu usage > 90%\)")
