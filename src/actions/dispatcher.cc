@@ -294,7 +294,16 @@ void Dispatcher::instance_event(const std::string& what, const std::string& desc
   e.when = clock::wall();
   e.host = hostname_;
   log::info("instance: %s", description.c_str());
-  mail(self, e, "alert", nullptr);
+  // Mailed only to the recipients that name `instance` in their events: monit mails them to
+  // everyone unless told `not on { instance }`, which turned every restart of a watchdog into
+  // mail nobody asked for.
+  for (const auto& r : config_->settings.alerts) {
+    const auto& ev = r.events;
+    bool asked = !ev.negate && !ev.any_class &&
+                 std::find(ev.classes.begin(), ev.classes.end(), FailureClass::instance) !=
+                     ev.classes.end();
+    if (asked) mail(self, e, "alert", &r);
+  }
 }
 
 void Dispatcher::repeat_actions(const config::Service& service,

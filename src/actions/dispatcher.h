@@ -75,8 +75,9 @@ class Dispatcher {
   [[nodiscard]] bool controlling(const std::string& service) const {
     return control_.busy(service);
   }
-  // mailwarden itself started, stopped or reloaded: an `instance` event to every `set alert`
-  // recipient whose filter takes it (mailed; `what` is "started", "stopped" or "reloaded").
+  // mailwarden itself started, stopped or reloaded: an `instance` event, logged, and mailed to
+  // the `set alert` recipients that name it (`on { instance }`); `what` is "started",
+  // "stopped" or "reloaded".
   void instance_event(const std::string& what, const std::string& description);
   [[nodiscard]] Mailer& mailer() { return mailer_; }
 

@@ -91,7 +91,11 @@ check process dovecot with pidfile {dc_pid}
 """.format(pf_pid=pf.pid_file, pf_start=pf_start, pf_stop=pf_stop, smtp=pf.ports["smtp"],
            dc_pid=dc.pid_file, dc_start=dc_start, dc_conf=dc.config_path,
            imap=dc.ports["imap"], imaps=dc.ports["imaps"])
-        rc = control_file(d, "set ssl options { cacertificatefile: %s }\n%s" % (certs["ca"]["cert"], body))
+        # mailwarden's own start is an `instance` event, mailed to who asks for it.
+        alerts = ("set mailserver 127.0.0.1 port %d\n"
+                  "set alert alice@example.test on { instance }\n" % pf.ports["smtp"])
+        rc = control_file(d, "set ssl options { cacertificatefile: %s }\n%s%s"
+                          % (certs["ca"]["cert"], alerts, body))
         r = lib.mw(rc, "-t")
         lib.expect_eq((r.rc, r.out.strip()), (0, "Control file syntax OK"), "-t of the blocks")
         with lib.Daemon(rc) as dm:
@@ -112,8 +116,13 @@ check process dovecot with pidfile {dc_pid}
             # Wait for the banners, then a cycle in which every test passes again.
             for port in (pf.ports["smtp"], dc.ports["imap"]):
                 hproc.wait_banner(port, "220" if port == pf.ports["smtp"] else "* OK", timeout=15)
-            next_cycle(dm)
-            doc = lib.status_json(rc)
+            def every_test_ok():
+                next_cycle(dm)
+                doc = lib.status_json(rc)
+                states = [t["status"] for n in ("postfix", "dovecot")
+                          for t in lib.service(doc, n)["tests"]]
+                return doc if states == ["ok"] * len(states) else None
+            doc = lib.wait_for(every_test_ok, 30, "a cycle in which every test passes again")
             for name in ("postfix", "dovecot"):
                 svc = lib.service(doc, name)
                 lib.expect_eq([t["status"] for t in svc["tests"]], ["ok"] * len(svc["tests"]),
@@ -121,6 +130,9 @@ check process dovecot with pidfile {dc_pid}
                 lib.expect_eq(svc["monitoring"], "monitored", name + " monitoring")
             lib.expect_in("nonexist: process %d of pidfile %s is not running" % (old_dc, dc.pid_file),
                           dm.log(), "why Dovecot was started")
+            mail = dc.wait_for_message("alice@example.test", "mailwarden started (pid %d)" % dm.pid,
+                                       timeout=15)
+            lib.expect_true(mail is not None, "the instance mail of mailwarden's start")
     finally:
         pf.stop()
         dc.stop()
