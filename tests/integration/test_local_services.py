@@ -62,24 +62,27 @@ def test_process_blocks_restart_killed_dovecot_and_postfix():
         dc.start()
         pf.start()
         d = lib.tmpdir()
-        # Debian's /etc/monit/conf-available/postfix process block, unchanged but for its paths
-        # (the private instance's pid file, start and stop commands, and port) and its
-        # `depend` lines (the files it depends on are checked by blocks of their own).
+        # Debian's /etc/monit/conf-available/postfix process block, read from the installed
+        # monit package, unchanged but for its paths (the private instance's pid file, start
+        # and stop commands, and port) and its `depend` lines (the files it names are blocks
+        # of their own in that file).
         master = os.path.join("/usr/lib/postfix/sbin", "master")
         pf_start = "setsid %s -c %s -d </dev/null >>%s 2>&1 &" % (master, pf.conf_dir, pf.log_path)
         pf_stop = "kill $(head -1 %s)" % pf.pid_file
+        with open("/etc/monit/conf-available/postfix") as f:
+            debian = f.read().split("\n\n")[0]
+        block = "\n".join(line for line in debian.splitlines()
+                          if not line.strip().startswith("depend"))
+        for old, new in (("/var/spool/postfix/pid/master.pid", pf.pid_file),
+                         ("/etc/init.d/postfix start", pf_start),
+                         ("/etc/init.d/postfix stop", pf_stop),
+                         ("port 25 ", "port %d " % pf.ports["smtp"])):
+            lib.expect_in(old, block, "Debian's postfix block")
+            block = block.replace(old, new)
         # A typical Dovecot block; a killed master leaves its pid file behind, which the start
         # program removes (Dovecot refuses to start while it names a live pid, even a zombie).
         dc_start = "rm -f %s; dovecot -c %s" % (dc.pid_file, dc.config_path)
-        body = """
-check process postfix with pidfile {pf_pid}
-   group system
-   group mail
-   group postfix
-   start program = "{pf_start}"
-   stop  program = "{pf_stop}"
-   if failed host localhost port {smtp} with protocol smtp for 2 times within 3 cycles then restart
-   if 5 restarts with 5 cycles then timeout
+        body = block + """
 
 check process dovecot with pidfile {dc_pid}
    group mail
@@ -88,8 +91,7 @@ check process dovecot with pidfile {dc_pid}
    if failed host 127.0.0.1 port {imap} type tcp protocol imap then restart
    if failed host 127.0.0.1 port {imaps} type tcpssl protocol imap then restart
    if 3 restarts within 5 cycles then timeout
-""".format(pf_pid=pf.pid_file, pf_start=pf_start, pf_stop=pf_stop, smtp=pf.ports["smtp"],
-           dc_pid=dc.pid_file, dc_start=dc_start, dc_conf=dc.config_path,
+""".format(dc_pid=dc.pid_file, dc_start=dc_start, dc_conf=dc.config_path,
            imap=dc.ports["imap"], imaps=dc.ports["imaps"])
         # mailwarden's own start is an `instance` event, mailed to who asks for it.
         alerts = ("set mailserver 127.0.0.1 port %d\n"
@@ -136,6 +138,19 @@ check process dovecot with pidfile {dc_pid}
     finally:
         pf.stop()
         dc.stop()
+
+
+def test_failing_start_program_is_an_exec_event():
+    d = lib.tmpdir()
+    rc = control_file(d, """
+check process amavis with pidfile %s/amavisd.pid
+  start program = "echo 'amavisd: cannot bind 127.0.0.1:10024'; exit 3"
+""" % d)
+    with lib.Daemon(rc) as dm:
+        dm.wait_log(r"exec 'amavis' start program .*: amavisd: cannot bind 127\.0\.0\.1:10024")
+        dm.wait_log(r"alert: 'amavis' start program exited with status 3$")
+        lib.expect_in("'amavis' process pidfile %s/amavisd.pid failed: nonexist: pidfile %s/amavisd.pid "
+                      "does not exist" % (d, d), dm.log(), "why it was started")
 
 
 def test_restart_limit_stops_a_crash_loop():

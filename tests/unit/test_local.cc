@@ -3,6 +3,7 @@
 // (pidfiles that are missing, empty, garbage or dead; programs that never exit, print 100 MB or
 // fork and exit; a file that vanishes; a path that is not there).
 #include <CppUTest/TestHarness.h>
+#include <event2/event.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -345,4 +346,31 @@ TEST(LocalRun, SystemMeasures) {
   usleep(50000);
   CheckResult second = run_first("check system s\n", first.memory);
   CHECK(second.metrics.count("cpu_percent"));
+}
+
+namespace {
+void replace_file(evutil_socket_t, short, void* arg) {
+  const std::string& path = *static_cast<std::string*>(arg);
+  std::string fresh = path + ".new";
+  std::ofstream(fresh) << "replaced\n";
+  rename(fresh.c_str(), path.c_str());
+}
+}  // namespace
+
+TEST(LocalRun, FileReplacedWhileHashedIsHashedAgainNextRun) {
+  std::string path = mwtest::write_file("big.db", std::string(4 * 1024 * 1024, 'x'), 0644);
+  mwtest::Loop loop;
+  auto config = parse_ok("check file f with path " + path + "\n  if changed checksum then alert\n");
+  // The first megabyte is read before the loop runs this: the file is replaced mid-hash.
+  timeval now{0, 0};
+  event_base_once(loop.base.get(), -1, EV_TIMEOUT, replace_file, &path, &now);
+  CheckResult r = mwtest::run_check(loop, config);
+  CHECK_TRUE(r.ok);
+  CHECK_FALSE(r.details.contains("checksum"));
+  STRCMP_EQUAL((path + " was replaced or changed while its checksum was computed; it is "
+                       "computed again next run")
+                   .c_str(),
+               r.details["checksum_note"].get<std::string>().c_str());
+  CheckResult again = mwtest::run_check(loop, config);
+  LONGS_EQUAL(64, again.details["checksum"].get<std::string>().size());
 }
