@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "checks/registry.h"
 #include "config/parser.h"
 #include "config/parser_impl.h"
 #include "util/strings.h"
@@ -123,7 +124,7 @@ std::string format_value_text(double v) {
 // ---- the service statements ---------------------------------------------------------------
 
 size_t Parser::begin_local_service(ServiceKind kind, const std::string& statement,
-                                   Check::What what) {
+                                   std::shared_ptr<Spec> spec) {
   size_t index = begin_service(kind, statement);
   Service& svc = cfg_.services[index];
   svc.address = "localhost";  // port tests of a local service go to this host by default
@@ -131,7 +132,9 @@ size_t Parser::begin_local_service(ServiceKind kind, const std::string& statemen
   chk.where = svc.where;
   chk.timeout_ms = kLocalTimeoutMs;
   chk.deadline_ms = kLocalDeadlineMs;
-  chk.what = std::move(what);
+  chk.spec = std::move(spec);
+  // The registry row: the word after "check" ("device" is its own row, run as a filesystem).
+  chk.kind = &checks::get(statement.substr(6));
   // The implicit existence rule: a process, file or filesystem that is not there, or a program
   // that cannot run, is never silent. "if does not exist then ..." replaces it.
   Rule exists;
@@ -145,9 +148,10 @@ size_t Parser::begin_local_service(ServiceKind kind, const std::string& statemen
 
 void Parser::check_process() {
   Location at = prev().where;
-  size_t index = begin_local_service(ServiceKind::process, "check process", ProcessCheck{});
+  size_t index =
+      begin_local_service(ServiceKind::process, "check process", std::make_shared<ProcessCheck>());
   Check& chk = cfg_.services[index].checks[0];
-  auto& pc = std::get<ProcessCheck>(chk.what);
+  auto& pc = *chk.as<ProcessCheck>();
   if (accept("pidfile")) {
     Location where = peek().where;
     pc.pidfile = value("the path of the pid file");
@@ -171,13 +175,14 @@ void Parser::check_process() {
 }
 
 void Parser::check_program() {
-  size_t index = begin_local_service(ServiceKind::program, "check program", ProgramCheck{});
+  size_t index =
+      begin_local_service(ServiceKind::program, "check program", std::make_shared<ProgramCheck>());
   Check& chk = cfg_.services[index].checks[0];
   expect_kw("path", "after the service name (check program NAME with path \"COMMAND\")");
   Location where = peek().where;
   std::string command = value("the program and its arguments");
   if (str::trim(command).empty()) fail(where, "check program needs a command");
-  std::get<ProgramCheck>(chk.what).command = command;
+  chk.as<ProgramCheck>()->command = command;
   chk.id = "program";
   chk.description = "program \"" + command + "\"";
   chk.timeout_ms = kProgramTimeoutMs;
@@ -190,15 +195,15 @@ void Parser::file_service(FileType type, const char* statement) {
   ServiceKind kind = type == FileType::directory ? ServiceKind::directory
                      : type == FileType::fifo    ? ServiceKind::fifo
                                                  : ServiceKind::file;
-  FileCheck fc;
-  fc.type = type;
+  auto fc = std::make_shared<FileCheck>();
+  fc->type = type;
   size_t index = begin_local_service(kind, statement, fc);
   Check& chk = cfg_.services[index].checks[0];
   expect_kw("path", std::string("after the service name (") + statement + " NAME with path PATH)");
   Location where = peek().where;
   std::string path = value("a path");
   if (path.empty() || path[0] != '/') fail(where, "the path must be absolute");
-  std::get<FileCheck>(chk.what).path = path;
+  chk.as<FileCheck>()->path = path;
   chk.id = statement + 6;  // "file", "directory", "fifo"
   chk.description = chk.id + " " + path;
   parse_service_body(index, service_statements());
@@ -216,14 +221,15 @@ void Parser::check_fifo() {
 
 void Parser::check_filesystem() {
   bool device = is_kw(prev(), "device");
-  size_t index = begin_local_service(
-      ServiceKind::filesystem, device ? "check device" : "check filesystem", FilesystemCheck{});
+  size_t index =
+      begin_local_service(ServiceKind::filesystem, device ? "check device" : "check filesystem",
+                          std::make_shared<FilesystemCheck>());
   Check& chk = cfg_.services[index].checks[0];
   expect_kw("path", "after the service name (check filesystem NAME with path PATH)");
   Location where = peek().where;
   std::string path = value("a mount point or device path");
   if (path.empty() || path[0] != '/') fail(where, "the path must be absolute");
-  std::get<FilesystemCheck>(chk.what).path = path;
+  chk.as<FilesystemCheck>()->path = path;
   chk.id = "filesystem";
   chk.description = "filesystem " + path;
   parse_service_body(index, service_statements());
@@ -231,7 +237,8 @@ void Parser::check_filesystem() {
 
 void Parser::check_system() {
   // The name is optional in monit ("check system $HOST"); a name is required here too.
-  size_t index = begin_local_service(ServiceKind::system, "check system", SystemCheck{});
+  size_t index =
+      begin_local_service(ServiceKind::system, "check system", std::make_shared<SystemCheck>());
   Check& chk = cfg_.services[index].checks[0];
   chk.id = "system";
   chk.description = "system";
@@ -459,7 +466,7 @@ bool Parser::parse_local_if(size_t index, const Location& where) {
     std::string what = str::lower(value("what changed (pid, ppid, checksum, timestamp, ...)"));
     if (what == "md5" || what == "sha1" || what == "sha256") {
       only_for({ServiceKind::file}, "changed checksum");
-      std::get<FileCheck>(cfg_.services[index].checks[0].what).hash = what;
+      cfg_.services[index].checks[0].as<FileCheck>()->hash = what;
       what = str::lower(value("'checksum'"));
     }
     if (what == "pid" || what == "ppid") {
@@ -468,7 +475,7 @@ bool Parser::parse_local_if(size_t index, const Location& where) {
       c.cls = what == "pid" ? FailureClass::pid : FailureClass::ppid;
     } else if (what == "checksum") {
       only_for({ServiceKind::file}, "changed checksum");
-      auto& fc = std::get<FileCheck>(cfg_.services[index].checks[0].what);
+      auto& fc = *cfg_.services[index].checks[0].as<FileCheck>();
       if (fc.hash.empty()) fc.hash = "sha256";
       c.metric = "checksum";
       c.is_text = true;
@@ -504,7 +511,7 @@ bool Parser::parse_local_if(size_t index, const Location& where) {
   // ---- failed checksum / permission / uid / gid (file types)
   if (w == "failed") {
     only_for({ServiceKind::file, ServiceKind::directory, ServiceKind::fifo}, "failed " + w1);
-    auto& fc = std::get<FileCheck>(cfg_.services[index].checks[0].what);
+    auto& fc = *cfg_.services[index].checks[0].as<FileCheck>();
     std::string what = str::lower(next().text);
     std::string algo;
     if (what == "md5" || what == "sha1" || what == "sha256") {
@@ -580,9 +587,9 @@ bool Parser::parse_local_if(size_t index, const Location& where) {
     if (peek().kind == Token::Kind::op) next();  // = or ==
     Location at_re = peek().where;
     Regex re = compile_regex(string_value("a regular expression"), at_re);
-    auto& what = cfg_.services[index].checks[0].what;
-    std::vector<Regex>& list = kind == ServiceKind::program ? std::get<ProgramCheck>(what).content
-                                                            : std::get<FileCheck>(what).content;
+    Check& main_check = cfg_.services[index].checks[0];
+    std::vector<Regex>& list = kind == ServiceKind::program ? main_check.as<ProgramCheck>()->content
+                                                            : main_check.as<FileCheck>()->content;
     list.push_back(re);
     c.metric = "content_" + std::to_string(list.size());
     c.op = CompareOp::gt;

@@ -49,16 +49,18 @@ class Engine {
   // Called whenever a result arrives (the daemon saves the state file, throttled).
   void on_result(std::function<void()> cb) { result_cb_ = std::move(cb); }
 
-  [[nodiscard]] state::Snapshot snapshot() const;
-  void restore(const state::Snapshot& snap);
-
-  // unmonitor: the service's checks stop (no runs, no alerts) until monitor; kept in the state
-  // file. Returns false when no service has that name.
+  // Maintenance: an unmonitored service is neither checked nor alerted on until it is monitored
+  // again; the state file keeps it across restarts. False when no service has that name.
   bool set_monitored(const std::string& service, bool monitored);
   [[nodiscard]] bool monitored(const std::string& service) const {
     return !unmonitored_.count(service);
   }
-  [[nodiscard]] const std::set<std::string>& unmonitored() const { return unmonitored_; }
+  // Queues every check of `service` now, outside the cycle (one that is running or queued is
+  // left alone). False when no service has that name.
+  bool run_now(const std::string& service);
+
+  [[nodiscard]] state::Snapshot snapshot() const;
+  void restore(const state::Snapshot& snap);
 
   struct CheckView {
     const config::Service* service;
@@ -80,6 +82,8 @@ class Engine {
     std::vector<nlohmann::json> previous;  // per rule: the value `changed` compares with
     int64_t runs = 0;
     nlohmann::json memory;  // what a composite check carries from one run to the next
+    std::deque<state::HistoryPoint> history;
+    time_t since = 0;  // when the check's state (any rule failed, or none) last changed
   };
 
   static std::string key(const std::string& service, const std::string& check_id);

@@ -102,8 +102,7 @@ TEST(Compare, TextValues) {
   r.details = {{"mode", "0600"}};
   nlohmann::json prev;
   CHECK_TRUE(mw::comparison_failed(c, r, prev));
-  STRCMP_EQUAL("failed permission 0644 is 0600 (rule: failed permission 0644)",
-               mw::comparison_reason(c, r).c_str());
+  STRCMP_EQUAL("mode is 0600 (rule: failed permission 0644)", mw::comparison_reason(c, r).c_str());
   r.details["mode"] = "0644";
   CHECK_FALSE(mw::comparison_failed(c, r, prev));
 }
@@ -180,7 +179,7 @@ TEST(LocalParse, EveryKindParses) {
       "  if status != 0 then alert\n");
   LONGS_EQUAL(5, config->services.size());
   const auto& file = config->services[0].checks[0];
-  STRCMP_EQUAL("sha256", std::get<mw::config::FileCheck>(file.what).hash.c_str());
+  STRCMP_EQUAL("sha256", file.as<mw::config::FileCheck>()->hash.c_str());
   STRCMP_EQUAL("0", std::to_string(file.rules[3].compare.threshold).substr(0, 1).c_str());
   STRCMP_EQUAL("2555", file.rules[2].compare.text.substr(0).c_str());
   DOUBLES_EQUAL(900, file.rules[4].compare.threshold, 0);

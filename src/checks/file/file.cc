@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "engine/compare.h"
 #include "util/clock.h"
 #include "util/handles.h"
 #include "util/log.h"
@@ -160,7 +161,7 @@ void read_new_lines(RunContext& ctx, const config::FileCheck& fc, const struct s
 }  // namespace
 
 Task<void> run(RunContext& ctx) {
-  const auto& fc = std::get<config::FileCheck>(ctx.check().what);
+  const auto& fc = *ctx.check().as<config::FileCheck>();
   if (!ctx.memory.is_object()) ctx.memory = nlohmann::json::object();
   struct stat st;
   if (::stat(fc.path.c_str(), &st) != 0) {
@@ -187,6 +188,27 @@ Task<void> run(RunContext& ctx) {
   }
   if (!fc.content.empty() && fc.type == config::FileType::file) read_new_lines(ctx, fc, st);
   co_return;
+}
+
+std::pair<std::string, std::string> labels(const config::Check& check) {
+  return {"file", check.as<config::FileCheck>()->path};
+}
+
+void rows(const CheckResult& r, DetailRows& out) {
+  auto text = [&](const char* name) -> std::string {
+    return r.details.is_object() && r.details.contains(name) && r.details[name].is_string()
+               ? r.details[name].get<std::string>()
+               : std::string("-");
+  };
+  auto metric = [&](const char* name, const char* unit) -> std::string {
+    auto it = r.metrics.find(name);
+    return it == r.metrics.end() ? std::string("-") : format_value(it->second, unit);
+  };
+  out.emplace_back("mode", text("mode"));
+  out.emplace_back("size", metric("size_bytes", " B"));
+  out.emplace_back("modified", metric("timestamp_age_s", " s") + " ago");
+  if (r.details.is_object() && r.details.contains("checksum"))
+    out.emplace_back("checksum", text("checksum"));
 }
 
 }  // namespace mw::checks::file

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "engine/compare.h"
 #include "util/procfs.h"
 
 namespace mw::checks::filesystem {
@@ -36,7 +37,7 @@ std::string flags_text(unsigned long f) {
 }  // namespace
 
 Task<void> run(RunContext& ctx) {
-  const auto& fc = std::get<config::FilesystemCheck>(ctx.check().what);
+  const auto& fc = *ctx.check().as<config::FilesystemCheck>();
   std::string path = fc.path;
   struct stat st;
   if (::stat(path.c_str(), &st) != 0)
@@ -71,6 +72,22 @@ Task<void> run(RunContext& ctx) {
   ctx.details["fsflags"] = flags_text(vfs.f_flag);
   ctx.details["mountpoint"] = path;
   co_return;
+}
+
+std::pair<std::string, std::string> labels(const config::Check& check) {
+  return {"filesystem", check.as<config::FilesystemCheck>()->path};
+}
+
+void rows(const CheckResult& r, DetailRows& out) {
+  auto metric = [&](const char* name, const char* unit) -> std::string {
+    auto it = r.metrics.find(name);
+    return it == r.metrics.end() ? std::string("-") : format_value(it->second, unit);
+  };
+  out.emplace_back(
+      "space", metric("space_percent", "%") + " used, " + metric("space_free_kb", " kB") + " free");
+  out.emplace_back("inodes", metric("inode_percent", "%") + " used");
+  if (r.details.is_object() && r.details.contains("fsflags") && r.details["fsflags"].is_string())
+    out.emplace_back("flags", r.details["fsflags"].get<std::string>());
 }
 
 }  // namespace mw::checks::filesystem

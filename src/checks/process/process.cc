@@ -9,6 +9,7 @@
 #include <cstring>
 #include <map>
 
+#include "engine/compare.h"
 #include "util/clock.h"
 #include "util/procfs.h"
 #include "util/strings.h"
@@ -63,7 +64,7 @@ int pid_from_file(const std::string& path) {
 }
 
 Task<void> run(RunContext& ctx) {
-  const auto& pc = std::get<config::ProcessCheck>(ctx.check().what);
+  const auto& pc = *ctx.check().as<config::ProcessCheck>();
   auto table = procfs::all();
   pid_t pid = 0;
   if (!pc.pidfile.empty()) {
@@ -152,6 +153,25 @@ Task<void> run(RunContext& ctx) {
     }
   }
   co_return;
+}
+
+std::pair<std::string, std::string> labels(const config::Check& check) {
+  const auto& pc = *check.as<config::ProcessCheck>();
+  return {"process", pc.pidfile.empty() ? pc.matching.source : pc.pidfile};
+}
+
+void rows(const CheckResult& r, DetailRows& out) {
+  auto metric = [&](const char* name, const char* unit) -> std::string {
+    auto it = r.metrics.find(name);
+    return it == r.metrics.end() ? std::string("-") : format_value(it->second, unit);
+  };
+  out.emplace_back("pid", metric("pid", ""));
+  out.emplace_back(
+      "cpu", metric("cpu_percent", "%") + " (total " + metric("total_cpu_percent", "%") + ")");
+  out.emplace_back(
+      "memory", metric("memory_kb", " kB") + " (total " + metric("total_memory_kb", " kB") + ")");
+  out.emplace_back("children", metric("children", ""));
+  out.emplace_back("uptime", metric("uptime_s", " s"));
 }
 
 }  // namespace mw::checks::process

@@ -7,12 +7,19 @@
 
 #include <string>
 
+#include <string>
+#include <utility>
+
+#include "checks/registry.h"
 #include "engine/run_context.h"
 #include "net/task.h"
 
 namespace mw::checks::process {
 
 Task<void> run(RunContext& ctx);
+// For the registry row: the status and metric labels of a check, and its detail rows.
+std::pair<std::string, std::string> labels(const config::Check& check);
+void rows(const CheckResult& r, DetailRows& out);
 
 // The pid a pidfile names, or a ProbeError(nonexist) saying why there is none. Exposed for tests.
 [[nodiscard]] int pid_from_file(const std::string& path);

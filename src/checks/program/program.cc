@@ -2,6 +2,7 @@
 
 #include <pcre2.h>
 
+#include "engine/compare.h"
 #include "net/child.h"
 #include "util/strings.h"
 
@@ -21,7 +22,7 @@ std::string keepable(std::string text) {
 }  // namespace
 
 Task<void> run(RunContext& ctx) {
-  const auto& pc = std::get<config::ProgramCheck>(ctx.check().what);
+  const auto& pc = *ctx.check().as<config::ProgramCheck>();
   ChildSpec spec;
   spec.command = pc.command;
   spec.timeout_ms = ctx.check().timeout_ms;
@@ -55,6 +56,19 @@ Task<void> run(RunContext& ctx) {
     int rc = pcre2_match(pc.content[i].code.get(), reinterpret_cast<PCRE2_SPTR>(o.output.data()),
                          o.output.size(), 0, 0, md.get(), nullptr);
     ctx.metrics["content_" + std::to_string(i + 1)] = rc >= 0 ? 1 : 0;
+  }
+}
+
+std::pair<std::string, std::string> labels(const config::Check& check) {
+  return {"program", check.as<config::ProgramCheck>()->command};
+}
+
+void rows(const CheckResult& r, DetailRows& out) {
+  if (auto it = r.metrics.find("status"); it != r.metrics.end())
+    out.emplace_back("exit status", format_value(it->second, ""));
+  if (r.details.is_object() && r.details.contains("output") && r.details["output"].is_string()) {
+    std::string text = r.details["output"].get<std::string>();
+    out.emplace_back("output", text.substr(0, text.find('\n')));
   }
 }
 

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "engine/compare.h"
 #include "util/procfs.h"
 
 namespace mw::checks::system {
@@ -62,6 +63,22 @@ Task<void> run(RunContext& ctx) {
   m["swap_percent"] = swap_total > 0 ? 100.0 * swap_used / swap_total : 0.0;
   m["uptime_s"] = procfs::uptime_seconds();
   co_return;
+}
+
+std::pair<std::string, std::string> labels(const config::Check&) {
+  return {"system", ""};
+}
+
+void rows(const CheckResult& r, DetailRows& out) {
+  auto metric = [&](const char* name, const char* unit) -> std::string {
+    auto it = r.metrics.find(name);
+    return it == r.metrics.end() ? std::string("-") : format_value(it->second, unit);
+  };
+  out.emplace_back("load", metric("loadavg_1", "") + " " + metric("loadavg_5", "") + " " +
+                               metric("loadavg_15", ""));
+  out.emplace_back("cpu", metric("cpu_percent", "%"));
+  out.emplace_back("memory", metric("memory_percent", "%"));
+  out.emplace_back("swap", metric("swap_percent", "%"));
 }
 
 }  // namespace mw::checks::system
