@@ -143,6 +143,7 @@ size_t Parser::begin_local_service(ServiceKind kind, const std::string& statemen
   chk.rules.push_back(std::move(exists));
   svc.checks.push_back(std::move(chk));
   local_services_.push_back(index);
+  programs_allowed_ = true;
   return index;
 }
 
