@@ -82,6 +82,7 @@ void Parser::parse_depends(size_t index) {
     if (t.kind != Token::Kind::word && t.kind != Token::Kind::string) break;
     if (svc.depends.size() > before && t.kind == Token::Kind::word &&
         (at("if") || at("group") || at("alert") || at("noalert") || at("mode") || at("onreboot") ||
+         at("depend") || at("start") || at("stop") || at("restart") ||
          at("depends") || at("every") || at("not") || at("check") || at("set") || at("include")))
       break;
     Location name_at = t.where;

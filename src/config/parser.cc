@@ -85,7 +85,7 @@ const std::vector<Parser::BodyForm>& Parser::service_statements() {
       {"depends", &Parser::parse_depends}, {"every", &Parser::parse_every},
       {"not", &Parser::parse_not_every},
       {"start", &Parser::service_program}, {"stop", &Parser::service_program},
-      {"restart", &Parser::service_program},
+      {"restart", &Parser::service_program}, {"depend", &Parser::parse_depends},
   };
   return forms;
 }
