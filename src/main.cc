@@ -19,6 +19,7 @@
 
 #include "cli/remote.h"
 #include "config/parser.h"
+#include "daemon/control.h"
 #include "daemon/daemon.h"
 #include "engine/engine.h"
 #include "report/status.h"
@@ -50,6 +51,10 @@ const char* const kUsage =
     "  unmonitor NAME      maintenance: no checks and no alerts for NAME (needs set httpd)\n"
     "  reload              tell the running daemon to re-read its control file (SIGHUP)\n"
     "  quit                stop the running daemon (SIGTERM)\n"
+    "  start|stop|restart|monitor|unmonitor NAME|all\n"
+    "  start|stop|restart|monitor|unmonitor -g GROUP\n"
+    "                      ask the running daemon to run a service's start/stop programs,\n"
+    "                      or to switch its checks on or off (kept across restarts)\n"
     "  (none)              run the daemon\n";
 
 struct Options {
@@ -59,7 +64,8 @@ struct Options {
   bool verbose = false;
   bool json = false;
   std::string command;
-  std::string target;  // monitor/unmonitor NAME
+  std::string target;  // the control verbs: NAME or all
+  std::string group;   // -g GROUP
 };
 
 int usage_error(const std::string& message) {
@@ -120,44 +126,6 @@ bool show_from_daemon(const mw::config::Config& config, const std::string& what,
   return true;
 }
 
-int act_on_daemon(const std::shared_ptr<const mw::config::Config>& config,
-                  const std::string& action, const std::string& service) {
-  if (!config->settings.httpd.enabled) {
-    fprintf(stderr,
-            "mailwarden: %s needs the running daemon's HTTP interface: add 'set httpd port N "
-            "allow USER:PASSWORD' to the control file\n",
-            action.c_str());
-    return kExitFailed;
-  }
-  std::string verb = action == "monitor" ? "monitor" : "unmonitor";
-  std::string escaped;
-  for (unsigned char c : service) {
-    char buf[4];
-    if (isalnum(c) || c == '-' || c == '_' || c == '.') {
-      escaped += static_cast<char>(c);
-    } else {
-      snprintf(buf, sizeof buf, "%%%02X", c);
-      escaped += buf;
-    }
-  }
-  auto r = mw::cli::ask_daemon(*config, "POST", "/api/v1/services/" + escaped + "/" + verb);
-  if (!r.reached) {
-    fprintf(stderr, "mailwarden: cannot reach the daemon's HTTP interface: %s\n", r.error.c_str());
-    return kExitFailed;
-  }
-  std::string message = r.response.body;
-  auto j = nlohmann::json::parse(r.response.body, nullptr, false);
-  if (j.is_object() && j.contains("message") && j["message"].is_string())
-    message = j["message"].get<std::string>();
-  if (r.response.status != 200) {
-    fprintf(stderr, "mailwarden: %s '%s': %s (HTTP %d)\n", verb.c_str(), service.c_str(),
-            message.c_str(), r.response.status);
-    return kExitFailed;
-  }
-  printf("mailwarden: %s\n", message.c_str());
-  return kExitOk;
-}
-
 int show_state(const std::shared_ptr<const mw::config::Config>& config, const std::string& what,
                bool json) {
   int rc = kExitOk;
@@ -186,6 +154,26 @@ int show_state(const std::shared_ptr<const mw::config::Config>& config, const st
                                       : mw::report::status_text(status);
   fputs(out.c_str(), stdout);
   return kExitOk;
+}
+
+// start, stop, restart, monitor, unmonitor: through the daemon's control socket.
+int control_daemon(const std::shared_ptr<const mw::config::Config>& config, const Options& opt) {
+  int pid = mw::daemon::running_pid(config->settings.pidfile);
+  if (pid <= 0) {
+    fprintf(stderr, "mailwarden: no daemon is running (pid file %s)\n",
+            config->settings.pidfile.c_str());
+    return kExitFailed;
+  }
+  std::string line = opt.command + (opt.group.empty() ? " " + opt.target : " -g " + opt.group);
+  std::string reply, error;
+  if (!mw::control::request(mw::control::socket_path(config->settings.pidfile), line, reply,
+                            error)) {
+    fprintf(stderr, "mailwarden: %s\n", error.c_str());
+    return kExitFailed;
+  }
+  bool ok = reply.rfind("ok: ", 0) == 0;
+  fprintf(ok ? stdout : stderr, "mailwarden: %s\n", reply.substr(ok ? 4 : 7).c_str());
+  return ok ? kExitOk : kExitFailed;
 }
 
 int signal_daemon(const std::shared_ptr<const mw::config::Config>& config, int sig,
@@ -228,25 +216,32 @@ int main(int argc, char** argv) {
       return kExitOk;
     } else if (a == "--json") {
       opt.json = true;
+    } else if (a == "-g") {
+      if (++i >= args.size()) return usage_error("-g needs a group name");
+      opt.group = args[i];
     } else if (!a.empty() && a[0] == '-') {
       return usage_error("unknown option " + a);
     } else if (opt.command.empty()) {
       opt.command = a;
-    } else if (opt.target.empty() && (opt.command == "monitor" || opt.command == "unmonitor")) {
+    } else if (opt.target.empty() && mw::control::verb_from_name(opt.command)) {
       opt.target = a;
     } else {
       return usage_error("unexpected argument " + a);
     }
   }
-  static const std::vector<std::string> commands = {"validate", "status",  "summary",  "reload",
-                                                    "quit",     "monitor", "unmonitor"};
+  static const std::vector<std::string> commands = {"validate", "status",   "summary", "reload",
+                                                    "quit",     "start",    "stop",    "restart",
+                                                    "monitor",  "unmonitor"};
   if (!opt.command.empty() &&
       std::find(commands.begin(), commands.end(), opt.command) == commands.end())
     return usage_error("unknown command '" + opt.command + "'");
   if (opt.json && opt.command != "validate" && opt.command != "status")
     return usage_error("--json goes with validate or status");
-  if ((opt.command == "monitor" || opt.command == "unmonitor") && opt.target.empty())
-    return usage_error(opt.command + " needs a service name");
+  const bool control_verb = mw::control::verb_from_name(opt.command).has_value();
+  if (control_verb && opt.target.empty() == opt.group.empty())
+    return usage_error(opt.command + " needs a service name, 'all', or -g GROUP");
+  if (!control_verb && (!opt.target.empty() || !opt.group.empty()))
+    return usage_error("a service name or -g goes with start, stop, restart, monitor, unmonitor");
 
   mw::log::set_verbose(opt.verbose);
   if (opt.control_file.empty()) opt.control_file = mw::config::default_control_file();
@@ -260,8 +255,7 @@ int main(int argc, char** argv) {
 
   auto parsed = mw::config::parse_file(opt.control_file);
   bool reads_daemon = opt.command == "status" || opt.command == "summary" ||
-                      opt.command == "reload" || opt.command == "quit" ||
-                      opt.command == "monitor" || opt.command == "unmonitor";
+                      opt.command == "reload" || opt.command == "quit" || control_verb;
   if (!parsed.config && parsed.partial && reads_daemon && !opt.syntax_only) {
     // The running daemon keeps its last good configuration after a refused reload; the operator
     // must still be able to see and stop it while the file is being fixed.
@@ -286,9 +280,8 @@ int main(int argc, char** argv) {
   if (opt.command == "validate") return validate(parsed.config, opt.json);
   if (opt.command == "status" || opt.command == "summary")
     return show_state(parsed.config, opt.command, opt.json);
-  if (opt.command == "monitor" || opt.command == "unmonitor")
-    return act_on_daemon(parsed.config, opt.command, opt.target);
   if (opt.command == "reload") return signal_daemon(parsed.config, SIGHUP, "reload requested");
   if (opt.command == "quit") return signal_daemon(parsed.config, SIGTERM, "stop requested");
+  if (control_verb) return control_daemon(parsed.config, opt);
   return mw::daemon::run(opt.control_file, parsed.config, opt.foreground);
 }

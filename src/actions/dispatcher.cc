@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "actions/mail_message.h"
+#include "engine/compare.h"
 #include "protocols/smtp_client.h"
 #include "report/alertmanager.h"
 #include "report/html.h"
@@ -21,6 +22,7 @@ std::string rule_key(const config::Service& service, const config::Check& check,
 
 // What failed, also for rules on a measured value (the run itself may have worked).
 FailureClass failure_of(const config::Rule& rule, const CheckResult& result) {
+  if (rule.condition == config::Condition::compare) return rule.compare.cls;
   if (!result.ok) return result.cls;
   return rule.condition == config::Condition::latency ? FailureClass::responsetime
                                                       : FailureClass::content;
@@ -29,6 +31,7 @@ FailureClass failure_of(const config::Rule& rule, const CheckResult& result) {
 // Why a rule failed, for $DESCRIPTION: the run's failure, or for a rule on a measured value
 // of a run that worked (latency, invalid users) that value.
 std::string rule_reason(const config::Rule& rule, const CheckResult& result) {
+  if (rule.condition == config::Condition::compare) return comparison_reason(rule.compare, result);
   if (!result.ok) return result.reason();
   auto metric = result.metrics.find(rule.condition == config::Condition::latency ? "latency_ms"
                                                                                  : "invalid_users");
@@ -52,12 +55,32 @@ std::string rule_reason(const config::Rule& rule, const CheckResult& result) {
 }
 
 // "alert", "exec" or "alert, exec": what the rule does, for $ACTION.
+const char* action_name(config::ActionKind k) {
+  switch (k) {
+    case config::ActionKind::alert:
+      return "alert";
+    case config::ActionKind::exec:
+      return "exec";
+    case config::ActionKind::start:
+      return "start";
+    case config::ActionKind::stop:
+      return "stop";
+    case config::ActionKind::restart:
+      return "restart";
+    case config::ActionKind::unmonitor:
+      return "unmonitor";
+    case config::ActionKind::monitor:
+      return "monitor";
+    case config::ActionKind::director:
+      return "director";
+  }
+  return "?";
+}
+
 std::string action_names(const std::vector<config::Action>& list) {
   std::vector<std::string> names;
   for (const auto& a : list) {
-    std::string n = a.kind == config::ActionKind::alert  ? "alert"
-                    : a.kind == config::ActionKind::exec ? "exec"
-                                                         : "director";
+    std::string n = action_name(a.kind);
     if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
   }
   return str::join(names, ", ");
@@ -110,7 +133,8 @@ void Dispatcher::load(std::shared_ptr<const config::Config> config) {
   rules_ = std::move(kept);
 }
 
-void Dispatcher::on_cycle_start(int64_t) {
+void Dispatcher::on_cycle_start(int64_t cycle) {
+  cycle_ = cycle;
   mailer_.retry();
   alertmanager_.retry();
 }
@@ -218,6 +242,26 @@ void Dispatcher::run_actions(const config::Service& service,
         run_director(action.director, service,
                      key + '\x1f' + e.name + '\x1f' + director_op_name(action.director.op));
         break;
+      case config::ActionKind::start:
+      case config::ActionKind::stop:
+      case config::ActionKind::restart: {
+        ControlVerb verb = action.kind == config::ActionKind::start  ? ControlVerb::start
+                           : action.kind == config::ActionKind::stop ? ControlVerb::stop
+                                                                     : ControlVerb::restart;
+        std::string why;
+        if (!control(service, verb, e.description, why))
+          log::warning("'%s': %s not run: %s", e.service.c_str(), control_verb_name(verb),
+                       why.c_str());
+        break;
+      }
+      case config::ActionKind::unmonitor:
+      case config::ActionKind::monitor: {
+        bool on = action.kind == config::ActionKind::monitor;
+        log::warning("'%s': %s (%s)", e.service.c_str(), on ? "monitored again" : "unmonitored",
+                     e.description.c_str());
+        if (monitor_hook_) monitor_hook_(e.service, on);
+        break;
+      }
     }
   }
 }
@@ -279,12 +323,120 @@ void Dispatcher::run_director(const config::DirectorActionSpec& spec,
   director_.run(spec.op, *admin, service.address, label);
 }
 
+bool Dispatcher::control(const config::Service& service, ControlVerb verb,
+                         const std::string& reason, std::string& why, ServiceControl::Done done) {
+  Event e;
+  e.service = service.name;
+  e.name = control_verb_name(verb);
+  e.description = reason;
+  e.when = clock::wall();
+  e.host = hostname_;
+  std::string name = service.name;
+  std::string verb_name = control_verb_name(verb);
+  bool started = control_.run(
+      service, verb, event_environment(e, verb_name),
+      [this, name, verb_name, done = std::move(done)](bool ok, const std::string& message) {
+        if (!ok) service_event(name, verb_name, FailureClass::exec, message, verb_name);
+        if (done) done(ok, message);
+      },
+      why);
+  if (!started) return false;
+  log::info("'%s': %s (%s)", service.name.c_str(), verb_name.c_str(), reason.c_str());
+  if (verb != ControlVerb::stop) count_restart(service);
+  return true;
+}
+
+void Dispatcher::count_restart(const config::Service& service) {
+  auto& cycles = restarts_[service.name];
+  cycles.push_back(cycle_);
+  int64_t longest = 0;
+  for (const auto& limit : service.restart_limits)
+    longest = std::max<int64_t>(longest, limit.cycles);
+  // Only what a limit can still count is kept.
+  cycles.erase(std::remove_if(cycles.begin(), cycles.end(),
+                              [&](int64_t c) { return c <= cycle_ - longest; }),
+               cycles.end());
+  for (const auto& limit : service.restart_limits) {
+    int64_t n = std::count_if(cycles.begin(), cycles.end(),
+                              [&](int64_t c) { return c > cycle_ - limit.cycles; });
+    if (n < limit.restarts) continue;
+    std::string description = "'" + service.name + "' was started or restarted " +
+                              std::to_string(n) + " times within " + std::to_string(limit.cycles) +
+                              " cycles";
+    cycles.clear();
+    Event e;
+    e.service = service.name;
+    e.check = "restarts";
+    e.name = "failed";
+    e.cls = FailureClass::exec;
+    e.description = description;
+    e.when = clock::wall();
+    e.host = hostname_;
+    log::error("'%s': %s", service.name.c_str(), description.c_str());
+    run_actions(service, limit.actions, e, service.name + "\x1frestarts");
+    break;
+  }
+}
+
+void Dispatcher::service_event(const std::string& service, const std::string& check,
+                               FailureClass cls, const std::string& description,
+                               const std::string& action) {
+  if (!config_) return;
+  Event e;
+  e.service = service;
+  e.check = check;
+  e.name = "failed";
+  e.cls = cls;
+  e.description = "'" + service + "' " + description;
+  e.when = clock::wall();
+  e.host = hostname_;
+  log::error("alert: %s", e.description.c_str());
+  for (const auto& svc : config_->services)
+    if (svc.name == service) mail(svc, e, action, nullptr);
+}
+
+void Dispatcher::instance_event(const std::string& what, const std::string& description) {
+  if (!config_) return;
+  config::Service self;  // mailwarden itself: only the `set alert` recipients
+  self.name = hostname_;
+  Event e;
+  e.service = hostname_;
+  e.check = "mailwarden";
+  e.name = what;
+  e.cls = FailureClass::instance;
+  e.description = description;
+  e.when = clock::wall();
+  e.host = hostname_;
+  log::info("instance: %s", description.c_str());
+  // Mailed only to the recipients that name `instance` in their events: monit mails them to
+  // everyone unless told `not on { instance }`, which turned every restart of a watchdog into
+  // mail nobody asked for.
+  for (const auto& r : config_->settings.alerts) {
+    const auto& ev = r.events;
+    bool asked = !ev.negate && !ev.any_class &&
+                 std::find(ev.classes.begin(), ev.classes.end(), FailureClass::instance) !=
+                     ev.classes.end();
+    if (asked) mail(self, e, "alert", &r);
+  }
+}
+
 void Dispatcher::repeat_actions(const config::Service& service,
                                 const std::vector<config::Action>& list, const Event& e,
                                 const std::string& key, int64_t cycles) {
   bool has_alert = false;
   for (const auto& action : list) {
     if (action.kind == config::ActionKind::alert) has_alert = true;
+    // A service that is still down after its start program ran is started again each cycle
+    // (as monit does), bounded by its "N restarts within M cycles" limits.
+    if (e.name == "failed" &&
+        (action.kind == config::ActionKind::start || action.kind == config::ActionKind::restart)) {
+      std::string why;
+      ControlVerb verb =
+          action.kind == config::ActionKind::start ? ControlVerb::start : ControlVerb::restart;
+      if (!control(service, verb, e.description, why))
+        log::debug("'%s': %s not run again: %s", e.service.c_str(), control_verb_name(verb),
+                   why.c_str());
+    }
     if (action.kind == config::ActionKind::exec && action.exec.repeat_every > 0 &&
         cycles % action.exec.repeat_every == 0)
       run_exec(action.exec, e, key + '\x1f' + e.name + '\x1f' + action.exec.command);

@@ -21,6 +21,7 @@
 #include "actions/exec.h"
 #include "actions/mailer.h"
 #include "actions/rate_limit.h"
+#include "actions/service_control.h"
 #include "config/model.h"
 #include "engine/event_state.h"
 #include "engine/result.h"
@@ -74,6 +75,25 @@ class Dispatcher {
     ++counts_[{service, action, result}];
   }
   [[nodiscard]] DirectorRunner& director() { return director_; }
+
+  // ---- local services: start/stop/restart programs, monitoring, instance events --------------
+  // Where unmonitor/monitor actions go (the engine's set_monitored, through the daemon).
+  void on_monitor(std::function<void(const std::string& service, bool monitored)> hook) {
+    monitor_hook_ = std::move(hook);
+  }
+  // Runs a service's start, stop or restart program(s). `why` says why it did not start. A start
+  // or restart counts for the service's "N restarts within M cycles" limits. A program that
+  // fails raises an `exec` event (logged, mailed). `done` (optional) is called when it ends.
+  bool control(const config::Service& service, ControlVerb verb, const std::string& reason,
+               std::string& why, ServiceControl::Done done = {});
+  // A start/stop/restart program of this service is running: the engine skips its checks.
+  [[nodiscard]] bool controlling(const std::string& service) const {
+    return control_.busy(service);
+  }
+  // mailwarden itself started, stopped or reloaded: an `instance` event, logged, and mailed to
+  // the `set alert` recipients that name it (`on { instance }`); `what` is "started",
+  // "stopped" or "reloaded".
+  void instance_event(const std::string& what, const std::string& description);
   [[nodiscard]] Mailer& mailer() { return mailer_; }
   [[nodiscard]] AlertmanagerPoster& alertmanager() { return alertmanager_; }
 
@@ -112,9 +132,20 @@ class Dispatcher {
   void mail(const config::Service& service, const Event& e, const std::string& action,
             const config::AlertRecipient* only);
 
+  // Records a start/restart of `service` in the current cycle; runs the actions of each limit
+  // it reaches.
+  void count_restart(const config::Service& service);
+  // An event of a service outside a rule (a failed start program, a restart limit).
+  void service_event(const std::string& service, const std::string& check, FailureClass cls,
+                     const std::string& description, const std::string& action);
+
   std::shared_ptr<const config::Config> config_;
   ExecRunner exec_;
   DirectorRunner director_;
+  ServiceControl control_{exec_};
+  std::function<void(const std::string&, bool)> monitor_hook_;
+  std::map<std::string, std::vector<int64_t>> restarts_;  // service -> cycles of its restarts
+  int64_t cycle_ = 0;
   Mailer mailer_;
   AlertmanagerPoster alertmanager_;
   RateLimiter limiter_;

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "net/child.h"
 #include "util/log.h"
 #include "util/strings.h"
 
@@ -31,6 +32,7 @@ struct ExecRunner::Job {
   size_t logged = 0;
   bool terminated = false;  // TERM sent
   bool killed = false;      // KILL sent
+  ExecRunner::Done done;
 };
 
 ExecRunner::ExecRunner(event_base* base) : base_(base) {
@@ -45,10 +47,24 @@ ExecRunner::~ExecRunner() {
 }
 
 pid_t ExecRunner::run(const config::ExecSpec& spec, const Environment& env,
-                      const std::string& label) {
+                      const std::string& label, Done done) {
+  auto failed_to_start = [&] {
+    if (!done) return;
+    // Later, from the loop: a caller is never called back from inside its own call.
+    auto* cb = new Done(std::move(done));
+    timeval now{0, 0};
+    event_base_once(
+        base_, -1, EV_TIMEOUT,
+        [](evutil_socket_t, short, void* arg) {
+          std::unique_ptr<Done> d(static_cast<Done*>(arg));
+          (*d)(-1, false);
+        },
+        cb, &now);
+  };
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
     log::error("exec %s: pipe: %s", label.c_str(), strerror(errno));
+    failed_to_start();
     return -1;
   }
   UniqueFd read_end(fds[0]), write_end(fds[1]);
@@ -73,6 +89,7 @@ pid_t ExecRunner::run(const config::ExecSpec& spec, const Environment& env,
   pid_t pid = fork();
   if (pid < 0) {
     log::error("exec %s: fork: %s", label.c_str(), strerror(errno));
+    failed_to_start();
     return -1;
   }
   if (pid == 0) {
@@ -99,6 +116,7 @@ pid_t ExecRunner::run(const config::ExecSpec& spec, const Environment& env,
   job->owner = this;
   job->pid = pid;
   job->label = label;
+  job->done = std::move(done);
   fcntl(read_end.get(), F_SETFL, fcntl(read_end.get(), F_GETFL) | O_NONBLOCK);
   job->output = std::move(read_end);
   job->output_event.reset(
@@ -173,7 +191,10 @@ void ExecRunner::reap() {
 
 void ExecRunner::finish(pid_t pid, int status) {
   auto it = jobs_.find(pid);
-  if (it == jobs_.end()) return;
+  if (it == jobs_.end()) {
+    children::reaped_elsewhere(pid, status);  // a program a check runs
+    return;
+  }
   Job& job = *it->second;
   // A command stopped for its timeout may leave children that ignore TERM in its process group;
   // its timer goes with the job, so they get KILL now rather than after the grace period.
@@ -191,7 +212,10 @@ void ExecRunner::finish(pid_t pid, int status) {
     log::warning("exec %s: pid %d killed by signal %d%s", job.label.c_str(), pid, WTERMSIG(status),
                  job.terminated ? " (timeout)" : "");
   }
+  Done done = std::move(job.done);
+  bool timed_out = job.terminated;
   jobs_.erase(it);
+  if (done) done(status, timed_out);
 }
 
 }  // namespace mw::actions

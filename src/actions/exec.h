@@ -6,6 +6,7 @@
 #include <event2/event.h>
 #include <sys/types.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -26,8 +27,13 @@ class ExecRunner {
   ExecRunner(const ExecRunner&) = delete;
   ExecRunner& operator=(const ExecRunner&) = delete;
 
-  // Starts the command; returns its pid, or -1 (logged) when it could not start.
-  pid_t run(const config::ExecSpec& spec, const Environment& env, const std::string& label);
+  // How a command ended: its wait status (WIFEXITED, ...), and whether it was stopped for its
+  // timeout. -1 when it could not start.
+  using Done = std::function<void(int status, bool timed_out)>;
+  // Starts the command; returns its pid, or -1 (logged) when it could not start. `done` (if
+  // given) is called from the loop when it has ended, also when it could not start.
+  pid_t run(const config::ExecSpec& spec, const Environment& env, const std::string& label,
+            Done done = {});
   [[nodiscard]] size_t running() const { return jobs_.size(); }
   // Reaps finished children; called on SIGCHLD (the daemon routes the signal here).
   void reap();

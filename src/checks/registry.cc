@@ -5,8 +5,13 @@
 
 #include "checks/delivery/delivery.h"
 #include "checks/director/director.h"
+#include "checks/file/file.h"
+#include "checks/filesystem/filesystem.h"
 #include "checks/port/port.h"
+#include "checks/process/process.h"
+#include "checks/program/program.h"
 #include "checks/replication/replication.h"
+#include "checks/system/system.h"
 #include "config/parser_impl.h"
 
 namespace mw::checks {
@@ -35,6 +40,55 @@ const std::vector<Kind>& all() {
        .run = director::run,
        .labels = director::labels,
        .rows = director::rows},
+      // monit's local service types (src/config/parse_local.cc reads them).
+      {.name = "process",
+       .keyword = "process",
+       .parse = [](Parser& p) { p.check_process(); },
+       .run = process::run,
+       .labels = process::labels,
+       .rows = process::rows},
+      {.name = "program",
+       .keyword = "program",
+       .parse = [](Parser& p) { p.check_program(); },
+       .run = program::run,
+       .labels = program::labels,
+       .rows = program::rows},
+      {.name = "file",
+       .keyword = "file",
+       .parse = [](Parser& p) { p.check_file(); },
+       .run = file::run,
+       .labels = file::labels,
+       .rows = file::rows},
+      {.name = "directory",
+       .keyword = "directory",
+       .parse = [](Parser& p) { p.check_directory(); },
+       .run = file::run,
+       .labels = file::labels,
+       .rows = file::rows},
+      {.name = "fifo",
+       .keyword = "fifo",
+       .parse = [](Parser& p) { p.check_fifo(); },
+       .run = file::run,
+       .labels = file::labels,
+       .rows = file::rows},
+      {.name = "filesystem",
+       .keyword = "filesystem",
+       .parse = [](Parser& p) { p.check_filesystem(); },
+       .run = filesystem::run,
+       .labels = filesystem::labels,
+       .rows = filesystem::rows},
+      {.name = "device",
+       .keyword = "device",
+       .parse = [](Parser& p) { p.check_filesystem(); },
+       .run = filesystem::run,
+       .labels = filesystem::labels,
+       .rows = filesystem::rows},
+      {.name = "system",
+       .keyword = "system",
+       .parse = [](Parser& p) { p.check_system(); },
+       .run = system::run,
+       .labels = system::labels,
+       .rows = system::rows},
   };
   return kinds;
 }

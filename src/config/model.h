@@ -95,7 +95,10 @@ struct DirectorActionSpec {
   std::optional<RateLimit> rate;
 };
 
-enum class ActionKind { alert, exec, director };
+// alert and exec run for any service; start, stop, restart run the service's programs
+// (start/stop/restart program = ...); unmonitor and monitor switch its checks off and on;
+// director sends a director-admin command.
+enum class ActionKind { alert, exec, start, stop, restart, unmonitor, monitor, director };
 
 struct Action {
   ActionKind kind = ActionKind::alert;
@@ -185,12 +188,30 @@ enum class Condition {
   // rule's actions (details["events"]), with MAILWARDEN_BACKEND in an exec's environment.
   backend_down,
   backend_up,
+  compare,        // Rule::compare: a measured value against a limit, or changed since last run
+};
+
+// `if cpu > 80%`, `if space usage >= 90%`, `if changed checksum`, `if status != 0`: a value a
+// check measured, by name, against a threshold in the metric's own unit (the parser converts
+// "MB", "%", "minutes"). Numbers come from CheckResult::metrics, texts (a checksum, a mode, a
+// mount's flags) from CheckResult::details. A value the run did not measure fails no rule.
+enum class CompareOp { gt, lt, ge, le, eq, ne, changed };
+struct Comparison {
+  std::string metric;  // "cpu_percent", "memory_kb", "space_percent", "checksum", ...
+  CompareOp op = CompareOp::gt;
+  double threshold = 0;
+  std::string text;      // eq/ne against a text value (an expected checksum, "0644")
+  bool is_text = false;  // compare details[metric] as text
+  std::string shown;     // as written, for messages: "cpu usage > 80%"
+  std::string unit;      // how the value is shown: "%", " kB", " s", ""
+  FailureClass cls = FailureClass::resource;  // the event a failing rule raises
 };
 
 struct Rule {
   Location where;
   Condition condition = Condition::failed;
   int64_t threshold = 0;
+  Comparison compare;  // Condition::compare
   EventRule fail_rule;
   EventRule ok_rule;
   std::vector<Action> fail_actions;
@@ -274,6 +295,38 @@ struct DirectorCheck : Spec {
   std::map<std::string, DirectorAccount> accounts;  // by backend IP
 };
 
+// ---- local service types (src/checks/<kind>/) ------------------------------------------------
+
+// check process NAME with pidfile PATH | matching "REGEX": /proc read each cycle.
+struct ProcessCheck : Spec {
+  std::string pidfile;  // empty: `matching`
+  Regex matching;       // against the command line (arguments joined by spaces)
+};
+
+// check program NAME with path "CMD [ARGS]" [with timeout N seconds]: run through /bin/sh -c,
+// output bounded; its exit status, output and content matches are measured.
+struct ProgramCheck : Spec {
+  std::string command;
+  std::vector<Regex> content;  // `if content = "REGEX"`: metric "content_N" counts matches
+};
+
+// check file|directory|fifo NAME with path PATH.
+enum class FileType { file, directory, fifo };
+struct FileCheck : Spec {
+  std::string path;
+  FileType type = FileType::file;
+  std::string hash;            // "sha256", "md5", or empty: not hashed
+  std::vector<Regex> content;  // `if content = "REGEX"`: new lines since the last run
+};
+
+// check filesystem|device NAME with path PATH (a mount point, or a block device).
+struct FilesystemCheck : Spec {
+  std::string path;
+};
+
+// check system NAME: load, cpu, memory, swap, uptime of the machine.
+struct SystemCheck : Spec {};
+
 // Something the engine runs each cycle. Its kind (one row of src/checks/registry.cc) says how it
 // runs and how it is shown; its spec is that kind's own part of the model.
 struct Check {
@@ -298,7 +351,28 @@ struct Check {
   }
 };
 
-enum class ServiceKind { host, replication, delivery, director };
+enum class ServiceKind {
+  host,
+  replication,
+  delivery,
+  director,
+  process,
+  program,
+  file,
+  directory,
+  fifo,
+  filesystem,
+  system
+};
+
+// `if N restarts within M cycles then ACTION`: the service's starts and restarts (by its rules
+// or by the control verbs) counted over the last M cycles.
+struct RestartLimit {
+  Location where;
+  int restarts = 1;
+  int cycles = 1;
+  std::vector<Action> actions;  // timeout (= unmonitor), unmonitor, alert, exec
+};
 
 // ---- alerts (parse_alert.cc, src/actions/) -------------------------------------------------
 
@@ -394,6 +468,11 @@ struct Service {
   std::vector<Check> checks;
   std::vector<AlertRecipient> alerts;  // its own "alert ADDR ..." (on top of set alert)
   std::vector<std::string> noalerts;   // "noalert ADDR": a set alert recipient it does not mail
+  // start/stop/restart program = "CMD" [as uid U [gid G]] [with timeout N seconds]
+  std::optional<ExecSpec> start_program;
+  std::optional<ExecSpec> stop_program;
+  std::optional<ExecSpec> restart_program;  // else a restart is stop, then start
+  std::vector<RestartLimit> restart_limits;
 };
 
 enum class LogSink { stderr_stream, file, syslog };

@@ -43,11 +43,13 @@ const std::vector<EventName>& event_names() {
     };
     for (FailureClass c : every_class())
       v.push_back({failure_class_name(c), EventWord::classes, {c}});
-    for (const char* monit :
-         {"action",   "bytein",    "byteout",    "checksum",  "exec",    "exist",    "fsflags",
-          "gid",      "heartbeat", "icmp",       "instance",  "invalid", "link",     "nonexist",
-          "packetin", "packetout", "permission", "pid",       "ppid",    "resource", "saturation",
-          "size",     "speed",     "status",     "timestamp", "uid",     "uptime"})
+    for (int i = static_cast<int>(FailureClass::internal) + 1;
+         i <= static_cast<int>(kLastFailureClass); ++i) {
+      auto c = static_cast<FailureClass>(i);
+      v.push_back({failure_class_name(c), EventWord::classes, {c}});
+    }
+    for (const char* monit : {"action", "bytein", "byteout", "exist", "heartbeat", "icmp",
+                              "invalid", "link", "packetin", "packetout", "saturation", "speed"})
       v.push_back({monit, EventWord::never, {}});
     return v;
   }();
@@ -361,11 +363,14 @@ void Parser::parse_alert_events(AlertEvents& events) {
     auto it = std::find_if(event_names().begin(), event_names().end(),
                            [&](const EventName& e) { return name == e.name; });
     if (it == event_names().end())
-      fail(t.where, "unknown event " + describe(t) +
-                        " (mailwarden sends failed and succeeded, with the failure class: "
-                        "connect, timeout, tls, protocol, auth, rejected, missing-feature, "
-                        "certificate, responsetime, content)" +
-                        did_you_mean(name, names));
+      fail(t.where,
+           "unknown event " + describe(t) +
+               " (mailwarden sends failed and succeeded, with the failure class: "
+               "connect, timeout, tls, protocol, auth, rejected, missing-feature, "
+               "certificate, responsetime, content; and for local services: nonexist, resource, "
+               "checksum, permission, uid, gid, timestamp, size, status, exec, "
+               "instance, fsflags, pid, ppid, uptime)" +
+               did_you_mean(name, names));
     next();
     events.names.push_back(name);
     switch (it->word) {

@@ -86,6 +86,7 @@ void Parser::parse_depends(size_t index) {
     if (t.kind != Token::Kind::word && t.kind != Token::Kind::string) break;
     if (svc.depends.size() > before && t.kind == Token::Kind::word &&
         (at("if") || at("group") || at("alert") || at("noalert") || at("mode") || at("onreboot") ||
+         at("depend") || at("start") || at("stop") || at("restart") ||
          at("depends") || at("every") || at("not") || at("check") || at("set") || at("include")))
       break;
     Location name_at = t.where;
@@ -178,6 +179,7 @@ void Parser::check_dependencies() {
 
 void Parser::parse_if(size_t index) {
   Location where = next().where;
+  if (parse_local_if(index, where)) return;
   if (accept("failed")) {
     if (at("ping") || at("ping4") || at("ping6") || at("icmp"))
       fail(peek().where, "'if failed " + str::lower(peek().text) +
@@ -466,7 +468,8 @@ void Parser::parse_rule_tail(Rule& rule, const std::string& context) {
 }
 
 void Parser::parse_actions(std::vector<Action>& out) {
-  static const std::vector<std::string> actions = {"alert", "exec", "director"};
+  static const std::vector<std::string> actions = {"alert", "exec", "director", "restart", "start",
+                                                   "stop",  "unmonitor", "monitor"};
   do {
     const Token& t = peek();
     if (accept("alert")) {
@@ -481,6 +484,16 @@ void Parser::parse_actions(std::vector<Action>& out) {
       a.kind = ActionKind::director;
       parse_director_action(a.director);
       out.push_back(std::move(a));
+    } else if (programs_allowed_ && accept("restart")) {
+      out.push_back(Action{ActionKind::restart, {}});
+    } else if (programs_allowed_ && accept("start")) {
+      out.push_back(Action{ActionKind::start, {}});
+    } else if (programs_allowed_ && accept("stop")) {
+      out.push_back(Action{ActionKind::stop, {}});
+    } else if (programs_allowed_ && accept("unmonitor")) {
+      out.push_back(Action{ActionKind::unmonitor, {}});
+    } else if (programs_allowed_ && accept("monitor")) {
+      out.push_back(Action{ActionKind::monitor, {}});
     } else if (is_kw(t, "restart") || is_kw(t, "start") || is_kw(t, "stop") ||
                is_kw(t, "unmonitor") || is_kw(t, "monitor") || is_kw(t, "timeout")) {
       // monit allows these on any service; in a check host there is no program to act on.
@@ -494,9 +507,12 @@ void Parser::parse_actions(std::vector<Action>& out) {
       fail_expected("an action (" + one_of(actions) + ")", actions);
     }
     // "alert ADDR" after the actions is the service's next statement, not one more action.
-  } while (at("exec") || at("director") || (at("alert") && !(peek(1).kind == Token::Kind::string ||
-                                           (peek(1).kind == Token::Kind::word &&
-                                            peek(1).text.find('@') != std::string::npos))));
+    // "start program = ..." after the actions is the next statement too.
+  } while (at("exec") || at("director") || at("unmonitor") ||
+           ((at("restart") || at("start") || at("stop")) && !is_kw(peek(1), "program")) ||
+           (at("alert") &&
+            !(peek(1).kind == Token::Kind::string ||
+              (peek(1).kind == Token::Kind::word && peek(1).text.find('@') != std::string::npos))));
 }
 
 void Parser::parse_exec(ExecSpec& e) {

@@ -86,6 +86,8 @@ const std::vector<Parser::BodyForm>& Parser::service_statements() {
       {"mode", &Parser::parse_mode},       {"onreboot", &Parser::parse_service_onreboot},
       {"depends", &Parser::parse_depends}, {"every", &Parser::parse_every},
       {"not", &Parser::parse_not_every},
+      {"start", &Parser::service_program}, {"stop", &Parser::service_program},
+      {"restart", &Parser::service_program}, {"depend", &Parser::parse_depends},
   };
   return forms;
 }
@@ -118,9 +120,7 @@ void Parser::parse_check() {
       return;
     }
   }
-  static const std::set<std::string> monit_kinds = {"process",    "file",    "fifo",
-                                                    "filesystem", "device",  "directory",
-                                                    "system",     "program", "network"};
+  static const std::set<std::string> monit_kinds = {"network"};
   if (peek().kind == Token::Kind::word && monit_kinds.count(str::lower(peek().text))) {
     check_not_run_yet();
     return;
@@ -146,6 +146,7 @@ size_t Parser::begin_service(ServiceKind kind, const std::string& statement) {
     service_at_[svc.name] = name_at;
   }
   cfg_.services.push_back(std::move(svc));
+  programs_allowed_ = false;
   return cfg_.services.size() - 1;
 }
 
@@ -403,6 +404,7 @@ void Parser::finalize() {
   resolve_credentials();
   finish_composites();
   for (auto& finish : finishers_) finish();
+  finish_local_services();
   if (cfg_.settings.statefile.empty())
     cfg_.settings.statefile = files::home_dir() + "/.mailwarden.state";
   if (cfg_.settings.pidfile.empty()) cfg_.settings.pidfile = files::home_dir() + "/.mailwarden.pid";

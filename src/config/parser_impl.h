@@ -241,6 +241,40 @@ class Parser {
   void parse_director_action(DirectorActionSpec& spec);
   // socket "PATH" | address HOST port N (after "with" / "via", which the lexer drops)
   Endpoint director_endpoint(const std::string& context);
+  // ---- monit's local service types (parse_local.cc) -----------------------------------------
+  void check_process();
+  void check_program();
+  void check_file();
+  void check_directory();
+  void check_fifo();
+  void check_filesystem();
+  void check_system();
+  // The service and its main check (checks[0]: the process, file, ... itself, with its implicit
+  // "if does not exist then alert" rule until one is written).
+  size_t begin_local_service(ServiceKind kind, const std::string& statement,
+                             std::shared_ptr<Spec> spec);
+  void file_service(FileType type, const char* statement);
+  // `if ...` forms of the local service types and `if N restarts within M cycles`; false (and
+  // nothing read) when the condition is another form (a port test).
+  bool parse_local_if(size_t index, const Location& where);
+  // start/stop/restart program = "CMD" [as uid U] [gid G] [with timeout N seconds]
+  void service_program(size_t index);
+  ExecSpec parse_program_spec(const std::string& which);
+  // for N cycles / N times within M cycles / then ACTIONS / else if succeeded then ACTIONS
+  void parse_rule_tail(Rule& rule);
+  void add_local_rule(size_t index, Rule rule);
+  void skip_to_then_and_warn(const Location& where, const std::string& what);
+  // Reads `> 80%`, `>= 200 MB`, `< 5 minutes`, `!= 0`: fills op, threshold, unit, shown.
+  struct Quantity {
+    double value = 0;
+    std::string unit;  // lower case as written: "%", "mb", "minutes", "" ...
+    Location where;
+  };
+  CompareOp parse_operator(const std::string& after);
+  Quantity parse_quantity(const std::string& what);
+  void finish_local_services();  // in finalize(): default actions, program checks
+  std::vector<size_t> local_services_;
+  std::set<size_t> explicit_existence_;  // services whose "does not exist" rule is written
   // ---- set ----------------------------------------------------------------------------------
   // One method per "set" form; set_forms() in parser.cc maps keywords to them.
   void set_daemon();
@@ -402,6 +436,8 @@ class Parser {
   std::vector<std::shared_ptr<struct DirectorDraft>> directors_;
   int64_t default_timeout_ms_ = 5000;
   bool in_service_ = false;
+  // start/stop/restart/unmonitor actions act on this service's programs (a local service type)
+  bool programs_allowed_ = false;
 };
 
 }  // namespace mw::config::parsing

@@ -18,6 +18,7 @@
 
 #include "actions/dispatcher.h"
 #include "config/parser.h"
+#include "daemon/control.h"
 #include "daemon/privileges.h"
 #include "engine/engine.h"
 #include "http/server.h"
@@ -119,6 +120,15 @@ class Daemon : public http::Control {
       log::error("%s", http_error.c_str());
       return 1;
     }
+    dispatcher_->on_monitor(
+        [this](const std::string& name, bool on) { (void)engine_->set_monitored(name, on); });
+    control_ = std::make_unique<control::Listener>(io_, *engine_, *dispatcher_);
+    std::string control_error;
+    if (!control_->open(control::socket_path(s.pidfile), control_error)) {
+      log::warning("%s; the control verbs (start, stop, monitor, ...) cannot reach this daemon",
+                   control_error.c_str());
+      control_.reset();
+    }
     cycle_timer_.reset(event_new(base_.get(), -1, EV_PERSIST, &Daemon::on_cycle_timer, this));
     save_timer_.reset(evtimer_new(base_.get(), &Daemon::on_save_timer, this));
     start_timer_.reset(evtimer_new(base_.get(), &Daemon::on_start_timer, this));
@@ -129,6 +139,8 @@ class Daemon : public http::Control {
               "cycle %d s, control file %s",
               static_cast<int>(getpid()), engine_->config()->services.size(),
               engine_->checks().size(), s.cycle_s, control_file_.c_str());
+    dispatcher_->instance_event("started",
+                                "mailwarden started (pid " + std::to_string(getpid()) + ")");
     event_base_dispatch(base_.get());
     save_now();
     log::info("mailwarden stopped");
@@ -221,6 +233,7 @@ class Daemon : public http::Control {
       log::error("%s; the HTTP interface stays as it was", http_error.c_str());
     log::info("reloaded: %zu services, %zu checks", parsed.config->services.size(),
               engine_->checks().size());
+    dispatcher_->instance_event("reloaded", "mailwarden reloaded " + control_file_);
     if (parsed.config->settings.cycle_s != old_cycle &&
         event_pending(cycle_timer_.get(), EV_TIMEOUT, nullptr)) {
       timeval every{parsed.config->settings.cycle_s, 0};
@@ -262,6 +275,8 @@ class Daemon : public http::Control {
     event_del(cycle_timer_.get());
     event_del(start_timer_.get());
     event_del(save_timer_.get());
+    dispatcher_->instance_event("stopped",
+                                "mailwarden stopped (pid " + std::to_string(getpid()) + ")");
     engine_->stop([this] {
       int64_t wait_ms = 5000;
       for (const auto& ms : engine_->config()->settings.mailservers)
@@ -289,6 +304,7 @@ class Daemon : public http::Control {
   std::unique_ptr<actions::Dispatcher> dispatcher_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<http::Server> http_;
+  std::unique_ptr<control::Listener> control_;
   std::vector<EventPtr> signals_;
   EventPtr cycle_timer_, save_timer_, start_timer_;
   time_t started_ = 0;

@@ -3,12 +3,14 @@
 #include <algorithm>
 
 #include <tuple>
+#include "engine/compare.h"
 
 #include "checks/registry.h"
 #include "engine/probe.h"
 #include "engine/schedule.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/strings.h"
 
 namespace mw {
 
@@ -31,6 +33,7 @@ void Engine::load(std::shared_ptr<const config::Config> config) {
       } else {
         rt.rules.assign(chk.rules.size(), EventState{});
       }
+      rt.previous.resize(chk.rules.size());
       rt.service = &svc;
       rt.check = &chk;
       order.push_back(k);
@@ -67,6 +70,13 @@ void Engine::run_cycle() {
       continue;
     }
     rt.skipped.clear();
+    // While its start, stop or restart program runs, a service is not checked: a half-started
+    // server would only raise the events that made it restart.
+    if (dispatcher_ && dispatcher_->controlling(rt.service->name)) {
+      log::debug("'%s': a start/stop program is running, not checked this cycle",
+                 rt.service->name.c_str());
+      continue;
+    }
     if (rt.running || rt.queued) {
       log::debug("'%s' %s: still running from an earlier cycle, not started again",
                  rt.service->name.c_str(), rt.check->description.c_str());
@@ -126,7 +136,8 @@ ScheduleContext Engine::schedule_context() const {
   return ctx;
 }
 
-bool Engine::rule_failed(const config::Rule& rule, const CheckResult& result) {
+bool Engine::rule_failed(const config::Rule& rule, const CheckResult& result,
+                         nlohmann::json& previous) {
   auto metric = [&](const char* name) {
     auto it = result.metrics.find(name);
     return it == result.metrics.end() ? 0.0 : it->second;
@@ -144,6 +155,8 @@ bool Engine::rule_failed(const config::Rule& rule, const CheckResult& result) {
     case config::Condition::backend_down:
     case config::Condition::backend_up:
       return false;  // events, not a state: the dispatcher runs their actions per event
+    case config::Condition::compare:
+      return comparison_failed(rule.compare, result, previous);
   }
   return !result.ok;
 }
@@ -233,24 +246,43 @@ void Engine::finished(const std::string& k, int64_t cycle, const CheckResult& re
     while (rt.history.size() > state::kHistoryLength) rt.history.pop_front();
     const auto& svc = *rt.service;
     const auto& chk = *rt.check;
+    // Unmonitored while it ran (an action of another check of the service, or a verb): the
+    // result is kept for status, but raises no event.
+    bool silent = unmonitored_.count(svc.name) > 0;
     bool was_failed = std::any_of(rt.rules.begin(), rt.rules.end(), [](const EventState& e) {
       return e.state() == RuleState::failed;
     });
     bool was_known = rt.since != 0;
     log::debug("'%s' %s: %s (%.1f ms)", svc.name.c_str(), chk.description.c_str(),
                result.reason().c_str(), result.response_ms);
+    std::vector<const config::Rule*> limits_passed;
     for (size_t i = 0; i < chk.rules.size(); ++i) {
       const auto& rule = chk.rules[i];
-      Transition t = rt.rules[i].record(rule_failed(rule, result), rule.fail_rule, rule.ok_rule);
-      if (!dispatcher_) continue;  // validate: the caller prints the results
+      bool rule_fails = rule_failed(rule, result, rt.previous[i]);
+      if (rule_fails && rule.condition == config::Condition::compare)
+        limits_passed.push_back(&rule);
+      Transition t = rt.rules[i].record(rule_fails, rule.fail_rule, rule.ok_rule);
+      if (!dispatcher_ || silent) continue;  // validate: the caller prints the results
       if (t == Transition::failed) {
         log::error("'%s' %s failed: %s", svc.name.c_str(), chk.description.c_str(),
-                   result.reason().c_str());
+                   rule.condition == config::Condition::compare
+                       ? comparison_reason(rule.compare, result).c_str()
+                       : result.reason().c_str());
       } else if (t == Transition::recovered) {
         log::info("'%s' %s succeeded again", svc.name.c_str(), chk.description.c_str());
       }
       // Every result, not only changes: reminders and "repeat every N cycles" count on it.
       dispatcher_->on_result(svc, chk, i, rule, t, rt.rules[i], result);
+    }
+    // A run that worked but measured a value past a rule's limit is shown as failed, with the
+    // value and the rule (status, validate); the rules above saw the run itself.
+    if (rt.last->ok && !limits_passed.empty()) {
+      std::vector<std::string> reasons;
+      for (const auto* rule : limits_passed)
+        reasons.push_back(comparison_reason(rule->compare, result));
+      rt.last->ok = false;
+      rt.last->cls = limits_passed.front()->compare.cls;
+      rt.last->message = str::join(reasons, "; ");
     }
     bool failed_now = std::any_of(rt.rules.begin(), rt.rules.end(), [](const EventState& e) {
       return e.state() == RuleState::failed;
@@ -346,8 +378,11 @@ state::Snapshot Engine::snapshot(bool history) const {
       cs.last = rt.last;
       cs.runs = rt.runs;
       cs.memory = rt.memory;
-      for (const auto& es : rt.rules)
-        cs.rules.push_back({es.state(), es.history(), es.recorded(), es.cycles_in_state()});
+      for (size_t i = 0; i < rt.rules.size(); ++i) {
+        const auto& es = rt.rules[i];
+        cs.rules.push_back({es.state(), es.history(), es.recorded(), es.cycles_in_state(),
+                            i < rt.previous.size() ? rt.previous[i] : nlohmann::json()});
+      }
       ss.checks.push_back(std::move(cs));
     }
     snap.services.push_back(std::move(ss));
@@ -372,9 +407,11 @@ void Engine::restore(const state::Snapshot& snap) {
       rt.since = cs.since;
       rt.history.assign(cs.history.begin(), cs.history.end());
       if (cs.rules.size() == rt.rules.size())
-        for (size_t i = 0; i < cs.rules.size(); ++i)
+        for (size_t i = 0; i < cs.rules.size(); ++i) {
           rt.rules[i].restore(cs.rules[i].state, cs.rules[i].history, cs.rules[i].recorded,
                               cs.rules[i].cycles_in_state);
+          rt.previous[i] = cs.rules[i].previous;
+        }
     }
   }
 }

@@ -93,6 +93,7 @@ class Engine {
     int64_t cycle = 0;  // the cycle it was queued in
     std::optional<CheckResult> last;
     std::vector<EventState> rules;
+    std::vector<nlohmann::json> previous;  // per rule: the value `changed` compares with
     int64_t runs = 0;
     nlohmann::json memory;  // what a composite check carries from one run to the next
     std::string skipped;    // why the last cycle left it out (schedule.h), empty: it ran
@@ -110,7 +111,8 @@ class Engine {
 
   static std::string key(const std::string& service, const std::string& check_id);
   [[nodiscard]] ScheduleContext schedule_context() const;
-  static bool rule_failed(const config::Rule& rule, const CheckResult& result);
+  static bool rule_failed(const config::Rule& rule, const CheckResult& result,
+                          nlohmann::json& previous);
   void pump();
   [[nodiscard]] bool take_start_token();
   static void on_pump_timer(evutil_socket_t, short, void* arg);
@@ -123,6 +125,7 @@ class Engine {
   std::shared_ptr<const config::Config> config_;
   std::map<std::string, Runtime> runtimes_;
   std::vector<std::string> order_;
+  std::set<std::string> unmonitored_;
   std::deque<std::pair<std::string, int64_t>> queue_;  // key, the cycle it was queued in
   int running_ = 0;
   double tokens_ = 0;

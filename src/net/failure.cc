@@ -28,12 +28,42 @@ const char* failure_class_name(FailureClass c) {
       return "content";
     case FailureClass::internal:
       return "internal";
+    case FailureClass::nonexist:
+      return "nonexist";
+    case FailureClass::resource:
+      return "resource";
+    case FailureClass::checksum:
+      return "checksum";
+    case FailureClass::permission:
+      return "permission";
+    case FailureClass::uid:
+      return "uid";
+    case FailureClass::gid:
+      return "gid";
+    case FailureClass::timestamp:
+      return "timestamp";
+    case FailureClass::size:
+      return "size";
+    case FailureClass::status:
+      return "status";
+    case FailureClass::exec:
+      return "exec";
+    case FailureClass::instance:
+      return "instance";
+    case FailureClass::fsflags:
+      return "fsflags";
+    case FailureClass::pid:
+      return "pid";
+    case FailureClass::ppid:
+      return "ppid";
+    case FailureClass::uptime:
+      return "uptime";
   }
   return "unknown";
 }
 
 FailureClass failure_class_from_name(const std::string& name, FailureClass unknown) {
-  for (int i = 0; i <= static_cast<int>(FailureClass::internal); ++i)
+  for (int i = 0; i <= static_cast<int>(kLastFailureClass); ++i)
     if (name == failure_class_name(static_cast<FailureClass>(i)))
       return static_cast<FailureClass>(i);
   return unknown;

@@ -19,7 +19,25 @@ enum class FailureClass {
   responsetime,     // the dialogue worked but took longer than the rule allows
   content,   // a delivery/replication check found the data wrong (missing, altered, out of sync)
   internal,  // mailwarden could not run the test (resources, a bug)
+  // The local service types (process, program, file, filesystem, system), named as monit
+  // names its events so that `alert ... on { checksum, resource }` reads unchanged.
+  nonexist,    // the process, file or filesystem is not there (or its pidfile is unusable)
+  resource,    // cpu, memory, children, load, space, inodes past a limit
+  checksum,    // a file's checksum differs from the expected one, or changed
+  permission,  // a file's mode is not the expected one
+  uid,         // a file's owner is not the expected one
+  gid,         // a file's group is not the expected one
+  timestamp,   // a file's modification time is too old, or changed
+  size,        // a file's size is past a limit, or changed
+  status,      // a program's exit status is past a limit, or changed
+  exec,        // a program or a start/stop program could not run, failed, or timed out
+  instance,    // mailwarden itself started, stopped or reloaded
+  fsflags,     // a filesystem's mount flags changed (a read-only remount)
+  pid,         // a process's pid changed
+  ppid,        // a process's parent pid changed
+  uptime,      // a process's or the system's uptime is below a limit
 };
+constexpr FailureClass kLastFailureClass = FailureClass::uptime;
 
 [[nodiscard]] const char* failure_class_name(FailureClass c);
 // The class with that name, or `unknown` when no class has it.

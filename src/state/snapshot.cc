@@ -130,11 +130,14 @@ std::string to_text(const Snapshot& s) {
     json checks = json::array();
     for (const auto& c : svc.checks) {
       json rules = json::array();
-      for (const auto& r : c.rules)
-        rules.push_back({{"state", rule_state_name(r.state)},
-                         {"history", r.history},
-                         {"recorded", r.recorded},
-                         {"cycles_in_state", r.cycles_in_state}});
+      for (const auto& r : c.rules) {
+        json jr = {{"state", rule_state_name(r.state)},
+                   {"history", r.history},
+                   {"recorded", r.recorded},
+                   {"cycles_in_state", r.cycles_in_state}};
+        if (!r.previous.is_null()) jr["previous"] = r.previous;
+        rules.push_back(std::move(jr));
+      }
       json jc = {{"id", c.id}, {"description", c.description}, {"runs", c.runs}, {"rules", rules}};
       if (!c.kind.empty()) jc["kind"] = c.kind;
       if (!c.protocol.empty()) jc["protocol"] = c.protocol;
@@ -212,7 +215,8 @@ bool from_text(const std::string& text, Snapshot& out, std::string& error) {
           if (!jr.is_object()) continue;
           c.rules.push_back(RuleSnapshot{state_from(get(jr, "state", "init")),
                                          get(jr, "history", uint64_t{0}), get(jr, "recorded", 0),
-                                         get(jr, "cycles_in_state", int64_t{0})});
+                                         get(jr, "cycles_in_state", int64_t{0}),
+                                         jr.contains("previous") ? jr["previous"] : json()});
         }
         if (jc.contains("last") && jc["last"].is_object()) c.last = result_from(jc["last"]);
         if (jc.contains("memory") && jc["memory"].is_object()) c.memory = jc["memory"];

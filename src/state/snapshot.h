@@ -21,6 +21,7 @@ struct RuleSnapshot {
   uint64_t history = 0;
   int recorded = 0;
   int64_t cycles_in_state = 0;
+  nlohmann::json previous;  // the value a `changed` rule last saw (null: none yet)
 };
 
 // One past result, for the history every face can show (the HTML chart, the API).

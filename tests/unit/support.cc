@@ -119,6 +119,11 @@ std::string actions(const std::vector<mw::config::Action>& list) {
         out += " rate=" + std::to_string(d.rate->count) + "/" +
                std::to_string(d.rate->per_seconds) + "s";
       continue;
+    } else if (a.kind != mw::config::ActionKind::exec) {
+      static const char* names[] = {"alert",   "exec",      "start",  "stop",
+                                    "restart", "unmonitor", "monitor"};
+      out += names[static_cast<int>(a.kind)];
+      continue;
     }
     out += "exec " + mw::str::quote(a.exec.command);
     if (a.exec.uid) out += " uid=" + std::to_string(*a.exec.uid);
@@ -267,6 +272,8 @@ std::string condition(const mw::config::Rule& r) {
       return "backend down";
     case mw::config::Condition::backend_up:
       return "backend up";
+    case mw::config::Condition::compare:
+      return r.compare.shown;
   }
   return "?";
 }
@@ -298,6 +305,19 @@ std::string describe(const mw::config::Config& c) {
     out += "service " + mw::str::quote(svc.name) + " address " + svc.address;
     for (const auto& g : svc.groups) out += " group " + g;
     out += "\n";
+    auto program = [&](const char* which, const std::optional<mw::config::ExecSpec>& p) {
+      if (!p) return;
+      out += std::string("  ") + which + " program " + mw::str::quote(p->command) + " timeout " +
+             std::to_string(p->timeout_s) + " s";
+      if (p->uid) out += " uid=" + std::to_string(*p->uid);
+      out += "\n";
+    };
+    program("start", svc.start_program);
+    program("stop", svc.stop_program);
+    program("restart", svc.restart_program);
+    for (const auto& l : svc.restart_limits)
+      out += "  if " + std::to_string(l.restarts) + " restarts within " + std::to_string(l.cycles) +
+             " cycles then " + actions(l.actions) + "\n";
     for (const auto& chk : svc.checks) {
       out += "  check " + mw::str::quote(chk.description) + " timeout " +
              std::to_string(chk.timeout_ms) + " ms deadline " + std::to_string(chk.deadline_ms) +
