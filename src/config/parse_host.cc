@@ -485,15 +485,15 @@ void Parser::parse_actions(std::vector<Action>& out) {
       parse_director_action(a.director);
       out.push_back(std::move(a));
     } else if (programs_allowed_ && accept("restart")) {
-      out.push_back(Action{ActionKind::restart, {}});
+      out.push_back(Action{ActionKind::restart, {}, {}});
     } else if (programs_allowed_ && accept("start")) {
-      out.push_back(Action{ActionKind::start, {}});
+      out.push_back(Action{ActionKind::start, {}, {}});
     } else if (programs_allowed_ && accept("stop")) {
-      out.push_back(Action{ActionKind::stop, {}});
+      out.push_back(Action{ActionKind::stop, {}, {}});
     } else if (programs_allowed_ && accept("unmonitor")) {
-      out.push_back(Action{ActionKind::unmonitor, {}});
+      out.push_back(Action{ActionKind::unmonitor, {}, {}});
     } else if (programs_allowed_ && accept("monitor")) {
-      out.push_back(Action{ActionKind::monitor, {}});
+      out.push_back(Action{ActionKind::monitor, {}, {}});
     } else if (is_kw(t, "restart") || is_kw(t, "start") || is_kw(t, "stop") ||
                is_kw(t, "unmonitor") || is_kw(t, "monitor") || is_kw(t, "timeout")) {
       // monit allows these on any service; in a check host there is no program to act on.

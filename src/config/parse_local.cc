@@ -139,7 +139,7 @@ size_t Parser::begin_local_service(ServiceKind kind, const std::string& statemen
   // that cannot run, is never silent. "if does not exist then ..." replaces it.
   Rule exists;
   exists.where = svc.where;
-  exists.fail_actions.push_back(Action{ActionKind::alert, {}});
+  exists.fail_actions.push_back(Action{ActionKind::alert, {}, {}});
   chk.rules.push_back(std::move(exists));
   svc.checks.push_back(std::move(chk));
   local_services_.push_back(index);
@@ -397,7 +397,7 @@ bool Parser::parse_local_if(size_t index, const Location& where) {
     expect_kw("then", "after 'N restarts within M cycles'");
     if (accept("timeout")) {
       // monit's old name: stop monitoring the service.
-      limit.actions.push_back(Action{ActionKind::unmonitor, {}});
+      limit.actions.push_back(Action{ActionKind::unmonitor, {}, {}});
       if (at("alert") || at("exec")) parse_actions(limit.actions);
     } else {
       parse_actions(limit.actions);
@@ -753,7 +753,7 @@ void Parser::finish_local_services() {
     // monit starts a process that is not running (when it knows how); the written rule decides
     // otherwise.
     if (!explicit_existence_.count(index) && svc.kind == ServiceKind::process && svc.start_program)
-      exists.fail_actions.push_back(Action{ActionKind::start, {}});
+      exists.fail_actions.push_back(Action{ActionKind::start, {}, {}});
   }
   // Actions that need a program the service does not have: warned about, as monit accepts them.
   for (const auto& svc : cfg_.services) {

@@ -138,7 +138,6 @@ class Engine {
   bool ignore_schedules_ = false;
   std::function<void(const CycleStats&)> cycle_done_;
   std::function<void()> result_cb_;
-  std::set<std::string> unmonitored_;
   int64_t last_cycle_ms_ = 0;
   uint64_t changes_ = 0;
 };
