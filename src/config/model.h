@@ -187,6 +187,14 @@ struct DeliveryCheck {
   bool allow_plaintext = false;
 };
 
+// if failed ping|icmp|ping4|ping6 [count N] [size N] [timeout N s]: ICMP echo to the host.
+struct PingCheck {
+  std::string host;
+  AddressFamily family = AddressFamily::any;  // ping4 / ping6
+  int count = 3;                              // echo requests per run
+  int size = 56;                              // payload bytes of each request
+};
+
 // Something the engine runs each cycle: one connection dialogue (or, later, a composite check).
 struct Check {
   Location where;
@@ -195,7 +203,7 @@ struct Check {
   int64_t timeout_ms = 5000;  // inactivity timeout of every wait
   int64_t deadline_ms = 0;    // the whole run, retries excluded
   int retry = 0;              // extra attempts within one cycle before it counts as failed
-  using What = std::variant<PortCheck, ReplicationCheck, DeliveryCheck>;
+  using What = std::variant<PortCheck, ReplicationCheck, DeliveryCheck, PingCheck>;
   What what;
   std::vector<Rule> rules;
 };

@@ -36,6 +36,8 @@ void Parser::parse_group(size_t index) {
 void Parser::parse_if(size_t index) {
   Location where = next().where;
   if (accept("failed")) {
+    if (at("ping") || at("icmp") || at("ping4") || at("ping6"))
+      return parse_ping_test(index, where);
     parse_port_test(index, where);
     return;
   }
@@ -178,6 +180,16 @@ void Parser::parse_port_test(size_t index, const Location& where) {
       fail(at_kw, "unknown port test clause '" + t.text + "'" + did_you_mean(k, clauses));
     }
   }
+  parse_rule_tail(rule);
+  // The statement is fully read: a semantic error must not make the parser skip what follows.
+  try {
+    finish_port_test(index, std::move(chk), std::move(pc), c, std::move(rule), deadline);
+  } catch (const Abandon&) {
+  }
+}
+
+// "then ACTIONS [else if succeeded [N cycles] then ACTIONS]", after a test's clauses.
+void Parser::parse_rule_tail(Rule& rule) {
   next();  // then
   parse_actions(rule.fail_actions);
   if (accept("else")) {
@@ -192,11 +204,6 @@ void Parser::parse_port_test(size_t index, const Location& where) {
     }
     expect_kw("then", "after 'else if succeeded'");
     parse_actions(rule.ok_actions);
-  }
-  // The statement is fully read: a semantic error must not make the parser skip what follows.
-  try {
-    finish_port_test(index, std::move(chk), std::move(pc), c, std::move(rule), deadline);
-  } catch (const Abandon&) {
   }
 }
 
@@ -389,8 +396,7 @@ void Parser::finish_port_test(size_t index, Check chk, PortCheck pc, const PortC
   }
   pc.protocol = proto;
   if (proto->connect_only)
-    d_.warning(*c.protocol_at,
-               "protocol " + pc.protocol_name + ": only the connection is checked");
+    d_.warning(*c.protocol_at, "protocol " + pc.protocol_name + ": only the connection is checked");
   check_protocol_clauses(pc, c);
   if (!c.port_at && !c.unix_at) pc.endpoint.port = proto->default_port;
   if (!c.unix_at && pc.endpoint.port == 0)

@@ -268,6 +268,10 @@ class Parser {
   void parse_service_body(size_t index, const std::vector<BodyForm>& forms);
   void parse_if(size_t index);
   void parse_port_test(size_t index, const Location& where);
+  // "then ACTIONS [else if succeeded ... then ACTIONS]", the end of every test's rule.
+  void parse_rule_tail(Rule& rule);
+  // if failed ping|icmp|ping4|ping6 ... (parse_ping.cc)
+  void parse_ping_test(size_t index, const Location& where);
   void parse_comparison_gt(const std::string& after);
   void parse_certificate_clause(PortCheck& pc);
   // "N times within M cycles" or "N cycles" (= for N cycles).

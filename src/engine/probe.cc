@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "checks/delivery/delivery.h"
+#include "checks/ping/ping.h"
 #include "checks/replication/replication.h"
 #include "engine/run_context.h"
 #include "protocols/registry.h"
@@ -114,6 +115,7 @@ Task<void> composite_run(RunContext& ctx) {
     co_return co_await checks::replication::run(ctx);
   if (std::holds_alternative<config::DeliveryCheck>(what))
     co_return co_await checks::delivery::run(ctx);
+  if (std::holds_alternative<config::PingCheck>(what)) co_return co_await checks::ping::run(ctx);
   throw ProbeError(FailureClass::internal,
                    "no runner for the check kind of " + ctx.check().description);
 }
