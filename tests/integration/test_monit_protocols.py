@@ -225,6 +225,9 @@ def test_ping_loopback():
     t = result("ping count 2", 0)
     lib.expect_result(t, "ok", "none", "")
     lib.expect_eq(t["name"], "ping 127.0.0.1", "test name")
+    lib.expect_eq((t["sent"], t["received"], t["socket"], t["metrics"]["loss_percent"]),
+                  (2, 2, "raw" if os.geteuid() == 0 else "datagram", 0.0), "sent, received, socket, loss")
+    lib.expect_true(t["metrics"]["ping_ms"] > 0, "a round trip was measured", t)
     if socket.has_ipv6 and os.path.exists("/proc/net/if_inet6"):
         with open("/proc/net/if_inet6") as f:
             if any(line.startswith("00000000000000000000000000000001") for line in f):

@@ -190,7 +190,6 @@ Task<void> run(RunContext& ctx) {
   for (double r : rtts) sum += r;
   double mean = std::round(sum / static_cast<double>(rtts.size()) * 1000) / 1000;
   ctx.metrics["ping_ms"] = mean;
-  ctx.details["ping_ms"] = mean;
 }
 
 }  // namespace mw::checks::ping
