@@ -395,8 +395,6 @@ void Parser::finish_port_test(size_t index, Check chk, PortCheck pc, const PortC
     }
   }
   pc.protocol = proto;
-  if (proto->connect_only)
-    d_.warning(*c.protocol_at, "protocol " + pc.protocol_name + ": only the connection is checked");
   check_protocol_clauses(pc, c);
   if (!c.port_at && !c.unix_at) pc.endpoint.port = proto->default_port;
   if (!c.unix_at && pc.endpoint.port == 0)
