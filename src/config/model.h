@@ -8,7 +8,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <variant>
 #include <vector>
 
 #include "net/endpoint.h"
@@ -18,6 +17,9 @@
 
 namespace mw::protocols {
 struct ProtocolInfo;
+}
+namespace mw::checks {
+struct Kind;
 }
 
 namespace mw::config {
@@ -112,8 +114,14 @@ struct ProbeOptions {
   [[nodiscard]] bool has_login() const { return !username.empty(); }
 };
 
+// What one kind of check needs at run time. Each kind (src/checks/<kind>/) derives its own from
+// it; the parser builds it once and nothing changes it afterwards.
+struct Spec {
+  virtual ~Spec() = default;
+};
+
 // "if failed [host H] port N ... protocol P ..." or "if failed unixsocket PATH ...".
-struct PortCheck {
+struct PortCheck : Spec {
   Endpoint endpoint;
   std::string protocol_name;
   const protocols::ProtocolInfo* protocol = nullptr;
@@ -159,7 +167,7 @@ struct MailUrl {
 };
 
 // check replication: the reference server's mailboxes compared with each replica's by STATUS.
-struct ReplicationCheck {
+struct ReplicationCheck : Spec {
   std::vector<MailUrl> servers;  // [0] is the reference
   std::string admin;             // logs in as each user by proxy authorization
   std::string password;
@@ -175,7 +183,7 @@ struct ReplicationCheck {
 };
 
 // check delivery: a probe message sent one way and watched for on the other.
-struct DeliveryCheck {
+struct DeliveryCheck : Spec {
   MailUrl send;
   MailUrl receive;
   std::string send_credentials;  // entries of the credentials file, resolved into the URLs
@@ -188,14 +196,15 @@ struct DeliveryCheck {
 };
 
 // if failed ping|icmp|ping4|ping6 [count N] [size N] [timeout N s]: ICMP echo to the host.
-struct PingCheck {
+struct PingCheck : Spec {
   std::string host;
   AddressFamily family = AddressFamily::any;  // ping4 / ping6
   int count = 3;                              // echo requests per run
   int size = 56;                              // payload bytes of each request
 };
 
-// Something the engine runs each cycle: one connection dialogue (or, later, a composite check).
+// Something the engine runs each cycle. Its kind (one row of src/checks/registry.cc) says how it
+// runs and how it is shown; its spec is that kind's own part of the model.
 struct Check {
   Location where;
   std::string id;             // stable key for state across restarts and reloads
@@ -203,9 +212,19 @@ struct Check {
   int64_t timeout_ms = 5000;  // inactivity timeout of every wait
   int64_t deadline_ms = 0;    // the whole run, retries excluded
   int retry = 0;              // extra attempts within one cycle before it counts as failed
-  using What = std::variant<PortCheck, ReplicationCheck, DeliveryCheck, PingCheck>;
-  What what;
+  const checks::Kind* kind = nullptr;
+  std::shared_ptr<Spec> spec;
   std::vector<Rule> rules;
+
+  // The spec as the kind's own type; null when the check is of another kind.
+  template <class T>
+  [[nodiscard]] const T* as() const {
+    return dynamic_cast<const T*>(spec.get());
+  }
+  template <class T>
+  [[nodiscard]] T* as() {
+    return dynamic_cast<T*>(spec.get());
+  }
 };
 
 enum class ServiceKind { host, replication, delivery };
@@ -278,6 +297,7 @@ struct Service {
   Location where;
   std::string name;
   ServiceKind kind = ServiceKind::host;
+  std::string type = "host";  // the word after "check": host, replication, ...
   std::string address;
   std::vector<std::string> groups;
   std::vector<Check> checks;
@@ -286,6 +306,14 @@ struct Service {
 };
 
 enum class LogSink { stderr_stream, file, syslog };
+
+// `set user NAME`: the user the daemon becomes once started as root (src/daemon/privileges.h).
+struct RunAs {
+  Location where;
+  std::string name;
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
 
 struct Settings {
   int cycle_s = 30;
@@ -303,6 +331,7 @@ struct Settings {
   MailFormat mail_format;
   std::vector<AlertRecipient> alerts;  // set alert: recipients of every service
   EventQueueSettings eventqueue;
+  std::optional<RunAs> user;  // set user
 };
 
 struct Config {

@@ -3,6 +3,7 @@
 // (monit's icmp test). The check runs in src/checks/ping/.
 #include <algorithm>
 
+#include "checks/registry.h"
 #include "config/parser_impl.h"
 #include "util/strings.h"
 
@@ -66,7 +67,8 @@ void Parser::parse_ping_test(size_t index, const Location& where) {
     id = chk.description + " #" + std::to_string(++n);
   chk.id = id;
   if (n > 1) chk.description = id;
-  chk.what = std::move(ping);
+  chk.kind = &checks::get("ping");
+  chk.spec = std::make_shared<PingCheck>(std::move(ping));
   chk.rules.push_back(std::move(rule));
   svc.checks.push_back(std::move(chk));
   if (default_timeout) pending_timeouts_.push_back({index, svc.checks.size() - 1, false});

@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <vector>
@@ -102,7 +103,7 @@ void on_readable(evutil_socket_t, short, void* arg) {
 }  // namespace
 
 Task<void> run(RunContext& ctx) {
-  const auto& pc = std::get<config::PingCheck>(ctx.check().what);
+  const auto& pc = *ctx.check().as<config::PingCheck>();
   const int64_t timeout_ms = ctx.check().timeout_ms;
   Endpoint ep;
   ep.host = pc.host;
@@ -190,6 +191,26 @@ Task<void> run(RunContext& ctx) {
   for (double r : rtts) sum += r;
   double mean = std::round(sum / static_cast<double>(rtts.size()) * 1000) / 1000;
   ctx.metrics["ping_ms"] = mean;
+}
+
+std::pair<std::string, std::string> labels(const config::Check& check) {
+  const auto& pc = *check.as<config::PingCheck>();
+  return {"icmp", pc.host};
+}
+
+void rows(const CheckResult& r, DetailRows& out) {
+  if (!r.details.is_object()) return;
+  auto sent = r.details.find("sent");
+  auto received = r.details.find("received");
+  if (sent != r.details.end() && received != r.details.end() && sent->is_number() &&
+      received->is_number())
+    out.emplace_back("echo replies", std::to_string(received->get<int>()) + " of " +
+                                         std::to_string(sent->get<int>()));
+  if (auto it = r.metrics.find("ping_ms"); it != r.metrics.end()) {
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.3f ms", it->second);
+    out.emplace_back("round trip", buf);
+  }
 }
 
 }  // namespace mw::checks::ping

@@ -5,11 +5,18 @@
 // timeout when none does. ctx.metrics: "ping_ms" (the mean round trip), "loss_percent".
 #pragma once
 
+#include <string>
+#include <utility>
+
+#include "checks/registry.h"
 #include "engine/run_context.h"
 #include "net/task.h"
 
 namespace mw::checks::ping {
 
 Task<void> run(RunContext& ctx);
+// For the registry row: the status and metric labels of a check, and its detail rows.
+std::pair<std::string, std::string> labels(const config::Check& check);
+void rows(const CheckResult& r, DetailRows& out);
 
 }  // namespace mw::checks::ping
