@@ -46,15 +46,14 @@ void Parser::parse_ping_test(size_t index, const Location& where) {
     } else if (k == "retry") {
       chk.retry = static_cast<int>(number("the number of retries", 0, 10));
     } else if (k == "for") {
-      long long n = number("the number of cycles", 1, kMaxCycles);
-      expect_kw("cycles", "after 'for N'");
-      rule.fail_rule = EventRule{static_cast<int>(n), static_cast<int>(n)};
+      parse_cycles(rule.fail_rule);  // N cycles, N times within M cycles
     } else {
       fail(at_kw, "unknown " + kind + " clause '" + t.text + "' (a ping test takes " +
                       one_of(clauses) + ")" + did_you_mean(k, clauses));
     }
   }
-  parse_rule_tail(rule);
+  next();  // then
+  parse_rule_tail(rule, "if failed " + kind);
   if (ping.host.empty()) fail(where, "the ping test has no host (the service has no address)");
   bool default_timeout = chk.timeout_ms == 0;
   if (default_timeout) chk.timeout_ms = default_timeout_ms_;
