@@ -18,13 +18,15 @@ namespace mw::protocols {
 
 // Options of a port test that a protocol may accept (ProbeOptions fields).
 enum Accepts : unsigned {
-  kLogin = 1u << 0,       // username / password / credentials
-  kMasterUser = 1u << 1,  // masteruser: SASL PLAIN with an authorization identity
-  kMailbox = 1u << 2,     // select "MAILBOX"
-  kEnvelope = 1u << 3,    // mail from / rcpt to [expect reject]
-  kSteps = 1u << 4,       // send / expect
-  kHelo = 1u << 5,        // helo NAME
-  kHttp = 1u << 6,        // request, status, content, hostheader, checksum, http headers
+  kLogin = 1u << 0,        // username / password / credentials
+  kMasterUser = 1u << 1,   // masteruser: SASL PLAIN with an authorization identity
+  kMailbox = 1u << 2,      // select "MAILBOX"
+  kEnvelope = 1u << 3,     // mail from / rcpt to [expect reject]
+  kSteps = 1u << 4,        // send / expect
+  kHelo = 1u << 5,         // helo NAME
+  kHttp = 1u << 6,         // request, status, content, hostheader, checksum, http headers
+  kLoginUnused = 1u << 7,  // monit logs in, mailwarden does not: username/password accepted,
+                           // dropped, with a warning
 };
 
 using Dialogue = Task<void> (*)(Probe&);

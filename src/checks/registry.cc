@@ -7,6 +7,7 @@
 #include "checks/director/director.h"
 #include "checks/file/file.h"
 #include "checks/filesystem/filesystem.h"
+#include "checks/ping/ping.h"
 #include "checks/port/port.h"
 #include "checks/process/process.h"
 #include "checks/program/program.h"
@@ -89,6 +90,7 @@ const std::vector<Kind>& all() {
        .run = system::run,
        .labels = system::labels,
        .rows = system::rows},
+      {.name = "ping", .run = ping::run, .labels = ping::labels, .rows = ping::rows},
   };
   return kinds;
 }

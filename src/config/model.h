@@ -327,6 +327,14 @@ struct FilesystemCheck : Spec {
 // check system NAME: load, cpu, memory, swap, uptime of the machine.
 struct SystemCheck : Spec {};
 
+// if failed ping|icmp|ping4|ping6 [count N] [size N] [timeout N s]: ICMP echo to the host.
+struct PingCheck : Spec {
+  std::string host;
+  AddressFamily family = AddressFamily::any;  // ping4 / ping6
+  int count = 3;                              // echo requests per run
+  int size = 56;                              // payload bytes of each request
+};
+
 // Something the engine runs each cycle. Its kind (one row of src/checks/registry.cc) says how it
 // runs and how it is shown; its spec is that kind's own part of the model.
 struct Check {

@@ -181,9 +181,8 @@ void Parser::parse_if(size_t index) {
   Location where = next().where;
   if (parse_local_if(index, where)) return;
   if (accept("failed")) {
-    if (at("ping") || at("ping4") || at("ping6") || at("icmp"))
-      fail(peek().where, "'if failed " + str::lower(peek().text) +
-                             "' is an ICMP echo test, which mailwarden does not run yet");
+    if (at("ping") || at("icmp") || at("ping4") || at("ping6"))
+      return parse_ping_test(index, where);
     parse_port_test(index, where);
     return;
   }
@@ -619,8 +618,6 @@ void Parser::finish_port_test(size_t index, Check chk, PortCheck pc, const PortC
     }
   }
   pc.protocol = proto;
-  if (proto->connect_only)
-    d_.warning(*c.protocol_at, "protocol " + pc.protocol_name + ": only the connection is checked");
   check_protocol_clauses(pc, c);
   if (!c.port_at && !c.unix_at) pc.endpoint.port = proto->default_port;
   if (!c.unix_at && pc.endpoint.port == 0)

@@ -120,6 +120,26 @@ bool Parser::parse_protocol_clause(const std::string& k, const Location& at, Por
     h.checksum_hex = hex;
     return true;
   }
+  // Clauses monit's own dialogues of these protocols take; read and kept out of the model.
+  static const struct {
+    const char* clause;
+    const char* protocol;
+    bool number;
+  } monit_only[] = {{"origin", "websocket", false},
+                    {"version", "websocket", true},
+                    {"secret", "radius", false},
+                    {"target", "sip", false},
+                    {"maxforward", "sip", true}};
+  for (const auto& m : monit_only) {
+    if (k != m.clause) continue;
+    if (m.number) {
+      (void)number(std::string("a number after '") + m.clause + "'", 0, 1000000);
+    } else {
+      (void)value(std::string("a value after '") + m.clause + "'");
+    }
+    c.monit_only.push_back({at, m.clause, m.protocol});
+    return true;
+  }
   if (k == "http") {
     note();
     expect_kw("headers", "after 'http' (http headers [Name: value, ...])");
@@ -168,11 +188,40 @@ bool Parser::parse_protocol_clause(const std::string& k, const Location& at, Por
   return false;
 }
 
-void Parser::check_protocol_clauses(const PortCheck& pc, const PortClauses& c) {
-  if (c.http_at && !(pc.protocol->accepts & protocols::kHttp))
-    fail(*c.http_at, "protocol '" + pc.protocol_name +
-                         "' does not take HTTP clauses (request, status, content, hostheader, "
-                         "checksum, http headers); use protocol http or https");
+void Parser::check_protocol_clauses(PortCheck& pc, const PortClauses& c) {
+  // What monit would use and mailwarden does not: named in the test's one warning.
+  std::vector<std::string> unused;
+  for (const auto& m : c.monit_only) {
+    if (pc.protocol_name != m.protocol && !(m.protocol == "websocket" && pc.protocol_name == "ws"))
+      fail(m.where, "'" + m.clause + "' belongs to protocol " + m.protocol);
+    unused.push_back("'" + m.clause + "'");
+  }
+  if ((pc.protocol->accepts & protocols::kLoginUnused) &&
+      (pc.options.has_login() || !pc.options.password.empty())) {
+    unused.emplace_back("username/password");
+    pc.options.username.clear();
+    pc.options.password.clear();
+  }
+  const bool web = pc.protocol_name == "websocket" || pc.protocol_name == "ws" ||
+                   pc.protocol_name == "apache-status";
+  if (c.http_at && !(pc.protocol->accepts & protocols::kHttp)) {
+    // monit's websocket and apache-status tests send a request; here they only connect.
+    if (!web)
+      fail(*c.http_at, "protocol '" + pc.protocol_name +
+                           "' does not take HTTP clauses (request, status, content, hostheader, "
+                           "checksum, http headers); use protocol http or https");
+    unused.emplace_back("the HTTP clauses");
+    pc.options.http = HttpOptions{};
+  }
+  if (!pc.protocol->connect_only && unused.empty()) return;
+  std::string what =
+      pc.protocol->connect_only ? "only the connection is checked" : "only its greeting is checked";
+  std::string list;
+  for (size_t i = 0; i < unused.size(); ++i)
+    list += (i == 0 ? "" : i + 1 == unused.size() ? " and " : ", ") + unused[i];
+  if (!list.empty()) list = " (" + list + " accepted for monit compatibility, no effect)";
+  d_.warning(c.protocol_at.value_or(Location{}),
+             "protocol " + pc.protocol_name + ": " + what + list);
 }
 
 }  // namespace mw::config::parsing

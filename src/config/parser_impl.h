@@ -190,6 +190,14 @@ class Parser {
     std::optional<Location> credentials_at, envelope_at, helo_at, step_starttls_at;
     std::optional<Location> preauth_at;
     std::optional<Location> http_at;  // the first http clause (parse_protocol_clauses.cc)
+    // monit's clauses of protocols mailwarden only greets (websocket origin, radius secret...):
+    // where, the clause, the protocol it belongs to
+    struct MonitOnly {
+      Location where;
+      std::string clause;
+      std::string protocol;
+    };
+    std::vector<MonitOnly> monit_only;
     bool type_ssl = false;
     bool sslauto = false;  // type tcpssl sslauto: see finish_port_test
     bool starttls = false;
@@ -355,6 +363,8 @@ class Parser {
   void parse_service_body(size_t index, const std::vector<BodyForm>& forms);
   void parse_if(size_t index);
   void parse_port_test(size_t index, const Location& where);
+  // if failed ping|icmp|ping4|ping6 ... (parse_ping.cc)
+  void parse_ping_test(size_t index, const Location& where);
   void parse_comparison_gt(const std::string& after);
   void parse_certificate_clause(PortCheck& pc);
   // "type tcpssl [sslauto|auto|tlsv12|tlsv13|...]"
@@ -380,7 +390,8 @@ class Parser {
   // headers), parse_protocol_clauses.cc. False: `keyword` is none of them.
   bool parse_protocol_clause(const std::string& keyword, const Location& at, PortCheck& pc,
                              PortClauses& c);
-  void check_protocol_clauses(const PortCheck& pc, const PortClauses& c);
+  // May drop a login the protocol's dialogue does not use (monit's mysql username/password).
+  void check_protocol_clauses(PortCheck& pc, const PortClauses& c);
   static std::string protocol_did_you_mean(const std::string& word,
                                            const std::vector<std::string>& names);
   void apply_credentials_later(size_t service, size_t check, const Location& where);

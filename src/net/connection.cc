@@ -148,6 +148,20 @@ std::string socket_error_text() {
 
 }  // namespace
 
+Task<std::vector<ResolvedAddress>> resolve_addresses(IoContext& io, Scope& scope,
+                                                     const Endpoint& endpoint, int64_t timeout_ms) {
+  AddrinfoPtr list = co_await resolve(io, scope, endpoint, timeout_ms);
+  std::vector<ResolvedAddress> out;
+  for (evutil_addrinfo* ai = list.get(); ai; ai = ai->ai_next) {
+    if (ai->ai_addrlen > sizeof(sockaddr_storage)) continue;
+    ResolvedAddress a;
+    memcpy(&a.addr, ai->ai_addr, ai->ai_addrlen);
+    a.len = static_cast<socklen_t>(ai->ai_addrlen);
+    out.push_back(a);
+  }
+  co_return out;
+}
+
 Connection::Connection(IoContext& io, Scope& scope, ConnectionOptions options)
     : io_(io), options_(std::move(options)), waiter_(scope) {}
 

@@ -6,11 +6,13 @@
 
 #include <event2/bufferevent.h>
 
+#include <sys/socket.h>
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "net/endpoint.h"
 #include "net/io_context.h"
@@ -20,6 +22,15 @@
 #include "util/handles.h"
 
 namespace mw {
+
+struct ResolvedAddress {
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+};
+// The addresses of `endpoint.host` (port `endpoint.port`), through evdns; numeric addresses
+// never touch the resolver. For checks that do not connect a stream (ping).
+Task<std::vector<ResolvedAddress>> resolve_addresses(IoContext& io, Scope& scope,
+                                                     const Endpoint& endpoint, int64_t timeout_ms);
 
 struct ConnectionOptions {
   int64_t timeout_ms = 5000;    // inactivity: connect, handshake, or a read making no progress

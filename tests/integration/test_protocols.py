@@ -399,7 +399,9 @@ def test_generic_send_expect_against_real_servers():
         "pop3s": ("tcp+ssl 127.0.0.1:%d" % dp("pop3s"),) + OK,
         "smtp": ("tcp 127.0.0.1:%d" % pp("smtp"),) + OK,
         "mismatch": ("tcp 127.0.0.1:%d" % dp("pop3"), "failed", "content",
-                     r'expected "^HTTP/1\.[01] 200", got "+OK Dovecot (Debian) ready."'),
+                     # the whole reply since the send: the greeting and one -ERR per line sent
+                     r'expected "^HTTP/1\.[01] 200", got 3 lines: "+OK Dovecot (Debian) ready." '
+                     r'"-ERR Unknown command." "-ERR Unknown command."'),
         "refused": ("tcp 127.0.0.1:%d" % closed, "failed", "connect",
                     "cannot connect to 127.0.0.1:%d: Connection refused" % closed),
     })

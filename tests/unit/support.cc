@@ -253,6 +253,12 @@ std::string composite(const mw::config::Check& chk) {
     out += "    within " + std::to_string(d->within_ms) + " ms" +
            (d->keep_messages ? " keep messages" : "") + (d->allow_plaintext ? " plaintext" : "") +
            "\n";
+  } else if (const auto* p = chk.as<mw::config::PingCheck>()) {
+    const char* family = p->family == mw::AddressFamily::ipv4   ? " ipv4"
+                         : p->family == mw::AddressFamily::ipv6 ? " ipv6"
+                                                                : "";
+    out += "    icmp echo " + p->host + family + " count " + std::to_string(p->count) + " size " +
+           std::to_string(p->size) + "\n";
   }
   return out;
 }
