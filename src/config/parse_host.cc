@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "checks/registry.h"
 #include "config/parser.h"
 #include "config/parser_impl.h"
 #include "protocols/registry.h"
@@ -174,7 +175,7 @@ void Parser::parse_port_test(size_t index, const Location& where) {
       long long n = number("the number of cycles", 1, kMaxCycles);
       expect_kw("cycles", "after 'for N'");
       rule.fail_rule = EventRule{static_cast<int>(n), static_cast<int>(n)};
-    } else {
+    } else if (!parse_protocol_clause(k, at_kw, pc, c)) {
       fail(at_kw, "unknown port test clause '" + t.text + "'" + did_you_mean(k, clauses));
     }
   }
@@ -384,10 +385,14 @@ void Parser::finish_port_test(size_t index, Check chk, PortCheck pc, const PortC
       for (const auto& row : protocols::all()) names.emplace_back(row.name);
       fail(*c.protocol_at, "unknown protocol '" + pc.protocol_name +
                                "' (known: " + str::join(names, ", ") + ")" +
-                               did_you_mean(pc.protocol_name, names));
+                               protocol_did_you_mean(pc.protocol_name, names));
     }
   }
   pc.protocol = proto;
+  if (proto->connect_only)
+    d_.warning(*c.protocol_at,
+               "protocol " + pc.protocol_name + ": only the connection is checked");
+  check_protocol_clauses(pc, c);
   if (!c.port_at && !c.unix_at) pc.endpoint.port = proto->default_port;
   if (!c.unix_at && pc.endpoint.port == 0)
     fail(where, no_protocol
@@ -471,7 +476,8 @@ void Parser::finish_port_test(size_t index, Check chk, PortCheck pc, const PortC
     id = chk.description + " #" + std::to_string(++n);
   chk.id = id;
   if (n > 1) chk.description = id;
-  chk.what = std::move(pc);
+  chk.kind = &checks::get("port");
+  chk.spec = std::make_shared<PortCheck>(std::move(pc));
   chk.rules.push_back(std::move(rule));
   svc.checks.push_back(std::move(chk));
   if (default_timeout)
@@ -608,7 +614,7 @@ void Parser::check_credentials_clause(const PortCheck& pc, const PortClauses& c,
 }
 
 void Parser::apply_credentials_later(size_t service, size_t check, const Location& where) {
-  const auto& pc = std::get<PortCheck>(cfg_.services[service].checks[check].what);
+  const auto& pc = *cfg_.services[service].checks[check].as<PortCheck>();
   use_credentials(pc.options.credentials, where,
                   [this, service, check, where](const Credential& c) {
                     apply_credential(service, check, where, c);
@@ -618,7 +624,7 @@ void Parser::apply_credentials_later(size_t service, size_t check, const Locatio
 void Parser::apply_credential(size_t service, size_t check, const Location& where,
                               const Credential& c) {
   Check& chk = cfg_.services[service].checks[check];
-  auto& pc = std::get<PortCheck>(chk.what);
+  auto& pc = *chk.as<PortCheck>();
   if (!c.masteruser.empty() && !(pc.protocol->accepts & protocols::kMasterUser)) {
     d_.error(where, "credentials \"" + pc.options.credentials +
                         "\" have a masteruser, which protocol '" + pc.protocol_name +

@@ -63,6 +63,9 @@ struct PendingTls {
 // 'a', 'b' or 'c'
 [[nodiscard]] std::string one_of(const std::vector<std::string>& options);
 
+// Everything is public: the parse hooks of the check kinds (src/checks/registry.cc, one row per
+// service type) read their statements with the same primitives as the rest of the parser. This
+// header is the parser's own; nothing outside the parser and the kinds' hooks includes it.
 class Parser {
  public:
   explicit Parser(Diagnostics& diags) : d_(diags) {}
@@ -81,7 +84,6 @@ class Parser {
   // What was read of a file with errors (status and quit still need its pid and state files).
   [[nodiscard]] std::shared_ptr<const Config> partial() const { return partial_; }
 
- private:
   // ---- token access -------------------------------------------------------------------------
 
   const Token& peek(size_t ahead = 0) const {
@@ -180,6 +182,7 @@ class Parser {
     std::optional<Location> port_at, unix_at, protocol_at, starttls_at, ssl_at, cert_at;
     std::optional<Location> password_at, masteruser_at, mailbox_at, steps_at;
     std::optional<Location> credentials_at, envelope_at, helo_at, step_starttls_at;
+    std::optional<Location> http_at;  // the first http clause (parse_protocol_clauses.cc)
     bool type_ssl = false;
     bool starttls = false;
     std::optional<TlsOverrides> tls;
@@ -206,7 +209,8 @@ class Parser {
   void resolve_credentials();
   // ---- check replication, check delivery (parse_composite.cc) --------------------------------
   friend class CompositeParser;
-  void check_composite(ServiceKind kind, const char* statement, Check::What initial);
+  void check_composite(ServiceKind kind, const char* statement, std::shared_ptr<Spec> initial,
+                       const checks::Kind& check_kind);
   void check_replication();
   void check_delivery();
   void composite_statement(size_t service);  // every statement of their bodies but group
@@ -255,7 +259,6 @@ class Parser {
     BodyHandler handler;
   };
   static const std::vector<Form>& set_forms();
-  static const std::vector<Form>& check_kinds();
   static const std::vector<BodyForm>& service_statements();
   static std::vector<std::string> keywords(const std::vector<Form>& forms);
   void parse_set();
@@ -285,6 +288,13 @@ class Parser {
   Regex compile_regex(const std::string& source, const Location& where);
   std::string envelope_address(const std::string& what);
   void check_dialogue_clauses(const PortCheck& pc, const PortClauses& c, const Location& where);
+  // Clauses of one protocol (http: request, status, content, hostheader, checksum, http
+  // headers), parse_protocol_clauses.cc. False: `keyword` is none of them.
+  bool parse_protocol_clause(const std::string& keyword, const Location& at, PortCheck& pc,
+                             PortClauses& c);
+  void check_protocol_clauses(const PortCheck& pc, const PortClauses& c);
+  static std::string protocol_did_you_mean(const std::string& word,
+                                           const std::vector<std::string>& names);
   void apply_credentials_later(size_t service, size_t check, const Location& where);
   void apply_credential(size_t service, size_t check, const Location& where, const Credential& c);
 

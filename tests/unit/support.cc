@@ -136,6 +136,19 @@ std::string dialogue_options(const mw::config::ProbeOptions& o) {
   if (!o.mail_from.empty() || !o.rcpt_to.empty())
     out += "    mail from <" + o.mail_from + "> rcpt to <" + o.rcpt_to + ">" +
            (o.expect_reject ? " expect reject" : "") + "\n";
+  const auto& h = o.http;
+  if (h.path != "/" || !h.hostheader.empty() || !h.headers.empty() || !h.status_op.empty() ||
+      h.needs_body()) {
+    out += "    http request " + h.path;
+    if (!h.hostheader.empty()) out += " hostheader " + h.hostheader;
+    if (!h.status_op.empty()) out += " status " + h.status_op + " " + std::to_string(h.status);
+    if (h.content)
+      out += std::string(" content ") + (h.content_negate ? "!= " : "= ") +
+             mw::str::quote(h.content->source);
+    if (!h.checksum_hex.empty()) out += " checksum " + h.checksum_type + " " + h.checksum_hex;
+    out += "\n";
+    for (const auto& line : h.headers) out += "    http header " + line + "\n";
+  }
   for (const auto& s : o.steps) {
     if (s.kind == mw::config::Step::Kind::starttls) {
       out += "    step starttls\n";
@@ -172,7 +185,7 @@ std::string mail_url(const mw::config::MailUrl& u) {
 // check replication / check delivery: the composite check's own settings.
 std::string composite(const mw::config::Check& chk) {
   std::string out;
-  if (const auto* r = std::get_if<mw::config::ReplicationCheck>(&chk.what)) {
+  if (const auto* r = chk.as<mw::config::ReplicationCheck>()) {
     for (size_t i = 0; i < r->servers.size(); ++i)
       out += std::string(i ? "    replica " : "    reference ") + mail_url(r->servers[i]);
     out += "    admin " + r->admin + " password " + std::string(r->password.size(), '*') +
@@ -183,7 +196,7 @@ std::string composite(const mw::config::Check& chk) {
     out += "    status items " + mw::str::join(r->status_items, " ") + "\n";
     out += "    budget " + std::to_string(r->budget_ms) + " ms concurrency " +
            std::to_string(r->concurrency) + (r->failed_only ? " failed only" : "") + "\n";
-  } else if (const auto* d = std::get_if<mw::config::DeliveryCheck>(&chk.what)) {
+  } else if (const auto* d = chk.as<mw::config::DeliveryCheck>()) {
     out += "    send " + mail_url(d->send);
     if (!d->send_credentials.empty()) out += "      credentials " + d->send_credentials + "\n";
     out += "    from <" + d->from + "> to <" + d->to + ">\n";
@@ -242,7 +255,7 @@ std::string describe(const mw::config::Config& c) {
       out += "  check " + mw::str::quote(chk.description) + " timeout " +
              std::to_string(chk.timeout_ms) + " ms deadline " + std::to_string(chk.deadline_ms) +
              " ms retry " + std::to_string(chk.retry) + "\n";
-      if (const auto* pc = std::get_if<mw::config::PortCheck>(&chk.what)) {
+      if (const auto* pc = chk.as<mw::config::PortCheck>()) {
         out += "    port " + pc->endpoint.describe() + " protocol " + pc->protocol_name + " tls " +
                tls_mode(pc->tls_mode);
         if (pc->endpoint.family == mw::AddressFamily::ipv4) out += " ipv4";

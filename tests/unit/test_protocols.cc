@@ -181,8 +181,28 @@ const Scenario kScenarios[] = {
      R"(expect "^220 challenge (\S+) ready" send "ANSWER \1\r\n" expect "^250 " )"
      R"(send "BYE\r\n" expect "^221")",
      true, "none", ""},
-    {"generic-banner-late", R"(expect "^220 ")", false, "content",
-     R"(expected "^220 ", got "220-first banner line")"},
+    // An expect reads the whole reply: the multi-line banner's last line matches.
+    {"generic-banner-late", R"(expect "^220 ")", true, "none", ""},
+    {"generic-banner-late", R"(expect "^250 ")", false, "content",
+     R"(expected "^250 ", got 3 lines: "220-first banner line" "220-second banner line" )"
+     R"("220 mail.example.test ready")"},
+    // The untagged CAPABILITY line comes first; the tagged line ends the reply, so a mismatch
+    // fails at once (the peer then hangs: a wait for more would end in a timeout instead).
+    {"generic-imap-capability", R"(send "a1 CAPABILITY\r\n" expect "a1 OK" timeout 30 s)", true,
+     "none", ""},
+    {"generic-imap-capability", R"(send "a1 CAPABILITY\r\n" expect "^a1 NO" timeout 30 s)", false,
+     "content",
+     R"(expected "^a1 NO", got 3 lines: "* OK [CAPABILITY IMAP4rev1 STARTTLS] ready" )"
+     R"("* CAPABILITY IMAP4rev1 STARTTLS IDLE" "a1 OK Pre-login capabilities listed.")"},
+    {"generic-imap-capability",
+     R"(send "a1 CAPABILITY\r\n" expect "IDLE" send "a2 LOGOUT\r\n" timeout 30 s)", true, "none",
+     ""},
+    // A reply without an end marker ends with a short silence, long before the timeout.
+    {"generic-line-then-silence", R"(expect "^bye" timeout 30 s)", false, "content",
+     R"(expected "^bye", got "hello there")"},
+    {"generic-prompt", R"(expect "^login: $" timeout 30 s)", true, "none", ""},
+    {"generic-prompt", R"(expect "^password:" timeout 30 s)", false, "content",
+     R"(expected "^password:", got "login: ")"},
     {"generic-banner-late", R"(expect "^220 " within 1000 bytes)", true, "none", ""},
     {"generic-banner-late", R"(expect "^220 " within 30 bytes)", false, "content",
      R"(no line matching "^220 " within 30 bytes (last line: "220-second banner line"))"},
@@ -205,6 +225,80 @@ const Scenario kScenarios[] = {
      "TLS handshake failed: wrong version number"},
     {"smtps-expiring10", R"(ssl certificate valid > 30 days)", false, "certificate",
      "certificate expires in 9 days (the rule wants more than 30)"},
+
+// ---- http, https ---------------------------------------------------------------------------
+#define MTA_STS R"(protocol http request "/.well-known/mta-sts.txt" )"
+    {"http-mta-sts", MTA_STS R"(content = "version: STSv1")", true, "none", ""},
+    {"http-mta-sts", MTA_STS R"(content = "^mode: enforce\r$")", false, "content",
+     R"(GET /.well-known/mta-sts.txt: the body does not match "^mode: enforce\r$")"},
+    {"http-mta-sts", MTA_STS R"(content = "(?m)^mode: enforce\r$")", true, "none", ""},
+    {"http-mta-sts", MTA_STS R"(content != "mode: testing")", true, "none", ""},
+    {"http-mta-sts", MTA_STS R"(content != "mode: enforce")", false, "content",
+     R"(GET /.well-known/mta-sts.txt: the body matches "mode: enforce")"},
+    {"http-mta-sts", MTA_STS "checksum md5 230a6dc89f538c0ae0c6530dd8a16f61", true, "none", ""},
+    {"http-mta-sts", MTA_STS "checksum 230a6dc89f538c0ae0c6530dd8a16f60", false, "content",
+     "GET /.well-known/mta-sts.txt: the body's md5 checksum is 230a6dc89f538c0ae0c6530dd8a16f61, "
+     "expected 230a6dc89f538c0ae0c6530dd8a16f60"},
+    {"http-mta-sts", MTA_STS "status = 200", true, "none", ""},
+    {"http-404", "protocol http", false, "rejected", "GET / answered HTTP/1.1 404 Not Found"},
+    {"http-404", "protocol http status = 404", true, "none", ""},
+    {"http-404", "protocol http status < 500", true, "none", ""},
+    {"http-redirect", "protocol http", true, "none", ""},
+    {"http-redirect", "protocol http status = 200", false, "content",
+     "GET / answered HTTP/1.1 301 Moved Permanently (the rule wants status = 200)"},
+    {"http-chunked",
+     R"(protocol http request "/mail/config-v1.1.xml" hostheader "autoconfig.example.net" )"
+     R"(content = "<incomingServer type=\"imap\"" )"
+     "checksum sha256 789f301ea29b9f3e5d32bf9df84f90e8842112460981986afb859f26e8c48545",
+     true, "none", ""},
+    {"http-huge", R"(protocol http content = "^<html>x+$")", true, "none", ""},
+    {"http-huge", "protocol http checksum md5 230a6dc89f538c0ae0c6530dd8a16f61", false, "content",
+     "GET /: the body is larger than 1 MiB; its checksum is not computed"},
+    {"http-huge", "protocol http", true, "none", ""},
+    {"http-until-close", R"(protocol http content = "Roundcube")", true, "none", ""},
+    {"http-garbage-status", "protocol http", false, "protocol",
+     R"(not an HTTP status line: "SSH-2.0-OpenSSH_9.2p1 Debian-2")"},
+    {"http-slow", "protocol http timeout 1 s", false, "timeout",
+     "no reply from 127.0.0.1:{port} within 1 s"},
+    {"http-bad-chunk", R"(protocol http content = "x")", false, "protocol",
+     R"(bad chunk size line: "zz")"},
+    {"https-ok", "protocol https certificate valid > 30 days", true, "none", ""},
+    {"https-ok", R"(protocol https hostheader "wrong.example")", false, "tls", "{any}"},
+    {"https-auth",
+     R"(protocol https hostheader "localhost" username "alice" password "pw" )"
+     R"(with http headers [X-Probe: mailwarden])",
+     true, "none", ""},
+
+    // ---- services next to mail -----------------------------------------------------------------
+    {"ssh-ok", "protocol ssh", true, "none", ""},
+    {"ssh-v1", "protocol ssh", false, "protocol",
+     R"(server speaks an SSH version other than 2.0: "SSH-1.5-OldSSH")"},
+    {"http-404", "protocol ssh timeout 1 s", false, "timeout",
+     "no reply from 127.0.0.1:{port} within 1 s"},
+    {"ftp-ok", "protocol ftp", true, "none", ""},
+    {"ftp-busy", "protocol ftp", false, "rejected",
+     "server refused the session: 421 There are too many connected users, please try later."},
+    {"ssh-ok", "protocol ftp", false, "protocol", R"(not an FTP reply: "Debian GNU/Linux 12")"},
+    {"nntp-ok", "protocol nntp", true, "none", ""},
+    {"redis-ok", "protocol redis", true, "none", ""},
+    {"redis-loading", "protocol redis", false, "rejected",
+     "PING answered -LOADING Redis is loading the dataset in memory"},
+    {"memcache-ok", "protocol memcache", true, "none", ""},
+    {"clamav-ok", "protocol clamav", true, "none", ""},
+    {"redis-ok", "protocol clamav", false, "protocol",
+     R"(server closed the connection while waiting for a reply)"},
+    {"spamassassin-ok", "protocol spamassassin", true, "none", ""},
+    {"postfix-policy-ok", "protocol postfix-policy", true, "none", ""},
+    {"pgsql-ok", "protocol pgsql", true, "none", ""},
+    {"mysql-ok", "protocol mysql", true, "none", ""},
+    {"mysql-refused", "protocol mysql", false, "rejected",
+     "server refused the session: Host '10.0.0.9' is not allowed to connect to this"},
+    {"ldap-ok", "protocol ldap3", true, "none", ""},
+    {"ldap-refused", "protocol ldap3", false, "rejected",
+     "anonymous bind refused: inappropriateAuthentication (anonymous bind disallowed)"},
+    {"ssh-ok", "protocol ldap3", false, "protocol", R"(not an LDAP answer (it starts with "De"))"},
+    {"dns-wrong-id", "protocol dns", false, "protocol", "DNS answer for another query {any}"},
+    {"generic-silence", "protocol mongodb", true, "none", ""},
 };
 
 }  // namespace
@@ -313,7 +407,7 @@ TEST(CredentialsFile, AnEntryBecomesTheLoginOfTheTest) {
       &errors);
   CHECK_TEXT(config != nullptr, errors.c_str());
   const auto& chk = config->services.at(0).checks.at(0);
-  const auto& pc = std::get<mw::config::PortCheck>(chk.what);
+  const auto& pc = *chk.as<mw::config::PortCheck>();
   STRCMP_EQUAL("user0001", pc.options.username.c_str());
   STRCMP_EQUAL("master", pc.options.authzid.c_str());
   STRCMP_EQUAL("masterpw", pc.options.password.c_str());
