@@ -15,6 +15,9 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "cli/remote.h"
 #include "config/parser.h"
 #include "daemon/daemon.h"
 #include "engine/engine.h"
@@ -43,6 +46,8 @@ const char* const kUsage =
     "  validate [--json]   run every check once, concurrently; exit 0 when all are ok\n"
     "  status [--json]     what the running daemon last saw, per service and check\n"
     "  summary             one line per service\n"
+    "  monitor NAME        end a service's maintenance: check it again (needs set httpd)\n"
+    "  unmonitor NAME      maintenance: no checks and no alerts for NAME (needs set httpd)\n"
     "  reload              tell the running daemon to re-read its control file (SIGHUP)\n"
     "  quit                stop the running daemon (SIGTERM)\n"
     "  (none)              run the daemon\n";
@@ -54,6 +59,7 @@ struct Options {
   bool verbose = false;
   bool json = false;
   std::string command;
+  std::string target;  // monitor/unmonitor NAME
 };
 
 int usage_error(const std::string& message) {
@@ -87,8 +93,75 @@ int validate(const std::shared_ptr<const mw::config::Config>& config, bool json)
   return mw::report::all_ok(status) ? kExitOk : kExitFailed;
 }
 
+// With `set httpd`, the running daemon answers itself (its live view, not the last state file).
+bool show_from_daemon(const mw::config::Config& config, const std::string& what, bool json,
+                      int& rc) {
+  if (!config.settings.httpd.enabled || mw::daemon::running_pid(config.settings.pidfile) <= 0)
+    return false;
+  std::string path = what == "summary" ? "/api/v1/summary"
+                     : json            ? "/api/v1/status"
+                                       : "/api/v1/status?format=text";
+  auto r = mw::cli::ask_daemon(config, "GET", path);
+  if (!r.reached) {
+    fprintf(stderr,
+            "mailwarden: warning: cannot reach the daemon's HTTP interface (%s); showing "
+            "the state file\n",
+            r.error.c_str());
+    return false;
+  }
+  if (r.response.status != 200) {
+    fprintf(stderr, "mailwarden: the daemon answered HTTP %d %s\n", r.response.status,
+            r.response.reason.c_str());
+    rc = kExitFailed;
+    return true;
+  }
+  fputs(r.response.body.c_str(), stdout);
+  rc = kExitOk;
+  return true;
+}
+
+int act_on_daemon(const std::shared_ptr<const mw::config::Config>& config,
+                  const std::string& action, const std::string& service) {
+  if (!config->settings.httpd.enabled) {
+    fprintf(stderr,
+            "mailwarden: %s needs the running daemon's HTTP interface: add 'set httpd port N "
+            "allow USER:PASSWORD' to the control file\n",
+            action.c_str());
+    return kExitFailed;
+  }
+  std::string verb = action == "monitor" ? "monitor" : "unmonitor";
+  std::string escaped;
+  for (unsigned char c : service) {
+    char buf[4];
+    if (isalnum(c) || c == '-' || c == '_' || c == '.') {
+      escaped += static_cast<char>(c);
+    } else {
+      snprintf(buf, sizeof buf, "%%%02X", c);
+      escaped += buf;
+    }
+  }
+  auto r = mw::cli::ask_daemon(*config, "POST", "/api/v1/services/" + escaped + "/" + verb);
+  if (!r.reached) {
+    fprintf(stderr, "mailwarden: cannot reach the daemon's HTTP interface: %s\n", r.error.c_str());
+    return kExitFailed;
+  }
+  std::string message = r.response.body;
+  auto j = nlohmann::json::parse(r.response.body, nullptr, false);
+  if (j.is_object() && j.contains("message") && j["message"].is_string())
+    message = j["message"].get<std::string>();
+  if (r.response.status != 200) {
+    fprintf(stderr, "mailwarden: %s '%s': %s (HTTP %d)\n", verb.c_str(), service.c_str(),
+            message.c_str(), r.response.status);
+    return kExitFailed;
+  }
+  printf("mailwarden: %s\n", message.c_str());
+  return kExitOk;
+}
+
 int show_state(const std::shared_ptr<const mw::config::Config>& config, const std::string& what,
                bool json) {
+  int rc = kExitOk;
+  if (show_from_daemon(*config, what, json, rc)) return rc;
   mw::state::Snapshot snap;
   std::string error;
   if (!mw::state::load(config->settings.statefile, snap, error)) {
@@ -157,17 +230,21 @@ int main(int argc, char** argv) {
       return usage_error("unknown option " + a);
     } else if (opt.command.empty()) {
       opt.command = a;
+    } else if (opt.target.empty() && (opt.command == "monitor" || opt.command == "unmonitor")) {
+      opt.target = a;
     } else {
       return usage_error("unexpected argument " + a);
     }
   }
-  static const std::vector<std::string> commands = {"validate", "status", "summary", "reload",
-                                                    "quit"};
+  static const std::vector<std::string> commands = {"validate", "status",  "summary",  "reload",
+                                                    "quit",     "monitor", "unmonitor"};
   if (!opt.command.empty() &&
       std::find(commands.begin(), commands.end(), opt.command) == commands.end())
     return usage_error("unknown command '" + opt.command + "'");
   if (opt.json && opt.command != "validate" && opt.command != "status")
     return usage_error("--json goes with validate or status");
+  if ((opt.command == "monitor" || opt.command == "unmonitor") && opt.target.empty())
+    return usage_error(opt.command + " needs a service name");
 
   mw::log::set_verbose(opt.verbose);
   if (opt.control_file.empty()) opt.control_file = mw::config::default_control_file();
@@ -181,7 +258,8 @@ int main(int argc, char** argv) {
 
   auto parsed = mw::config::parse_file(opt.control_file);
   bool reads_daemon = opt.command == "status" || opt.command == "summary" ||
-                      opt.command == "reload" || opt.command == "quit";
+                      opt.command == "reload" || opt.command == "quit" ||
+                      opt.command == "monitor" || opt.command == "unmonitor";
   if (!parsed.config && parsed.partial && reads_daemon && !opt.syntax_only) {
     // The running daemon keeps its last good configuration after a refused reload; the operator
     // must still be able to see and stop it while the file is being fixed.
@@ -206,6 +284,8 @@ int main(int argc, char** argv) {
   if (opt.command == "validate") return validate(parsed.config, opt.json);
   if (opt.command == "status" || opt.command == "summary")
     return show_state(parsed.config, opt.command, opt.json);
+  if (opt.command == "monitor" || opt.command == "unmonitor")
+    return act_on_daemon(parsed.config, opt.command, opt.target);
   if (opt.command == "reload") return signal_daemon(parsed.config, SIGHUP, "reload requested");
   if (opt.command == "quit") return signal_daemon(parsed.config, SIGTERM, "stop requested");
   return mw::daemon::run(opt.control_file, parsed.config, opt.foreground);

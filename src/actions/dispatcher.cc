@@ -6,6 +6,8 @@
 
 #include "actions/mail_message.h"
 #include "protocols/smtp_client.h"
+#include "report/alertmanager.h"
+#include "report/html.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/strings.h"
@@ -59,6 +61,11 @@ std::string action_names(const std::vector<config::Action>& list) {
   return str::join(names, ", ");
 }
 
+bool has_alert(const std::vector<config::Action>& list) {
+  return std::any_of(list.begin(), list.end(),
+                     [](const config::Action& a) { return a.kind == config::ActionKind::alert; });
+}
+
 int64_t wall_ms() {
   return static_cast<int64_t>(clock::wall()) * 1000;
 }
@@ -66,7 +73,7 @@ int64_t wall_ms() {
 }  // namespace
 
 Dispatcher::Dispatcher(IoContext& io)
-    : exec_(io.base), mailer_(io), hostname_(smtp::default_hello_name()) {}
+    : exec_(io.base), mailer_(io), alertmanager_(io), hostname_(smtp::default_hello_name()) {}
 
 Environment event_environment(const Event& e, const std::string& action) {
   std::string date = clock::format_local(e.when);
@@ -90,6 +97,7 @@ Environment event_environment(const Event& e, const std::string& action) {
 void Dispatcher::load(std::shared_ptr<const config::Config> config) {
   config_ = std::move(config);
   mailer_.configure(*config_);
+  alertmanager_.configure(*config_);
   // Forget the memory of rules that no longer exist.
   std::map<std::string, RuleMemory> kept;
   for (const auto& svc : config_->services)
@@ -101,6 +109,31 @@ void Dispatcher::load(std::shared_ptr<const config::Config> config) {
 
 void Dispatcher::on_cycle_start(int64_t) {
   mailer_.retry();
+  alertmanager_.retry();
+}
+
+void Dispatcher::post_alert(const config::Service& service, const Event& e, const RuleMemory& m,
+                            bool resolved) {
+  if (!config_ || !alertmanager_.enabled()) return;
+  const auto& s = config_->settings;
+  report::AlertFacts a;
+  a.service = e.service;
+  a.check = e.check;
+  a.cls = failure_class_name(m.cls);
+  a.host = e.host;
+  a.summary = "'" + e.service + "' " + e.check + (resolved ? " succeeded" : " failed");
+  a.description = resolved ? m.description + " (resolved: " + e.description + ")" : e.description;
+  time_t now = clock::wall();
+  a.starts = m.since ? m.since : now;
+  a.ends = resolved ? now : now + 4 * static_cast<time_t>(std::max(s.cycle_s, 1));
+  if (s.httpd.enabled) {
+    std::string host = s.httpd.address.find(':') != std::string::npos ? "[" + s.httpd.address + "]"
+                                                                      : s.httpd.address;
+    a.generator_url = "http://" + host + ":" + std::to_string(s.httpd.port) + "/service/" +
+                      report::url_path_escape(service.name);
+  }
+  alertmanager_.add(report::alertmanager_alert(a));
+  count_action(e.service, "alertmanager", resolved ? "resolved" : "firing");
 }
 
 void Dispatcher::on_result(const config::Service& service, const config::Check& check,
@@ -117,8 +150,10 @@ void Dispatcher::on_result(const config::Service& service, const config::Check& 
     e.name = "failed";
     e.cls = failure_of(rule, result);
     e.description = check.description + " failed: " + rule_reason(rule, result);
-    rules_[key] = RuleMemory{e.cls, e.description, false};
+    RuleMemory& m = rules_[key];
+    m = RuleMemory{e.cls, e.description, false, e.when, has_alert(rule.fail_actions)};
     run_actions(service, rule.fail_actions, e, key);
+    if (m.posted) post_alert(service, e, m, false);
   } else if (t == Transition::recovered) {
     e.name = "succeeded";
     e.cls = memory != rules_.end() ? memory->second.cls : FailureClass::none;
@@ -126,6 +161,8 @@ void Dispatcher::on_result(const config::Service& service, const config::Check& 
     RuleMemory& m = rules_[key];
     m.recovered = true;
     run_actions(service, rule.ok_actions, e, key);
+    if (m.posted) post_alert(service, e, m, true);
+    m.posted = false;
   } else if (state.cycles_in_state() > 0 && state.state() == RuleState::failed) {
     e.name = "failed";
     bool failing_now = rule.condition == config::Condition::failed && !result.ok;
@@ -134,6 +171,13 @@ void Dispatcher::on_result(const config::Service& service, const config::Check& 
                         ? check.description + " failed: " + rule_reason(rule, result)
                         : memory->second.description;
     repeat_actions(service, rule.fail_actions, e, key, state.cycles_in_state());
+    // While the failure lasts its alert is sent again each cycle, so that it stays firing.
+    if (has_alert(rule.fail_actions)) {
+      RuleMemory& m = rules_[key];
+      if (memory == rules_.end()) m = RuleMemory{e.cls, e.description, false, e.when, true};
+      m.posted = true;
+      post_alert(service, e, m, false);
+    }
   } else if (state.cycles_in_state() > 0 && state.state() == RuleState::ok &&
              memory != rules_.end() && memory->second.recovered) {
     e.name = "succeeded";
@@ -157,6 +201,7 @@ void Dispatcher::run_actions(const config::Service& service,
         }
         if (!mailed) mail(service, e, action_names(list), nullptr);
         mailed = true;
+        count_action(e.service, "alert", "ok");
         break;
       case config::ActionKind::exec:
         run_exec(action.exec, e, key + '\x1f' + e.name + '\x1f' + action.exec.command);
@@ -193,10 +238,12 @@ void Dispatcher::run_exec(const config::ExecSpec& spec, const Event& e, const st
       log::warning("exec %s: suppressed by its rate limit of %d per %d s (%lld suppressed so far)",
                    label.c_str(), spec.rate->count, spec.rate->per_seconds,
                    static_cast<long long>(v.suppressed));
+      count_action(e.service, "exec", "rate_limited");
       return;
     }
   }
-  (void)exec_.run(spec, event_environment(e, "exec"), label);
+  pid_t pid = exec_.run(spec, event_environment(e, "exec"), label);
+  count_action(e.service, "exec", pid > 0 ? "started" : "failed");
 }
 
 void Dispatcher::mail(const config::Service& service, const Event& e, const std::string& action,
@@ -255,7 +302,9 @@ nlohmann::json Dispatcher::save_state() const {
   for (const auto& [key, m] : rules_)
     rules[key] = {{"class", failure_class_name(m.cls)},
                   {"description", m.description},
-                  {"recovered", m.recovered}};
+                  {"recovered", m.recovered},
+                  {"since", static_cast<int64_t>(m.since)},
+                  {"posted", m.posted}};
   return {{"rate_limits", limiter_.save()}, {"rules", rules}};
 }
 
@@ -270,6 +319,8 @@ void Dispatcher::restore_state(const nlohmann::json& j) {
       m.cls = failure_class_from_name(v.value("class", "none"), FailureClass::none);
       m.description = v.value("description", "");
       m.recovered = v.value("recovered", false);
+      m.since = static_cast<time_t>(v.value("since", int64_t{0}));
+      m.posted = v.value("posted", false);
       rules_[key] = m;
     }
   }

@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "actions/alertmanager.h"
 #include "actions/exec.h"
 #include "actions/mailer.h"
 #include "actions/rate_limit.h"
@@ -23,6 +24,7 @@
 #include "engine/event_state.h"
 #include "engine/result.h"
 #include "net/io_context.h"
+#include "report/metrics.h"
 
 namespace mw::actions {
 
@@ -51,7 +53,10 @@ class Dispatcher {
                  const CheckResult& result);
   // Before the state file is written: the alert mails of the state changes it records are
   // on disk (with an event queue), so that a crash never loses one.
-  void persist() { mailer_.persist(); }
+  void persist() {
+    mailer_.persist();
+    alertmanager_.persist();
+  }
   // mailwarden is stopping: lets the mail in flight finish (at most `max_ms`), then `done`.
   void stop(int64_t max_ms, std::function<void()> done);
 
@@ -59,7 +64,14 @@ class Dispatcher {
   void restore_state(const nlohmann::json& j);
 
   [[nodiscard]] ExecRunner& exec() { return exec_; }
+  // Actions taken since the start, by service, action and result (for /metrics).
+  [[nodiscard]] const report::ActionCounts& action_counts() const { return counts_; }
+  void count_action(const std::string& service, const std::string& action,
+                    const std::string& result) {
+    ++counts_[{service, action, result}];
+  }
   [[nodiscard]] Mailer& mailer() { return mailer_; }
+  [[nodiscard]] AlertmanagerPoster& alertmanager() { return alertmanager_; }
 
   // A service's recipients: its own "alert", then each "set alert" it neither names itself
   // nor refuses with "noalert".
@@ -74,12 +86,17 @@ class Dispatcher {
     FailureClass cls = FailureClass::none;
     std::string description;
     bool recovered = false;  // the rule is ok again after a failure
+    time_t since = 0;        // when the failure began (the Alertmanager alert's startsAt)
+    bool posted = false;     // an Alertmanager alert fires for it
   };
 
   void run_actions(const config::Service& service, const std::vector<config::Action>& list,
                    const Event& e, const std::string& key);
   void repeat_actions(const config::Service& service, const std::vector<config::Action>& list,
                       const Event& e, const std::string& key, int64_t cycles);
+  // Posts the rule's alert to the Alertmanagers: firing (until 4 cycles from now) or resolved.
+  void post_alert(const config::Service& service, const Event& e, const RuleMemory& m,
+                  bool resolved);
   void run_exec(const config::ExecSpec& spec, const Event& e, const std::string& key);
   // Mails the event to the service's recipients (only to `only` when given).
   void mail(const config::Service& service, const Event& e, const std::string& action,
@@ -88,9 +105,11 @@ class Dispatcher {
   std::shared_ptr<const config::Config> config_;
   ExecRunner exec_;
   Mailer mailer_;
+  AlertmanagerPoster alertmanager_;
   RateLimiter limiter_;
   std::map<std::string, RuleMemory> rules_;
   std::string hostname_;
+  report::ActionCounts counts_;
 };
 
 [[nodiscard]] Environment event_environment(const Event& e, const std::string& action);

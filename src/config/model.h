@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "http/settings.h"
 #include "net/endpoint.h"
 #include "net/failure.h"
 #include "net/tls.h"
@@ -397,6 +398,7 @@ struct Settings {
   EventQueueSettings eventqueue;
   HttpdSettings httpd;
   std::optional<RunAs> user;  // set user
+  http::AlertmanagerSettings alertmanager;  // set alertmanager: alert events posted there too
 };
 
 struct Config {

@@ -167,6 +167,13 @@ void Parser::set_httpd() {
     warn(where,
          "set httpd listens on 127.0.0.1 only (monit listens on every address); add "
          "'use address ADDR' to serve others");
+  bool restricted = std::any_of(h.allow.begin(), h.allow.end(), [](const HttpdAllow& a) {
+    return a.kind != HttpdAllow::Kind::user;
+  });
+  if (h.ssl || h.port == 0 || restricted)
+    warn(where,
+         "set httpd: 'with ssl', 'unixsocket' and allow by host, net, @group or htpasswd file "
+         "are read but not served yet: with them the HTTP interface is not started");
 }
 
 void Parser::parse_httpd_ssl_block(HttpdSettings& h) {

@@ -254,6 +254,8 @@ class Parser {
   // set ssl { version: ... }: monit's version list, mapped to a minimum version
   void parse_tls_versions(TlsOverrides& o, const Location& where);
   void set_user();
+  // ---- HTTP interface, Alertmanager (parse_http.cc) -----------------------------------------
+  void set_alertmanager();
   // ---- alerts (parse_alert.cc) ------------------------------------------------------------
   void set_mailserver();
   void set_mail_format();
@@ -374,6 +376,7 @@ class Parser {
   std::vector<PendingTls> pending_tls_;
   std::vector<std::pair<size_t, TlsOverrides>> pending_mailserver_tls_;  // "with options {}"
   TlsOverrides global_tls_;
+  TlsOverrides alertmanager_tls_;  // set alertmanager ... with ssl options { ... }
   struct PendingCredential {
     std::string name;
     Location where;

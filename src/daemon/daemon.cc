@@ -1,5 +1,6 @@
 #include "daemon/daemon.h"
 #include "config.h"
+#include "http/from_config.h"
 
 #include <event2/dns.h>
 #include <event2/event.h>
@@ -19,6 +20,8 @@
 #include "config/parser.h"
 #include "daemon/privileges.h"
 #include "engine/engine.h"
+#include "http/server.h"
+#include "protocols/smtp_client.h"
 #include "state/snapshot.h"
 #include "util/clock.h"
 #include "util/files.h"
@@ -53,7 +56,7 @@ void apply_logging(const config::Settings& s, bool foreground) {
   }
 }
 
-class Daemon {
+class Daemon : public http::Control {
  public:
   Daemon(std::string control_file, std::shared_ptr<const config::Config> config, bool foreground)
       : control_file_(std::move(control_file)), foreground_(foreground) {
@@ -65,6 +68,37 @@ class Daemon {
     dispatcher_ = std::make_unique<actions::Dispatcher>(io_);
     engine_ = std::make_unique<Engine>(io_, dispatcher_.get());
     engine_->load(std::move(config));
+    http_ = std::make_unique<http::Server>(base_.get(), *this, smtp::default_hello_name());
+  }
+
+  // ---- http::Control: what the HTTP interface shows and does ---------------------------------
+  uint64_t version() override { return engine_->changes(); }
+  state::Snapshot snapshot(bool history) override {
+    state::Snapshot snap = engine_->snapshot(history);
+    snap.pid = static_cast<int>(getpid());
+    snap.started = started_;
+    snap.written = clock::wall();
+    return snap;
+  }
+  report::DaemonFacts facts() override {
+    return {engine_->last_cycle_ms(), engine_->cycles(), dispatcher_->action_counts()};
+  }
+  std::string check_now(const std::string& service) override {
+    if (stopping_) return "mailwarden is stopping";
+    if (!engine_->run_now(service)) return "no service named '" + service + "'";
+    if (!engine_->monitored(service)) return "'" + service + "' is not monitored";
+    log::info("'%s': checking now on request", service.c_str());
+    return "";
+  }
+  std::string monitor(const std::string& service) override {
+    if (!engine_->set_monitored(service, true)) return "no service named '" + service + "'";
+    save_now();
+    return "";
+  }
+  std::string unmonitor(const std::string& service) override {
+    if (!engine_->set_monitored(service, false)) return "no service named '" + service + "'";
+    save_now();
+    return "";
   }
 
   int run() {
@@ -77,6 +111,14 @@ class Daemon {
     }
     engine_->on_cycle_done([this](const CycleStats& st) { cycle_done(st); });
     engine_->on_result([this] { schedule_save(); });
+    std::string http_error;
+    auto httpd = http::from_config(s.httpd);
+    if (!httpd.unsupported.empty())
+      log::error("set httpd: %s; the HTTP interface is not started", httpd.unsupported.c_str());
+    if (!http_->configure(httpd, s.cycle_s, http_error)) {
+      log::error("%s", http_error.c_str());
+      return 1;
+    }
     cycle_timer_.reset(event_new(base_.get(), -1, EV_PERSIST, &Daemon::on_cycle_timer, this));
     save_timer_.reset(evtimer_new(base_.get(), &Daemon::on_save_timer, this));
     start_timer_.reset(evtimer_new(base_.get(), &Daemon::on_start_timer, this));
@@ -138,7 +180,7 @@ class Daemon {
 
   void save_now() {
     dispatcher_->persist();  // the state never records a change whose alert is not on disk
-    state::Snapshot snap = engine_->snapshot();
+    state::Snapshot snap = engine_->snapshot(true);
     snap.pid = static_cast<int>(getpid());
     snap.started = started_;
     snap.written = clock::wall();
@@ -171,6 +213,12 @@ class Daemon {
     apply_logging(parsed.config->settings, foreground_);
     for (const auto& w : parsed.config->warnings) log::info("%s", w.c_str());
     engine_->load(parsed.config);
+    std::string http_error;
+    auto httpd = http::from_config(parsed.config->settings.httpd);
+    if (!httpd.unsupported.empty())
+      log::error("set httpd: %s; the HTTP interface is not started", httpd.unsupported.c_str());
+    if (!http_->configure(httpd, parsed.config->settings.cycle_s, http_error))
+      log::error("%s; the HTTP interface stays as it was", http_error.c_str());
     log::info("reloaded: %zu services, %zu checks", parsed.config->services.size(),
               engine_->checks().size());
     if (parsed.config->settings.cycle_s != old_cycle &&
@@ -236,6 +284,7 @@ class Daemon {
   IoContext io_;
   std::unique_ptr<actions::Dispatcher> dispatcher_;
   std::unique_ptr<Engine> engine_;
+  std::unique_ptr<http::Server> http_;
   std::vector<EventPtr> signals_;
   EventPtr cycle_timer_, save_timer_, start_timer_;
   time_t started_ = 0;

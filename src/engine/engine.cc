@@ -182,6 +182,8 @@ void Engine::finished(const std::string& k, int64_t cycle, const CheckResult& re
     rt.memory = result.memory;
     rt.last->memory = nullptr;  // kept once, in the runtime
     ++rt.runs;
+    ++changes_;
+    if (!result.ok) ++rt.failures[failure_class_name(result.cls)];
     rt.history.push_back({result.checked_at, result.ok, result.response_ms, result.cls});
     while (rt.history.size() > state::kHistoryLength) rt.history.pop_front();
     const auto& svc = *rt.service;
@@ -219,9 +221,11 @@ void Engine::finish_cycle() {
   CycleStats stats;
   stats.cycle = cycle_;
   stats.elapsed_ms = clock::now_ms() - cycle_started_ms_;
+  last_cycle_ms_ = stats.elapsed_ms;
+  ++changes_;
   for (const auto& k : order_) {
     const Runtime& rt = runtimes_[k];
-    if (!rt.last) continue;
+    if (!rt.last || unmonitored_.count(rt.service->name)) continue;  // not checked this cycle
     ++stats.checks;
     if (rt.last->ok) {
       ++stats.ok;
@@ -245,6 +249,7 @@ bool Engine::set_monitored(const std::string& service, bool monitored) {
     log::info("'%s' unmonitored: no checks and no alerts until it is monitored again",
               service.c_str());
   }
+  ++changes_;
   if (result_cb_) result_cb_();  // the state file keeps it
   return true;
 }
@@ -273,7 +278,7 @@ std::vector<Engine::CheckView> Engine::checks() const {
   return out;
 }
 
-state::Snapshot Engine::snapshot() const {
+state::Snapshot Engine::snapshot(bool history) const {
   state::Snapshot snap;
   snap.cycles = cycle_;
   if (!config_) return snap;
@@ -291,7 +296,8 @@ state::Snapshot Engine::snapshot() const {
       cs.kind = std::string(chk.kind->name);
       if (chk.kind->labels) std::tie(cs.protocol, cs.target) = chk.kind->labels(chk);
       cs.since = rt.since;
-      cs.history.assign(rt.history.begin(), rt.history.end());
+      if (history) cs.history.assign(rt.history.begin(), rt.history.end());
+      cs.failures = rt.failures;
       cs.last = rt.last;
       cs.runs = rt.runs;
       cs.memory = rt.memory;

@@ -63,7 +63,13 @@ class Engine {
   // left alone). False when no service has that name.
   bool run_now(const std::string& service);
 
-  [[nodiscard]] state::Snapshot snapshot() const;
+  // How long the last complete cycle took (0 before the first one ends).
+  [[nodiscard]] int64_t last_cycle_ms() const { return last_cycle_ms_; }
+
+  // `history`: with each check's recent results (the views that show them ask for it).
+  [[nodiscard]] state::Snapshot snapshot(bool history = true) const;
+  // Grows whenever something a view shows changes (a result, a cycle's end, maintenance).
+  [[nodiscard]] uint64_t changes() const { return changes_; }
   void restore(const state::Snapshot& snap);
 
   struct CheckView {
@@ -88,6 +94,7 @@ class Engine {
     std::string skipped;    // why the last cycle left it out (schedule.h), empty: it ran
     std::deque<state::HistoryPoint> history;
     time_t since = 0;  // when the check's state (any rule failed, or none) last changed
+    std::map<std::string, int64_t> failures;  // failed runs by class, since the start
   };
 
   static std::string key(const std::string& service, const std::string& check_id);
@@ -117,6 +124,8 @@ class Engine {
   std::function<void(const CycleStats&)> cycle_done_;
   std::function<void()> result_cb_;
   std::set<std::string> unmonitored_;
+  int64_t last_cycle_ms_ = 0;
+  uint64_t changes_ = 0;
 };
 
 }  // namespace mw

@@ -48,6 +48,7 @@ Status build(const state::Snapshot& snap, const DaemonInfo& daemon) {
       c.runs = cs.runs;
       c.since = cs.since;
       c.history = cs.history;
+      c.failures = cs.failures;
       if (c.last && !c.kind.empty()) {
         for (const auto& k : checks::all())
           if (k.name == c.kind && k.rows) k.rows(*c.last, c.rows);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <ctime>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,6 +34,7 @@ struct CheckStatus {
   int64_t runs = 0;
   time_t since = 0;  // when it entered its state
   std::vector<state::HistoryPoint> history;
+  std::map<std::string, int64_t> failures;  // failed runs by class since the daemon started
   checks::DetailRows rows;  // what its kind adds to text and HTML ("out of sync  3 mailboxes")
 };
 

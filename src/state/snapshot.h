@@ -42,6 +42,9 @@ struct CheckSnapshot {
   std::string target;                 // host:port, a socket, a path
   time_t since = 0;                   // when the check entered its current state (0: not yet known)
   std::vector<HistoryPoint> history;  // oldest first, at most kHistoryLength
+  // Failed runs by failure class since the daemon started (a Prometheus counter; not kept in
+  // the state file).
+  std::map<std::string, int64_t> failures;
   std::optional<CheckResult> last;
   std::vector<RuleSnapshot> rules;
   int64_t runs = 0;

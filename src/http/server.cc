@@ -1,0 +1,533 @@
+#include "http/server.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/crypto.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+
+#include "report/html.h"
+#include "report/status.h"
+#include "util/clock.h"
+#include "util/log.h"
+#include "util/strings.h"
+
+namespace mw::http {
+namespace {
+
+bool same_secret(const std::string& a, const std::string& b) {
+  // Compare digests, so that the time taken says nothing about the length either.
+  unsigned char da[32], db[32];
+  unsigned int n = 0;
+  static const unsigned char key[] = "mailwarden-compare";
+  HMAC(EVP_sha256(), key, sizeof key, reinterpret_cast<const unsigned char*>(a.data()), a.size(),
+       da, &n);
+  HMAC(EVP_sha256(), key, sizeof key, reinterpret_cast<const unsigned char*>(b.data()), b.size(),
+       db, &n);
+  return CRYPTO_memcmp(da, db, sizeof da) == 0;
+}
+
+std::string hex(const unsigned char* p, size_t n) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < n; ++i) {
+    out += digits[p[i] >> 4];
+    out += digits[p[i] & 15];
+  }
+  return out;
+}
+
+std::vector<std::string> split_path(const std::string& path) {
+  std::vector<std::string> parts;
+  size_t i = 0;
+  while (i < path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string::npos) j = path.size();
+    if (j > i) parts.push_back(path.substr(i, j - i));
+    i = j + 1;
+  }
+  return parts;
+}
+
+std::string query_value(const char* query, const char* name) {
+  if (!query) return "";
+  evkeyvalq q;
+  q.tqh_first = nullptr;  // TAILQ_INIT
+  q.tqh_last = &q.tqh_first;
+  if (evhttp_parse_query_str(query, &q) != 0) return "";
+  const char* v = evhttp_find_header(&q, name);
+  std::string out = v ? v : "";
+  evhttp_clear_headers(&q);
+  return out;
+}
+
+}  // namespace
+
+Access authenticate(const HttpdSettings& s, const char* header, const User** user) {
+  static const User anonymous{"", "", true};
+  *user = &anonymous;
+  if (!s.has_users()) return Access::allowed;
+  if (!header) return Access::unauthenticated;
+  std::string h = header;
+  if (h.size() < 6 || !str::iequals(h.substr(0, 6), "basic ")) return Access::unauthenticated;
+  std::string rest = h.substr(6), decoded;
+  std::string encoded(str::trim(rest));
+  if (encoded.size() > 1024 || !str::base64_decode(encoded, decoded))
+    return Access::unauthenticated;
+  auto colon = decoded.find(':');
+  if (colon == std::string::npos) return Access::unauthenticated;
+  std::string name = decoded.substr(0, colon), password = decoded.substr(colon + 1);
+  const User* found = nullptr;
+  for (const auto& u : s.users)
+    if (u.name == name && same_secret(u.password, password)) found = &u;
+  if (!found) return Access::unauthenticated;
+  *user = found;
+  return Access::allowed;
+}
+
+std::string csrf_token(const std::string& key, const std::string& user) {
+  unsigned char mac[32];
+  unsigned int n = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(user.data()), user.size(), mac, &n);
+  return hex(mac, n);
+}
+
+struct Server::Request {
+  evhttp_request* req;
+  std::string method;
+  std::string path;  // decoded
+  const char* query = nullptr;
+  const User* user = nullptr;
+};
+
+Server::Server(event_base* base, Control& control, std::string host_name)
+    : base_(base),
+      control_(control),
+      host_name_(std::move(host_name)),
+      sweep_timer_(evtimer_new(base, &Server::on_sweep, this)),
+      http_(nullptr, evhttp_free) {
+  unsigned char key[32];
+  if (RAND_bytes(key, sizeof key) != 1) abort();  // no randomness: nothing can be trusted
+  csrf_key_.assign(reinterpret_cast<const char*>(key), sizeof key);
+}
+
+Server::~Server() {
+  http_.reset();  // frees the connections
+  sweep(true);
+}
+
+bool Server::configure(const HttpdSettings& s, int refresh_s, std::string& error) {
+  refresh_s_ = std::max(5, refresh_s);
+  std::string want = s.address + ":" + std::to_string(s.port);
+  if (!s.enabled) {
+    http_.reset();
+    sweep(false);
+    bound_.clear();
+    settings_ = s;
+    return true;
+  }
+  if (!http_ || bound_ != want) {
+    std::unique_ptr<evhttp, void (*)(evhttp*)> h(evhttp_new(base_), evhttp_free);
+    if (!h) {
+      error = "cannot create the HTTP server";
+      return false;
+    }
+    if (!evhttp_bind_socket_with_handle(h.get(), s.address.c_str(), s.port)) {
+      error = "cannot listen on " + want + ": " + strerror(errno);
+      return false;
+    }
+    evhttp_set_gencb(h.get(), &Server::on_request, this);
+    evhttp_set_bevcb(h.get(), &Server::on_new_connection, this);
+    evhttp_set_allowed_methods(h.get(), EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
+    http_ = std::move(h);
+    bound_ = want;
+    log::info("HTTP interface listening on %s%s", want.c_str(),
+              s.has_users() ? "" : " (no users: read-only, without authentication)");
+  }
+  evhttp_set_max_headers_size(http_.get(), static_cast<ev_ssize_t>(s.max_header_bytes));
+  evhttp_set_max_body_size(http_.get(), static_cast<ev_ssize_t>(s.max_body_bytes));
+  evhttp_set_timeout(http_.get(), s.timeout_s);
+  settings_ = s;
+  return true;
+}
+
+// evhttp in libevent 2.1 neither bounds nor reports its connections. Each one's bufferevent is
+// made here, and the server keeps a reference to it: when evhttp frees a connection the
+// bufferevent loses its callbacks but lives on until the next sweep drops the reference (within
+// a second; only then is its socket closed). So the number of connections is known, and one
+// beyond the bound is answered 503 and shut down as soon as evhttp has given it its socket.
+bufferevent* Server::on_new_connection(event_base* base, void* arg) {
+  auto* self = static_cast<Server*>(arg);
+  self->sweep(false);
+  bufferevent* bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+  if (!bev) return nullptr;
+  bufferevent_incref(bev);
+  self->tracked_.push_back(bev);
+  self->connections_ = static_cast<int>(self->tracked_.size());
+  if (!evtimer_pending(self->sweep_timer_.get(), nullptr)) {
+    timeval tv{1, 0};
+    evtimer_add(self->sweep_timer_.get(), &tv);
+  }
+  if (self->connections_ > self->settings_.max_connections) {
+    bufferevent_incref(bev);  // for the callback below
+    event_base_once(
+        base, -1, EV_TIMEOUT,
+        [](evutil_socket_t, short, void* p) {
+          auto* b = static_cast<bufferevent*>(p);
+          evutil_socket_t fd = bufferevent_getfd(b);
+          if (fd >= 0) {
+            static const char busy[] =
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: "
+                "close\r\n\r\n";
+            ssize_t ignored = ::send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+            (void)ignored;
+            shutdown(fd, SHUT_RDWR);
+          }
+          bufferevent_decref(b);
+        },
+        bev, nullptr);
+  }
+  return bev;
+}
+
+// Drops the connections evhttp has freed (all of them with `all`, when the server goes).
+void Server::sweep(bool all) {
+  size_t kept = 0;
+  for (bufferevent* bev : tracked_) {
+    bufferevent_data_cb readcb = nullptr;
+    bufferevent_event_cb eventcb = nullptr;
+    bufferevent_getcb(bev, &readcb, nullptr, &eventcb, nullptr);
+    if (all || (!readcb && !eventcb)) {
+      bufferevent_decref(bev);
+    } else {
+      tracked_[kept++] = bev;
+    }
+  }
+  tracked_.resize(kept);
+  connections_ = static_cast<int>(tracked_.size());
+}
+
+void Server::on_sweep(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<Server*>(arg);
+  self->sweep(false);
+  if (!self->tracked_.empty()) {
+    timeval tv{1, 0};
+    evtimer_add(self->sweep_timer_.get(), &tv);
+  }
+}
+
+void Server::on_request(evhttp_request* req, void* arg) {
+  auto* self = static_cast<Server*>(arg);
+  Request r{req, "", "", nullptr, nullptr};
+  switch (evhttp_request_get_command(req)) {
+    case EVHTTP_REQ_GET:
+      r.method = "GET";
+      break;
+    case EVHTTP_REQ_HEAD:
+      r.method = "HEAD";
+      break;
+    case EVHTTP_REQ_POST:
+      r.method = "POST";
+      break;
+    default:
+      r.method = "OTHER";
+  }
+  const evhttp_uri* uri = evhttp_request_get_evhttp_uri(req);
+  const char* raw = uri ? evhttp_uri_get_path(uri) : nullptr;
+  r.query = uri ? evhttp_uri_get_query(uri) : nullptr;
+  size_t len = 0;
+  char* decoded = raw ? evhttp_uridecode(raw, 0, &len) : nullptr;
+  if (!decoded || strlen(decoded) != len) {
+    free(decoded);
+    self->send(r, 400, "Bad Request", "text/plain; charset=utf-8", "bad request path\n");
+    return;
+  }
+  r.path = decoded;
+  free(decoded);
+  self->handle(r);
+}
+
+void Server::handle(Request& r) {
+  if (r.path == "/-/healthy") {
+    send(r, 200, "OK", "text/plain; charset=utf-8", "OK\n");
+    return;
+  }
+  const char* auth = evhttp_find_header(evhttp_request_get_input_headers(r.req), "Authorization");
+  if (authenticate(settings_, auth, &r.user) != Access::allowed) {
+    evhttp_add_header(evhttp_request_get_output_headers(r.req), "WWW-Authenticate",
+                      "Basic realm=\"mailwarden\", charset=\"UTF-8\"");
+    send(r, 401, "Unauthorized", "text/plain; charset=utf-8", "authentication required\n");
+    return;
+  }
+  if (r.method == "POST") {
+    handle_post(r);
+  } else {
+    handle_get(r);
+  }
+}
+
+void Server::handle_get(Request& r) {
+  auto parts = split_path(r.path);
+  report::PageContext page;
+  page.host = host_name_;
+  page.now = clock::wall();
+  page.refresh_s = refresh_s_;
+  page.can_act = settings_.has_users() && !settings_.read_only && !r.user->read_only;
+  page.csrf_token = page.can_act ? csrf_token(csrf_key_, r.user->name) : "";
+  bool api = parts.size() >= 3 && parts[0] == "api" && parts[1] == "v1";
+  bool known = parts.empty() || (parts.size() == 2 && parts[0] == "service") ||
+               (parts.size() == 1 && parts[0] == "metrics") || api;
+  if (!known) {
+    send_page(r, 404, "Not Found", "Not found", "Nothing is at " + r.path + ".");
+    return;
+  }
+  // What does not depend on the user is made once per version of the status and shared by
+  // every response until the next change: a flood of scrapes costs no rendering.
+  bool cacheable = api || (!parts.empty() && parts[0] == "metrics");
+  std::string key = r.path + (query_value(r.query, "format") == "text" ? "?text" : "");
+  uint64_t version = control_.version();
+  if (cache_version_ != version || cache_.size() > kMaxCached) {
+    cache_.clear();
+    cache_version_ = version;
+  }
+  if (cacheable) {
+    if (auto it = cache_.find(key); it != cache_.end()) {
+      send_shared(r, it->second.code, it->second.type, it->second.body, {});
+      return;
+    }
+  }
+  int64_t started_us = clock::now_us();
+  bool history = (!parts.empty() && parts[0] == "service") ||
+                 (api && parts.size() == 4 && parts[2] == "history");
+  state::Snapshot snap = control_.snapshot(history);
+  int64_t snapshot_us = clock::now_us();
+  report::Status st = report::build(snap, {static_cast<int>(getpid()), true});
+  int64_t model_us = clock::now_us();
+  st.written = page.now;
+  // The response of a cacheable path: kept for the next requests of this version.
+  auto reply = [&](int code, const std::string& type, std::string body) {
+    auto shared = std::make_shared<const std::string>(std::move(body));
+    if (cacheable) cache_[key] = Cached{code, type, shared};
+    send_shared(r, code, type, shared,
+                {snapshot_us - started_us, model_us - snapshot_us, clock::now_us() - model_us});
+  };
+
+  if (parts.empty()) {
+    send(r, 200, "OK", "text/html; charset=utf-8", report::html_index(st, page));
+    return;
+  }
+  auto find = [&](const std::string& name) -> const report::ServiceStatus* {
+    for (const auto& s : st.services)
+      if (s.name == name) return &s;
+    return nullptr;
+  };
+  if (parts[0] == "service") {
+    if (const auto* s = find(parts[1])) {
+      send(r, 200, "OK", "text/html; charset=utf-8", report::html_service(st, *s, page));
+    } else {
+      send_page(r, 404, "Not Found", "No such service",
+                "There is no service named '" + parts[1] + "'.");
+    }
+    return;
+  }
+  if (parts[0] == "metrics") {
+    reply(200, "text/plain; version=0.0.4; charset=utf-8",
+          report::metrics_text(st, control_.facts()));
+    return;
+  }
+  bool text = query_value(r.query, "format") == "text";
+  if (parts.size() == 3 && parts[2] == "status") {
+    if (text) {
+      reply(200, "text/plain; charset=utf-8", report::status_text(st));
+    } else {
+      reply(200, "application/json", report::dump(report::status_json(st)));
+    }
+    return;
+  }
+  if (parts.size() == 3 && parts[2] == "summary") {
+    reply(200, "text/plain; charset=utf-8", report::summary_text(st));
+    return;
+  }
+  if (parts.size() == 4 && (parts[2] == "status" || parts[2] == "history")) {
+    const auto* s = find(parts[3]);
+    if (!s) {
+      reply(404, "application/json",
+            report::dump(nlohmann::json{{"error", "no service named '" + parts[3] + "'"}}));
+      return;
+    }
+    if (parts[2] == "history") {
+      reply(200, "application/json", report::dump(report::service_json(*s, true)));
+      return;
+    }
+    // The same document as /api/v1/status, with only this service.
+    report::Status one = st;
+    one.services = {*s};
+    reply(200, "application/json", report::dump(report::status_json(one)));
+    return;
+  }
+  send_page(r, 404, "Not Found", "Not found", "Nothing is at " + r.path + ".");
+}
+
+// POST /service/NAME/ACTION (a page's form) or /api/v1/services/NAME/ACTION (scripts, the CLI).
+void Server::handle_post(Request& r) {
+  auto parts = split_path(r.path);
+  bool form = parts.size() == 3 && parts[0] == "service";
+  bool api = parts.size() == 5 && parts[0] == "api" && parts[1] == "v1" && parts[2] == "services";
+  auto reply = [&](int code, const char* reason, const std::string& text) {
+    if (api) {
+      send_json(r, code, reason,
+                report::dump(nlohmann::json{{"ok", code < 300}, {"message", text}}));
+    } else {
+      send_page(r, code, reason, reason, text);
+    }
+  };
+  if (!form && !api) {
+    reply(404, "Not Found", "nothing to do at " + r.path);
+    return;
+  }
+  if (!settings_.has_users()) {
+    reply(403, "Forbidden",
+          "actions need a user: set httpd ... allow USER:PASSWORD (none is configured)");
+    return;
+  }
+  if (settings_.read_only || r.user->read_only) {
+    reply(403, "Forbidden", "user '" + r.user->name + "' may read but not act");
+    return;
+  }
+  // CSRF: a browser sends another site's form with the user's saved password, but it can
+  // neither read this site's token nor add a custom header to a cross-site request unasked.
+  auto* in = evhttp_request_get_input_headers(r.req);
+  const char* origin = evhttp_find_header(in, "Origin");
+  const char* host = evhttp_find_header(in, "Host");
+  if (origin && host && std::string(origin) != "null") {
+    std::string o = origin;
+    auto scheme = o.find("://");
+    if (scheme == std::string::npos || o.substr(scheme + 3) != host) {
+      reply(403, "Forbidden", "cross-site request refused (Origin does not match Host)");
+      return;
+    }
+  }
+  bool guarded = false;
+  if (api) {
+    guarded = evhttp_find_header(in, "X-Requested-By") != nullptr;
+  } else {
+    evbuffer* body = evhttp_request_get_input_buffer(r.req);
+    size_t n = std::min(evbuffer_get_length(body), settings_.max_body_bytes);
+    std::string text(n, '\0');
+    evbuffer_copyout(body, text.data(), n);
+    std::string token = query_value(text.c_str(), "csrf");
+    guarded = !token.empty() && same_secret(token, csrf_token(csrf_key_, r.user->name));
+  }
+  if (!guarded) {
+    reply(403, "Forbidden",
+          api ? "missing X-Requested-By header (CSRF guard)" : "missing or wrong CSRF token");
+    return;
+  }
+  const std::string& service = api ? parts[3] : parts[1];
+  const std::string& action = api ? parts[4] : parts[2];
+  std::string error;
+  if (action == "check") {
+    error = control_.check_now(service);
+  } else if (action == "monitor") {
+    error = control_.monitor(service);
+  } else if (action == "unmonitor") {
+    error = control_.unmonitor(service);
+  } else {
+    reply(404, "Not Found", "unknown action '" + action + "' (check, monitor, unmonitor)");
+    return;
+  }
+  log::info("HTTP: %s %s '%s' by %s: %s", r.method.c_str(), action.c_str(), service.c_str(),
+            r.user->name.c_str(), error.empty() ? "done" : error.c_str());
+  if (!error.empty()) {
+    reply(error.rfind("no service", 0) == 0 ? 404 : 409,
+          error.rfind("no service", 0) == 0 ? "Not Found" : "Conflict", error);
+    return;
+  }
+  if (form) {
+    // Back to the service's page (Post/Redirect/Get: a reload does not act again).
+    evhttp_add_header(evhttp_request_get_output_headers(r.req), "Location",
+                      ("/service/" + report::url_path_escape(service)).c_str());
+    send(r, 303, "See Other", "text/plain; charset=utf-8", action + ": done\n");
+    return;
+  }
+  reply(200, "OK", action + " " + service + ": done");
+}
+
+void Server::send_page(Request& r, int code, const char* reason, const std::string& title,
+                       const std::string& text) {
+  send(r, code, reason, "text/html; charset=utf-8", report::html_message(title, text, "/"));
+}
+
+void Server::send_json(Request& r, int code, const char* reason, const std::string& body) {
+  send(r, code, reason, "application/json", body);
+}
+
+static const char* reason_of(int code) {
+  switch (code) {
+    case 200:
+      return "OK";
+    case 404:
+      return "Not Found";
+    default:
+      return "Error";
+  }
+}
+
+// The body is referenced, not copied: responses of one version share one string.
+void Server::send_shared(Request& r, int code, const std::string& type,
+                         const std::shared_ptr<const std::string>& body, const Timing& t) {
+  evkeyvalq* out = evhttp_request_get_output_headers(r.req);
+  if (t.snapshot_us || t.model_us || t.format_us) {
+    // How long the state's copy, the status model and the formatter took (ms): what a
+    // response made fresh costs the loop.
+    char timing[160];
+    snprintf(timing, sizeof timing, "snapshot;dur=%.3f, model;dur=%.3f, format;dur=%.3f",
+             static_cast<double>(t.snapshot_us) / 1000.0, static_cast<double>(t.model_us) / 1000.0,
+             static_cast<double>(t.format_us) / 1000.0);
+    evhttp_add_header(out, "Server-Timing", timing);
+  }
+  add_headers(out, type);
+  evbuffer* buf = evbuffer_new();
+  if (r.method != "HEAD" && !body->empty()) {
+    auto* hold = new std::shared_ptr<const std::string>(body);
+    evbuffer_add_reference(
+        buf, body->data(), body->size(),
+        [](const void*, size_t, void* arg) {
+          delete static_cast<std::shared_ptr<const std::string>*>(arg);
+        },
+        hold);
+  }
+  evhttp_send_reply(r.req, code, reason_of(code), buf);
+  evbuffer_free(buf);
+}
+
+void Server::add_headers(evkeyvalq* out, const std::string& type) {
+  evhttp_add_header(out, "Content-Type", type.c_str());
+  evhttp_add_header(out, "Cache-Control", "no-store");
+  evhttp_add_header(out, "X-Content-Type-Options", "nosniff");
+  evhttp_add_header(out, "X-Frame-Options", "DENY");
+  evhttp_add_header(out, "Referrer-Policy", "no-referrer");
+  evhttp_add_header(out, "Content-Security-Policy",
+                    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+                    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+}
+
+void Server::send(Request& r, int code, const char* reason, const std::string& type,
+                  const std::string& body) {
+  add_headers(evhttp_request_get_output_headers(r.req), type);
+  evbuffer* buf = evbuffer_new();
+  if (r.method != "HEAD") evbuffer_add(buf, body.data(), body.size());
+  evhttp_send_reply(r.req, code, reason, buf);
+  evbuffer_free(buf);
+}
+
+}  // namespace mw::http

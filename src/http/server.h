@@ -1,0 +1,98 @@
+// The HTTP interface (`set httpd`): libevent's evhttp on the daemon's own loop. Routes:
+//   GET  /-/healthy                      200 "OK", the only path without authentication
+//   GET  /                               the status page
+//   GET  /service/NAME                   a service's page: checks, history, chart, actions
+//   POST /service/NAME/{check,monitor,unmonitor}   from that page's forms (CSRF token)
+//   GET  /api/v1/status[/NAME]           the JSON of `mailwarden status --json`
+//   GET  /api/v1/status?format=text      the text of `mailwarden status` (summary: /api/v1/summary)
+//   GET  /api/v1/history/NAME            the recent runs of each check of a service
+//   POST /api/v1/services/NAME/{check,monitor,unmonitor}   for scripts and the CLI
+//   GET  /metrics                        Prometheus text format
+// Every request but /-/healthy needs a user's password when users are configured; a POST
+// needs a read-write user and passes a CSRF guard (a form token bound to the user, or the
+// X-Requested-By header that a browser cannot send cross-site without asking first). Requests
+// are bounded in size and time, and connections in number: a hostile client costs a socket
+// for at most the timeout and never holds the loop.
+#pragma once
+
+#include <event2/http.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "http/control.h"
+#include "http/settings.h"
+#include "util/handles.h"
+
+namespace mw::http {
+
+// Why a request may or may not go on.
+enum class Access { allowed, unauthenticated, forbidden };
+
+// Basic authentication against the configured users (constant-time comparison). `user` is the
+// one who logged in. With no users configured every request is allowed as an anonymous
+// read-only user.
+[[nodiscard]] Access authenticate(const HttpdSettings& s, const char* authorization_header,
+                                  const User** user);
+// The CSRF token of a user's forms: an HMAC of the user name under a key made at start.
+[[nodiscard]] std::string csrf_token(const std::string& key, const std::string& user);
+
+class Server {
+ public:
+  Server(event_base* base, Control& control, std::string host_name);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds as `s` says; false with `error` when the address cannot be bound. A reload calls it
+  // again: a changed address or port rebinds, anything else applies at once.
+  [[nodiscard]] bool configure(const HttpdSettings& s, int refresh_s, std::string& error);
+  [[nodiscard]] int open_connections() const { return connections_; }
+
+ private:
+  struct Request;
+  static void on_request(evhttp_request* req, void* arg);
+  static bufferevent* on_new_connection(event_base* base, void* arg);
+  static void on_sweep(evutil_socket_t, short, void* arg);
+  void sweep(bool all);
+  void handle(Request& r);
+  void handle_get(Request& r);
+  void handle_post(Request& r);
+  void send(Request& r, int code, const char* reason, const std::string& type,
+            const std::string& body);
+  void send_page(Request& r, int code, const char* reason, const std::string& title,
+                 const std::string& text);
+  void send_json(Request& r, int code, const char* reason, const std::string& body);
+  struct Timing {
+    int64_t snapshot_us = 0, model_us = 0, format_us = 0;
+  };
+  void send_shared(Request& r, int code, const std::string& type,
+                   const std::shared_ptr<const std::string>& body, const Timing& timing);
+  static void add_headers(evkeyvalq* out, const std::string& type);
+
+  event_base* base_;
+  Control& control_;
+  std::string host_name_;
+  HttpdSettings settings_;
+  std::string bound_;  // "address:port" currently bound
+  int refresh_s_ = 30;
+  std::string csrf_key_;
+  int connections_ = 0;
+  std::vector<bufferevent*> tracked_;
+  struct Cached {
+    int code = 200;
+    std::string type;
+    std::shared_ptr<const std::string> body;
+  };
+  static constexpr size_t kMaxCached = 256;
+  std::map<std::string, Cached> cache_;  // by path, for the status version below
+  uint64_t cache_version_ = 0;           // one reference each (see on_new_connection)
+  EventPtr sweep_timer_;
+  // Last: freeing it frees the connections, whose end updates connections_.
+  std::unique_ptr<evhttp, void (*)(evhttp*)> http_;
+};
+
+}  // namespace mw::http

@@ -1,0 +1,237 @@
+#include "report/metrics.h"
+#include "config.h"
+
+#include <cstdio>
+
+namespace mw::report {
+namespace {
+
+void header(std::string& out, const char* name, const char* type, const char* help) {
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += ' ';
+  out += type;
+  out += '\n';
+}
+
+void number(std::string& out, double v) {
+  char buf[40];
+  int n = snprintf(buf, sizeof buf, " %.17g\n", v);
+  out.append(buf, static_cast<size_t>(n));
+}
+
+void integer(std::string& out, int64_t v) {
+  char buf[32];
+  int n = snprintf(buf, sizeof buf, " %lld\n", static_cast<long long>(v));
+  out.append(buf, static_cast<size_t>(n));
+}
+
+// {service="..",check="..",protocol="..",target=".."} without the closing brace.
+std::string check_labels(const ServiceStatus& s, const CheckStatus& c) {
+  std::string l = "{service=\"";
+  append_label_value(l, s.name);
+  l += "\",check=\"";
+  append_label_value(l, c.description);
+  l += "\",protocol=\"";
+  append_label_value(l, c.protocol.empty() ? c.kind : c.protocol);
+  l += "\",target=\"";
+  append_label_value(l, c.target);
+  l += '"';
+  return l;
+}
+
+time_t failing_since(const CheckStatus& c) {
+  return c.state == "failed" ? c.since : 0;
+}
+
+template <typename Fn>
+void for_each_check(const Status& snap, Fn fn) {
+  for (const auto& s : snap.services)
+    for (const auto& c : s.checks) fn(s, c);
+}
+
+}  // namespace
+
+void append_label_value(std::string& out, const std::string& value) {
+  for (char ch : value) {
+    switch (ch) {
+      case '\\':
+        out += "\\\\";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        out += ch;
+    }
+  }
+}
+
+std::string metrics_text(const Status& snap, const DaemonFacts& facts) {
+  size_t checks = 0;
+  for (const auto& s : snap.services) checks += s.checks.size();
+  // The labels are built once per check and reused by every series of that check.
+  std::vector<std::string> labels;
+  labels.reserve(checks);
+  for_each_check(snap, [&](const auto& s, const auto& c) { labels.push_back(check_labels(s, c)); });
+
+  std::string out;
+  out.reserve(checks * 700 + 4096);
+
+  header(out, "mailwarden_build_info", "gauge", "The mailwarden version running.");
+  out += "mailwarden_build_info{version=\"" PACKAGE_VERSION "\"} 1\n";
+  header(out, "mailwarden_cycle_duration_seconds", "gauge",
+         "How long the last complete cycle took, from its start to its last check's end.");
+  out += "mailwarden_cycle_duration_seconds";
+  number(out, static_cast<double>(facts.last_cycle_ms) / 1000.0);
+  header(out, "mailwarden_cycles_total", "counter", "Cycles started.");
+  out += "mailwarden_cycles_total";
+  integer(out, facts.cycles);
+
+  header(out, "mailwarden_service_monitored", "gauge",
+         "1 when the service is monitored, 0 in maintenance (unmonitored).");
+  for (const auto& s : snap.services) {
+    out += "mailwarden_service_monitored{service=\"";
+    append_label_value(out, s.name);
+    out += s.monitored ? "\"} 1\n" : "\"} 0\n";
+  }
+
+  size_t i = 0;
+  header(out, "mailwarden_check_success", "gauge",
+         "1 when the check's last run succeeded, else 0.");
+  for_each_check(snap, [&](const auto&, const auto& c) {
+    const std::string& l = labels[i++];
+    if (!c.last) return;
+    out += "mailwarden_check_success";
+    out += l;
+    out += c.last->ok ? "} 1\n" : "} 0\n";
+  });
+  i = 0;
+  header(out, "mailwarden_check_duration_seconds", "gauge",
+         "How long the check's last run took (connect to the end of the dialogue).");
+  for_each_check(snap, [&](const auto&, const auto& c) {
+    const std::string& l = labels[i++];
+    if (!c.last) return;
+    out += "mailwarden_check_duration_seconds";
+    out += l;
+    out += '}';
+    number(out, c.last->response_ms / 1000.0);
+  });
+  i = 0;
+  header(out, "mailwarden_check_last_run_timestamp_seconds", "gauge",
+         "When the check last ran (Unix time).");
+  for_each_check(snap, [&](const auto&, const auto& c) {
+    const std::string& l = labels[i++];
+    if (!c.last) return;
+    out += "mailwarden_check_last_run_timestamp_seconds";
+    out += l;
+    out += '}';
+    integer(out, static_cast<int64_t>(c.last->checked_at));
+  });
+  i = 0;
+  header(out, "mailwarden_check_failing_since_timestamp_seconds", "gauge",
+         "When the failure going on began (Unix time); absent while the check succeeds.");
+  for_each_check(snap, [&](const auto&, const auto& c) {
+    const std::string& l = labels[i++];
+    if (!failing_since(c)) return;
+    out += "mailwarden_check_failing_since_timestamp_seconds";
+    out += l;
+    out += '}';
+    integer(out, static_cast<int64_t>(failing_since(c)));
+  });
+  i = 0;
+  header(out, "mailwarden_check_failures_total", "counter",
+         "Failed runs of the check since the daemon started, by failure class.");
+  for_each_check(snap, [&](const auto&, const auto& c) {
+    const std::string& l = labels[i++];
+    for (const auto& [cls, n] : c.failures) {
+      out += "mailwarden_check_failures_total";
+      out += l;
+      out += ",class=\"";
+      append_label_value(out, cls);
+      out += "\"}";
+      integer(out, n);
+    }
+  });
+  i = 0;
+  header(out, "mailwarden_certificate_expiry_timestamp_seconds", "gauge",
+         "When the certificate the server last presented expires (Unix time).");
+  for_each_check(snap, [&](const auto&, const auto& c) {
+    const std::string& l = labels[i++];
+    if (!c.last || !c.last->certificate || !c.last->certificate->not_after) return;
+    out += "mailwarden_certificate_expiry_timestamp_seconds";
+    out += l;
+    out += '}';
+    integer(out, static_cast<int64_t>(c.last->certificate->not_after));
+  });
+
+  header(out, "mailwarden_delivery_step_seconds", "gauge",
+         "How long each step of the last delivery probe took.");
+  for_each_check(snap, [&](const auto& s, const auto& c) {
+    if (!c.last || !c.last->details.is_object() || !c.last->details.contains("steps_ms")) return;
+    const auto& steps = c.last->details["steps_ms"];
+    if (!steps.is_object()) return;
+    for (const auto& [step, ms] : steps.items()) {
+      if (!ms.is_number()) continue;
+      out += "mailwarden_delivery_step_seconds{service=\"";
+      append_label_value(out, s.name);
+      out += "\",step=\"";
+      append_label_value(out, step);
+      out += "\"}";
+      number(out, ms.template get<double>() / 1000.0);
+    }
+  });
+  header(out, "mailwarden_replication_out_of_sync_mailboxes", "gauge",
+         "Mailboxes found out of sync between the reference server and a replica.");
+  for_each_check(snap, [&](const auto& s, const auto& c) {
+    if (c.kind != "replication" || !c.last) return;
+    auto it = c.last->metrics.find("out_of_sync");
+    if (it == c.last->metrics.end()) return;
+    out += "mailwarden_replication_out_of_sync_mailboxes{service=\"";
+    append_label_value(out, s.name);
+    out += "\"}";
+    number(out, it->second);
+  });
+  // A check that watches a director's backends lists them in its details as
+  // "backends": [{"name": "...", "tag": "...", "up": true}, ...].
+  header(out, "mailwarden_director_backend_up", "gauge",
+         "1 when the director lists the backend as up, else 0.");
+  for_each_check(snap, [&](const auto& s, const auto& c) {
+    if (!c.last || !c.last->details.is_object() || !c.last->details.contains("backends")) return;
+    const auto& backends = c.last->details["backends"];
+    if (!backends.is_array()) return;
+    for (const auto& b : backends) {
+      if (!b.is_object()) continue;
+      out += "mailwarden_director_backend_up{service=\"";
+      append_label_value(out, s.name);
+      out += "\",backend=\"";
+      append_label_value(out, b.value("name", ""));
+      out += "\",tag=\"";
+      append_label_value(out, b.value("tag", ""));
+      out += b.value("up", false) ? "\"} 1\n" : "\"} 0\n";
+    }
+  });
+
+  header(out, "mailwarden_actions_total", "counter",
+         "Actions taken on events since the daemon started, by action and result.");
+  for (const auto& [key, n] : facts.actions) {
+    out += "mailwarden_actions_total{service=\"";
+    append_label_value(out, std::get<0>(key));
+    out += "\",action=\"";
+    append_label_value(out, std::get<1>(key));
+    out += "\",result=\"";
+    append_label_value(out, std::get<2>(key));
+    out += "\"}";
+    integer(out, n);
+  }
+  return out;
+}
+
+}  // namespace mw::report
