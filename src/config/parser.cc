@@ -366,7 +366,6 @@ void Parser::finalize() {
   global_tls_.apply_to(cfg_.settings.tls);
   for (auto& ms : cfg_.settings.mailservers) ms.tls = cfg_.settings.tls;
   for (const auto& [i, o] : pending_mailserver_tls_) o.apply_to(cfg_.settings.mailservers[i].tls);
-      {"alertmanager", &Parser::set_alertmanager},
   for (auto& svc : cfg_.services)
     for (auto& chk : svc.checks)
       if (auto* pc = chk.as<PortCheck>()) pc->tls = cfg_.settings.tls;
