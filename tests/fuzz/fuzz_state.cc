@@ -2,8 +2,8 @@
 // state file can hold must give a snapshot or an error, never an exception or a crash.
 #include <cstdlib>
 
-#include "cli/report.h"
 #include "fuzz_support.h"
+#include "report/status.h"
 #include "state/snapshot.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -15,10 +15,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (error.empty()) abort();  // refused without a reason
     return 0;
   }
-  mw::cli::DaemonInfo d;
-  (void)mw::cli::status_text(snap, d);
-  (void)mw::cli::status_json(snap, d);
-  (void)mw::cli::summary_text(snap, d);
+  auto status = mw::report::build(snap, mw::report::DaemonInfo{});
+  (void)mw::report::status_text(status);
+  (void)mw::report::dump(mw::report::status_json(status, true));
+  (void)mw::report::summary_text(status);
   (void)mw::state::to_text(snap);
   return 0;
 }

@@ -25,6 +25,7 @@ for h in $harnesses; do
   log="$out/fuzz-$h.log"
   # A crash, a leak, an input slower than 10 s or above 1 GiB is a failure.
   (cd "$out" && ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1" \
+    LSAN_OPTIONS="suppressions=$top/tests/fuzz/lsan.supp" \
     UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
     "./fuzz-$h" -max_total_time="$seconds" -max_len="$max_len" -timeout=10 -rss_limit_mb=1024 \
     -print_final_stats=1 -artifact_prefix="$out/crashes/$h-" ${MW_FUZZ_FLAGS:-} \
