@@ -180,6 +180,7 @@ void Parser::parse_port_test(size_t index, const Location& where) {
   }
   next();  // then
   parse_actions(rule.fail_actions);
+  parse_severity(rule.severity);
   if (accept("else")) {
     expect_kw("if", "after 'else'");
     if (!accept("succeeded") && !accept("passed"))
@@ -282,6 +283,36 @@ void Parser::parse_actions(std::vector<Action>& out) {
   } while (at("exec") || (at("alert") && !(peek(1).kind == Token::Kind::string ||
                                            (peek(1).kind == Token::Kind::word &&
                                             peek(1).text.find('@') != std::string::npos))));
+}
+
+// "as warning [on { CLASS, ... }]" or "as critical" after a rule's actions ("as" and "on" are
+// noise words): the state Nagios plugin output gives its failure (mailwarden plugin). Without
+// it a failure is CRITICAL.
+void Parser::parse_severity(Severity& out) {
+  if (accept("critical")) return;
+  if (!accept("warning")) return;
+  out.warning = true;
+  if (peek().kind != Token::Kind::lbrace) return;
+  next();
+  while (peek().kind != Token::Kind::rbrace) {
+    if (peek().kind == Token::Kind::end) fail_expected("'}' to close the failure classes");
+    if (peek().kind == Token::Kind::comma) {
+      next();
+      continue;
+    }
+    const Token t = peek();
+    std::string name = t.kind == Token::Kind::word ? str::lower(t.text) : "";
+    FailureClass cls = failure_class_from_name(name, FailureClass::none);
+    if (cls == FailureClass::none || cls == FailureClass::internal)
+      fail(t.where,
+           "expected a failure class (connect, timeout, tls, protocol, auth, rejected, "
+           "missing-feature, certificate, responsetime, content), got " +
+               describe(t));
+    out.only.push_back(cls);
+    next();
+  }
+  next();  // }
+  if (out.only.empty()) fail(prev().where, "'as warning on { }' names no failure class");
 }
 
 void Parser::parse_exec(ExecSpec& e) {

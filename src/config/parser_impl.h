@@ -272,6 +272,7 @@ class Parser {
   // "N times within M cycles" or "N cycles" (= for N cycles).
   void parse_cycles(EventRule& rule);
   void parse_actions(std::vector<Action>& out);
+  void parse_severity(Severity& out);
   void parse_exec(ExecSpec& e);
   uid_t resolve_user(const std::string& name);
   gid_t resolve_group(const std::string& name);

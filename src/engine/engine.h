@@ -51,6 +51,9 @@ class Engine {
   [[nodiscard]] state::Snapshot snapshot() const;
   void restore(const state::Snapshot& snap);
 
+  // Whether a result fails a rule's condition (a failed run, or a measured value past its limit).
+  [[nodiscard]] static bool rule_failed(const config::Rule& rule, const CheckResult& result);
+
   struct CheckView {
     const config::Service* service;
     const config::Check* check;
@@ -73,7 +76,6 @@ class Engine {
   };
 
   static std::string key(const std::string& service, const std::string& check_id);
-  static bool rule_failed(const config::Rule& rule, const CheckResult& result);
   void pump();
   [[nodiscard]] bool take_start_token();
   static void on_pump_timer(evutil_socket_t, short, void* arg);

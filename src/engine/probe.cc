@@ -143,7 +143,16 @@ class CheckRun {
     r.attempts = attempts_;
     r.checked_at = clock::wall();
     r.response_ms = std::round(static_cast<double>(clock::now_us() - started_us_) / 100.0) / 10.0;
-    if (probe_) r.certificate = probe_->certificate();
+    if (probe_) {
+      r.certificate = probe_->certificate();
+      if (const auto& line = probe_->conn().first_line()) {
+        r.greeting = *line;
+        r.greeting_ms =
+            std::round(static_cast<double>(probe_->conn().first_line_at_us() - started_us_) /
+                       100.0) /
+            10.0;
+      }
+    }
     if (context_) {
       r.certificate = context_->certificate;
       r.metrics = context_->metrics;
