@@ -15,7 +15,7 @@ import re
 import time
 
 import lib
-from mwharness import CyrusPair, Dovecot, Postfix, make_certs
+from mwharness import CyrusPair, Dovecot, Nagios, Postfix, make_certs
 
 S = {}  # base, certs, ca, dc, pf, links (dir of drop-in symlinks), peer
 ORIGINALS = "/usr/lib/nagios/plugins"
@@ -355,3 +355,49 @@ def test_check_cyrus_replication_dropin_against_real_cyrus():
                          r.out, "line")
     finally:
         pair.cleanup()
+
+
+def test_nagios4_runs_plugin_mode_and_dropins():
+    """A private Nagios 4 checks five services each second; one fails on purpose."""
+    dc, pf = S["dc"], S["pf"]
+    closed = lib.free_port()
+    rc = control(
+        "check host mail with address 127.0.0.1\n"
+        "    if failed port %d protocol imaps then alert\n"
+        "check host broken with address 127.0.0.1\n"
+        "    if failed port %d protocol imap then alert\n" % (dc.ports["imaps"], closed))
+    links = S["links"]
+    services = {
+        "mail plugin mode": "%s -c %s plugin mail" % (lib.MAILWARDEN, rc),
+        "broken plugin mode": "%s -c %s plugin broken" % (lib.MAILWARDEN, rc),
+        "imap drop-in": "%s/check_imap -H 127.0.0.1 -p %d" % (links, dc.ports["imap"]),
+        "smtp drop-in": "%s/check_smtp -H 127.0.0.1 -p %d -S" % (links, pf.ports["smtp"]),
+        "simap drop-in certificate": "%s/check_simap -H 127.0.0.1 -p %d -D 400,30"
+                                     % (links, dc.ports["imaps"]),
+    }
+    ng = Nagios(lib.tmpdir("nagios"), services=services)
+    lib.watch_log("nagios.log", ng.log_path)
+    try:
+        ng.start()
+        st = ng.wait_checked(timeout=30)
+    finally:
+        ng.stop()
+    state = {k: int(v["current_state"]) for k, v in st.items()}
+    lib.expect_eq(state, {"mail plugin mode": 0, "broken plugin mode": 2, "imap drop-in": 0,
+                          "smtp drop-in": 0, "simap drop-in certificate": 1}, "status.dat states")
+    lib.expect_match(r"^mail OK - imaps 127\.0\.0\.1:%d ok$" % dc.ports["imaps"],
+                     st["mail plugin mode"]["plugin_output"], "plugin output")
+    lib.expect_match(r"^'imaps 127\.0\.0\.1:%d time'=\d+\.\d{6}s;;;0\.000000;15\.000000 "
+                     r"'imaps 127\.0\.0\.1:%d cert days'=36[45]$"
+                     % (dc.ports["imaps"], dc.ports["imaps"]),
+                     st["mail plugin mode"]["performance_data"], "perfdata")
+    lib.expect_match(r"^broken CRITICAL - imap 127\.0\.0\.1:%d: connect: " % closed,
+                     st["broken plugin mode"]["plugin_output"], "plugin output")
+    lib.expect_match(r"^IMAP OK - \d+\.\d{3} second response time on 127\.0\.0\.1 port %d "
+                     % dc.ports["imap"], st["imap drop-in"]["plugin_output"], "output")
+    lib.expect_match(r"^time=\d+\.\d{6}s;;;0\.000000;10\.000000$",
+                     st["imap drop-in"]["performance_data"], "perfdata")
+    lib.expect_match(r"^SMTP OK - \d+\.\d{3} sec\. response time$",
+                     st["smtp drop-in"]["plugin_output"], "output")
+    lib.expect_match(r"^WARNING - Certificate 'localhost' expires in 36[34] day\(s\) ",
+                     st["simap drop-in certificate"]["plugin_output"], "output")
