@@ -391,12 +391,12 @@ std::optional<std::string> parse_request(const Family& f, const std::vector<std:
   return std::nullopt;
 }
 
+// check_tcp's own dialogue (expect the greeting, send the quit string, hang up) unless an
+// option needs the protocol's: STARTTLS, a login, a mailbox. It is what the originals do, so a
+// server that is odd after its greeting gets the same verdict from both.
 bool uses_tcp_dialogue(const Request& rq) {
-  const Family& f = *rq.family;
-  if (f.smtp) return false;
-  bool custom = !rq.send.empty() || rq.all || rq.max_bytes > 0 || (rq.quit && *rq.quit != f.quit) ||
-                (!rq.expects.empty() && !(rq.expects.size() == 1 && rq.expects[0] == f.expect));
-  return custom;
+  if (rq.family->smtp) return false;
+  return !rq.starttls && rq.username.empty() && rq.mailbox.empty();
 }
 
 config::Regex literal_regex(const std::vector<std::string>& needles, bool all) {
@@ -441,6 +441,10 @@ std::shared_ptr<config::Config> build_model(const Request& rq, std::string& erro
   pc.endpoint.port = rq.port;
   pc.endpoint.family = rq.address_family;
   bool tcp = uses_tcp_dialogue(rq);
+  if (!tcp && !f.smtp && (!rq.send.empty() || !rq.expects.empty() || rq.quit)) {
+    error = "-s/-e/-q do not combine with --starttls, --login or --mailbox";
+    return nullptr;
+  }
   std::string proto = tcp ? "tcp" : std::string(f.protocol);
   if (f.smtp && rq.ssl) proto = "smtps";
   if (f.smtp && rq.lmtp) proto = "lmtp";
