@@ -15,12 +15,12 @@
 #include <string>
 #include <vector>
 
-#include "cli/report.h"
 #include "config/parser.h"
 #include "daemon/daemon.h"
 #include "engine/engine.h"
 #include "plugin/dropins.h"
 #include "plugin/run_once.h"
+#include "report/status.h"
 #include "state/snapshot.h"
 #include "util/handles.h"
 #include "util/log.h"
@@ -85,8 +85,10 @@ int validate(const std::shared_ptr<const mw::config::Config>& config, bool json)
   engine.on_cycle_done([&](const mw::CycleStats&) { event_base_loopexit(base.get(), nullptr); });
   engine.run_cycle();
   if (engine.busy()) event_base_dispatch(base.get());
-  fputs((json ? mw::cli::validate_json(engine) : mw::cli::validate_text(engine)).c_str(), stdout);
-  return mw::cli::all_ok(engine) ? kExitOk : kExitFailed;
+  auto status = mw::report::build(engine.snapshot(), {});
+  fputs((json ? mw::report::validate_json(status) : mw::report::validate_text(status)).c_str(),
+        stdout);
+  return mw::report::all_ok(status) ? kExitOk : kExitFailed;
 }
 
 int show_state(const std::shared_ptr<const mw::config::Config>& config, const std::string& what,
@@ -97,7 +99,7 @@ int show_state(const std::shared_ptr<const mw::config::Config>& config, const st
     fprintf(stderr, "mailwarden: %s\n", error.c_str());
     return kExitFailed;
   }
-  mw::cli::DaemonInfo d;
+  mw::report::DaemonInfo d;
   d.pid = mw::daemon::running_pid(config->settings.pidfile);
   d.running = d.pid > 0;
   if (!d.running && snap.written == 0) {
@@ -107,9 +109,10 @@ int show_state(const std::shared_ptr<const mw::config::Config>& config, const st
             config->settings.statefile.c_str());
     return kExitFailed;
   }
-  std::string out = what == "summary" ? mw::cli::summary_text(snap, d)
-                    : json            ? mw::cli::status_json(snap, d)
-                                      : mw::cli::status_text(snap, d);
+  auto status = mw::report::build(snap, d);
+  std::string out = what == "summary" ? mw::report::summary_text(status)
+                    : json            ? mw::report::dump(mw::report::status_json(status))
+                                      : mw::report::status_text(status);
   fputs(out.c_str(), stdout);
   return kExitOk;
 }

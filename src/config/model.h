@@ -8,7 +8,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <variant>
 #include <vector>
 
 #include "net/endpoint.h"
@@ -18,6 +17,9 @@
 
 namespace mw::protocols {
 struct ProtocolInfo;
+}
+namespace mw::checks {
+struct Kind;
 }
 
 namespace mw::config {
@@ -97,8 +99,14 @@ struct ProbeOptions {
   [[nodiscard]] bool has_login() const { return !username.empty(); }
 };
 
+// What one kind of check needs at run time. Each kind (src/checks/<kind>/) derives its own from
+// it; the parser builds it once and nothing changes it afterwards.
+struct Spec {
+  virtual ~Spec() = default;
+};
+
 // "if failed [host H] port N ... protocol P ..." or "if failed unixsocket PATH ...".
-struct PortCheck {
+struct PortCheck : Spec {
   Endpoint endpoint;
   std::string protocol_name;
   const protocols::ProtocolInfo* protocol = nullptr;
@@ -152,7 +160,7 @@ struct MailUrl {
 };
 
 // check replication: the reference server's mailboxes compared with each replica's by STATUS.
-struct ReplicationCheck {
+struct ReplicationCheck : Spec {
   std::vector<MailUrl> servers;  // [0] is the reference
   std::string admin;             // logs in as each user by proxy authorization
   std::string password;
@@ -168,7 +176,7 @@ struct ReplicationCheck {
 };
 
 // check delivery: a probe message sent one way and watched for on the other.
-struct DeliveryCheck {
+struct DeliveryCheck : Spec {
   MailUrl send;
   MailUrl receive;
   std::string send_credentials;  // entries of the credentials file, resolved into the URLs
@@ -180,7 +188,8 @@ struct DeliveryCheck {
   bool allow_plaintext = false;
 };
 
-// Something the engine runs each cycle: one connection dialogue (or, later, a composite check).
+// Something the engine runs each cycle. Its kind (one row of src/checks/registry.cc) says how it
+// runs and how it is shown; its spec is that kind's own part of the model.
 struct Check {
   Location where;
   std::string id;             // stable key for state across restarts and reloads
@@ -188,9 +197,19 @@ struct Check {
   int64_t timeout_ms = 5000;  // inactivity timeout of every wait
   int64_t deadline_ms = 0;    // the whole run, retries excluded
   int retry = 0;              // extra attempts within one cycle before it counts as failed
-  using What = std::variant<PortCheck, ReplicationCheck, DeliveryCheck>;
-  What what;
+  const checks::Kind* kind = nullptr;
+  std::shared_ptr<Spec> spec;
   std::vector<Rule> rules;
+
+  // The spec as the kind's own type; null when the check is of another kind.
+  template <class T>
+  [[nodiscard]] const T* as() const {
+    return dynamic_cast<const T*>(spec.get());
+  }
+  template <class T>
+  [[nodiscard]] T* as() {
+    return dynamic_cast<T*>(spec.get());
+  }
 };
 
 enum class ServiceKind { host, replication, delivery };
@@ -263,6 +282,7 @@ struct Service {
   Location where;
   std::string name;
   ServiceKind kind = ServiceKind::host;
+  std::string type = "host";  // the word after "check": host, replication, ...
   std::string address;
   std::vector<std::string> groups;
   std::vector<Check> checks;

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <set>
 
+#include "checks/registry.h"
 #include "config/parser.h"
 #include "config/parser_impl.h"
 #include "util/strings.h"
@@ -270,8 +271,8 @@ class CompositeParser {
     return w;
   }
 
-  ReplicationCheck* replication_check() { return std::get_if<ReplicationCheck>(&check_.what); }
-  DeliveryCheck* delivery_check() { return std::get_if<DeliveryCheck>(&check_.what); }
+  ReplicationCheck* replication_check() { return check_.as<ReplicationCheck>(); }
+  DeliveryCheck* delivery_check() { return check_.as<DeliveryCheck>(); }
 
   // A statement that may appear once per check ("all" counts per what follows it).
   void once(const std::string& key, const Location& at) {
@@ -368,7 +369,7 @@ class CompositeParser {
     size_t check = p_.cfg_.services[service].checks.size() - 1;
     Parser& p = p_;
     p_.use_credentials(r.credentials, name_at, [&p, service, check, name_at](const Credential& c) {
-      auto& rc = std::get<ReplicationCheck>(p.cfg_.services[service].checks[check].what);
+      auto& rc = *p.cfg_.services[service].checks[check].as<ReplicationCheck>();
       if (!c.masteruser.empty()) {
         p.d_.error(name_at, "credentials \"" + rc.credentials +
                                 "\" have a masteruser; the replication "
@@ -486,7 +487,7 @@ class CompositeParser {
     size_t check = p_.cfg_.services[service].checks.size() - 1;
     Parser& p = p_;
     p_.use_credentials(slot, name_at, [&p, service, check, sending](const Credential& c) {
-      auto& dc = std::get<DeliveryCheck>(p.cfg_.services[service].checks[check].what);
+      auto& dc = *p.cfg_.services[service].checks[check].as<DeliveryCheck>();
       MailUrl& u = sending ? dc.send : dc.receive;
       u.username = c.username;
       u.password = c.password;
@@ -621,7 +622,8 @@ void begin_composite(Parser& p, std::vector<std::shared_ptr<CompositeDraft>>& dr
 
 // `check replication NAME` and `check delivery NAME`: one service with one check, whose body
 // statements the CompositeParser reads and whose model it finishes.
-void Parser::check_composite(ServiceKind kind, const char* statement, Check::What initial) {
+void Parser::check_composite(ServiceKind kind, const char* statement, std::shared_ptr<Spec> initial,
+                             const checks::Kind& check_kind) {
   size_t errors = d_.count();
   size_t index = begin_service(kind, statement);
   begin_composite(*this, composites_, index, kind, errors);
@@ -630,7 +632,8 @@ void Parser::check_composite(ServiceKind kind, const char* statement, Check::Wha
   Check chk;
   chk.where = draft.where;
   chk.timeout_ms = default_timeout_ms_;
-  chk.what = std::move(initial);
+  chk.kind = &check_kind;
+  chk.spec = std::move(initial);
   cfg_.services[index].checks.push_back(std::move(chk));
   parse_service_body(index, CompositeParser::body_forms(kind));
   try {
@@ -640,11 +643,13 @@ void Parser::check_composite(ServiceKind kind, const char* statement, Check::Wha
 }
 
 void Parser::check_replication() {
-  check_composite(ServiceKind::replication, "check replication", ReplicationCheck{});
+  check_composite(ServiceKind::replication, "check replication",
+                  std::make_shared<ReplicationCheck>(), checks::get("replication"));
 }
 
 void Parser::check_delivery() {
-  check_composite(ServiceKind::delivery, "check delivery", DeliveryCheck{});
+  check_composite(ServiceKind::delivery, "check delivery", std::make_shared<DeliveryCheck>(),
+                  checks::get("delivery"));
 }
 
 void Parser::composite_statement(size_t service) {
@@ -665,7 +670,7 @@ void Parser::finish_composites() {
       u.tls = cfg_.settings.tls;
       if (draft->tls) draft->tls->apply_to(u.tls);
     };
-    if (auto* r = std::get_if<ReplicationCheck>(&chk.what)) {
+    if (auto* r = chk.as<ReplicationCheck>()) {
       for (size_t i = 0; i < r->servers.size(); ++i) {
         settle(r->servers[i]);
         if (r->servers[i].tls_mode == TlsMode::none && !r->allow_plaintext &&
@@ -677,7 +682,7 @@ void Parser::finish_composites() {
                        "; use imaps:// or imap+starttls://, or say 'allow "
                        "plaintext'");
       }
-    } else if (auto* dc = std::get_if<DeliveryCheck>(&chk.what)) {
+    } else if (auto* dc = chk.as<DeliveryCheck>()) {
       for (auto* u : {&dc->send, &dc->receive}) {
         settle(*u);
         const Location& at = u == &dc->send ? draft->send_at : draft->receive_at;

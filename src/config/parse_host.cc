@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "checks/registry.h"
 #include "config/parser.h"
 #include "config/parser_impl.h"
 #include "protocols/registry.h"
@@ -502,7 +503,8 @@ void Parser::finish_port_test(size_t index, Check chk, PortCheck pc, const PortC
     id = chk.description + " #" + std::to_string(++n);
   chk.id = id;
   if (n > 1) chk.description = id;
-  chk.what = std::move(pc);
+  chk.kind = &checks::get("port");
+  chk.spec = std::make_shared<PortCheck>(std::move(pc));
   chk.rules.push_back(std::move(rule));
   svc.checks.push_back(std::move(chk));
   if (default_timeout)
@@ -639,7 +641,7 @@ void Parser::check_credentials_clause(const PortCheck& pc, const PortClauses& c,
 }
 
 void Parser::apply_credentials_later(size_t service, size_t check, const Location& where) {
-  const auto& pc = std::get<PortCheck>(cfg_.services[service].checks[check].what);
+  const auto& pc = *cfg_.services[service].checks[check].as<PortCheck>();
   use_credentials(pc.options.credentials, where,
                   [this, service, check, where](const Credential& c) {
                     apply_credential(service, check, where, c);
@@ -649,7 +651,7 @@ void Parser::apply_credentials_later(size_t service, size_t check, const Locatio
 void Parser::apply_credential(size_t service, size_t check, const Location& where,
                               const Credential& c) {
   Check& chk = cfg_.services[service].checks[check];
-  auto& pc = std::get<PortCheck>(chk.what);
+  auto& pc = *chk.as<PortCheck>();
   if (!c.masteruser.empty() && !(pc.protocol->accepts & protocols::kMasterUser)) {
     d_.error(where, "credentials \"" + pc.options.credentials +
                         "\" have a masteruser, which protocol '" + pc.protocol_name +

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "checks/registry.h"
 #include "config/parser.h"
 #include "config/parser_impl.h"
 #include "protocols/registry.h"
@@ -57,15 +58,6 @@ const std::vector<Parser::Form>& Parser::set_forms() {
   return forms;
 }
 
-const std::vector<Parser::Form>& Parser::check_kinds() {
-  static const std::vector<Form> kinds = {
-      {"host", &Parser::check_host},
-      {"replication", &Parser::check_replication},
-      {"delivery", &Parser::check_delivery},
-  };
-  return kinds;
-}
-
 const std::vector<Parser::BodyForm>& Parser::service_statements() {
   static const std::vector<BodyForm> forms = {
       {"if", &Parser::parse_if},
@@ -96,9 +88,11 @@ void Parser::parse_set() {
 
 void Parser::parse_check() {
   next();
-  for (const auto& k : check_kinds()) {
-    if (accept(k.keyword)) {
-      (this->*k.handler)();
+  if (peek().kind == Token::Kind::word) {
+    if (const checks::Kind* kind = checks::by_keyword(str::lower(peek().text));
+        kind && kind->parse) {
+      next();
+      kind->parse(*this);
       return;
     }
   }
@@ -114,7 +108,9 @@ void Parser::parse_check() {
                       "' is a monit service type that mailwarden does not run; mailwarden checks "
                       "mail services with 'check host'");
   }
-  auto words = keywords(check_kinds());
+  std::vector<std::string> words;
+  for (const auto& k : checks::all())
+    if (!k.keyword.empty() && k.parse) words.emplace_back(k.keyword);
   fail_expected("the kind of check (" + one_of(words) + ")", words);
 }
 
@@ -122,6 +118,7 @@ size_t Parser::begin_service(ServiceKind kind, const std::string& statement) {
   Service svc;
   svc.where = prev().where;
   svc.kind = kind;
+  svc.type = str::lower(prev().text);
   Location name_at = peek().where;
   svc.name = value("a service name after '" + statement + "'");
   if (svc.name.empty()) fail(name_at, "a service name cannot be empty");
@@ -264,10 +261,10 @@ void Parser::finalize() {
   global_tls_.apply_to(cfg_.settings.tls);
   for (auto& svc : cfg_.services)
     for (auto& chk : svc.checks)
-      if (auto* pc = std::get_if<PortCheck>(&chk.what)) pc->tls = cfg_.settings.tls;
+      if (auto* pc = chk.as<PortCheck>()) pc->tls = cfg_.settings.tls;
   for (const auto& p : pending_tls_)
     if (p.service < cfg_.services.size() && p.check < cfg_.services[p.service].checks.size())
-      if (auto* pc = std::get_if<PortCheck>(&cfg_.services[p.service].checks[p.check].what))
+      if (auto* pc = cfg_.services[p.service].checks[p.check].as<PortCheck>())
         p.overrides.apply_to(pc->tls);
   for (const auto& file : files_with_password_) check_secret_file_mode(file);
   for (const auto& [file, where] : secret_at_)

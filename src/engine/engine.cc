@@ -2,6 +2,9 @@
 
 #include <algorithm>
 
+#include <tuple>
+
+#include "checks/registry.h"
 #include "engine/probe.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -46,6 +49,7 @@ void Engine::run_cycle() {
   pending_in_cycle_ = 0;
   for (const auto& k : order_) {
     Runtime& rt = runtimes_[k];
+    if (unmonitored_.count(rt.service->name)) continue;
     if (rt.running || rt.queued) {
       log::debug("'%s' %s: still running from an earlier cycle, not started again",
                  rt.service->name.c_str(), rt.check->description.c_str());
@@ -142,8 +146,14 @@ void Engine::finished(const std::string& k, int64_t cycle, const CheckResult& re
     rt.memory = result.memory;
     rt.last->memory = nullptr;  // kept once, in the runtime
     ++rt.runs;
+    rt.history.push_back({result.checked_at, result.ok, result.response_ms, result.cls});
+    while (rt.history.size() > state::kHistoryLength) rt.history.pop_front();
     const auto& svc = *rt.service;
     const auto& chk = *rt.check;
+    bool was_failed = std::any_of(rt.rules.begin(), rt.rules.end(), [](const EventState& e) {
+      return e.state() == RuleState::failed;
+    });
+    bool was_known = rt.since != 0;
     log::debug("'%s' %s: %s (%.1f ms)", svc.name.c_str(), chk.description.c_str(),
                result.reason().c_str(), result.response_ms);
     for (size_t i = 0; i < chk.rules.size(); ++i) {
@@ -159,6 +169,10 @@ void Engine::finished(const std::string& k, int64_t cycle, const CheckResult& re
       // Every result, not only changes: reminders and "repeat every N cycles" count on it.
       dispatcher_->on_result(svc, chk, i, rule, t, rt.rules[i], result);
     }
+    bool failed_now = std::any_of(rt.rules.begin(), rt.rules.end(), [](const EventState& e) {
+      return e.state() == RuleState::failed;
+    });
+    if (!was_known || failed_now != was_failed) rt.since = result.checked_at;
   }
   count_done(cycle);  // also when a reload removed the check while it ran
   if (result_cb_) result_cb_();
@@ -184,6 +198,36 @@ void Engine::finish_cycle() {
   if (cycle_done_) cycle_done_(stats);
 }
 
+bool Engine::set_monitored(const std::string& service, bool monitored) {
+  if (!config_) return false;
+  bool known = std::any_of(config_->services.begin(), config_->services.end(),
+                           [&](const config::Service& s) { return s.name == service; });
+  if (!known) return false;
+  if (monitored) {
+    if (unmonitored_.erase(service)) log::info("'%s' monitored again", service.c_str());
+  } else if (unmonitored_.insert(service).second) {
+    log::info("'%s' unmonitored: no checks and no alerts until it is monitored again",
+              service.c_str());
+  }
+  if (result_cb_) result_cb_();  // the state file keeps it
+  return true;
+}
+
+bool Engine::run_now(const std::string& service) {
+  bool known = false;
+  for (const auto& k : order_) {
+    Runtime& rt = runtimes_[k];
+    if (rt.service->name != service) continue;
+    known = true;
+    if (rt.running || rt.queued || unmonitored_.count(service)) continue;
+    rt.queued = true;
+    rt.cycle = -1;  // outside any cycle: its end does not count for the cycle's summary
+    queue_.emplace_back(k, -1);
+  }
+  if (known) pump();
+  return known;
+}
+
 std::vector<Engine::CheckView> Engine::checks() const {
   std::vector<CheckView> out;
   for (const auto& k : order_) {
@@ -200,11 +244,18 @@ state::Snapshot Engine::snapshot() const {
   for (const auto& svc : config_->services) {
     state::ServiceSnapshot ss;
     ss.name = svc.name;
+    ss.type = svc.type;
+    ss.groups = svc.groups;
+    ss.monitored = !unmonitored_.count(svc.name);
     for (const auto& chk : svc.checks) {
       const Runtime& rt = runtimes_.at(key(svc.name, chk.id));
       state::CheckSnapshot cs;
       cs.id = chk.id;
       cs.description = chk.description;
+      cs.kind = std::string(chk.kind->name);
+      if (chk.kind->labels) std::tie(cs.protocol, cs.target) = chk.kind->labels(chk);
+      cs.since = rt.since;
+      cs.history.assign(rt.history.begin(), rt.history.end());
       cs.last = rt.last;
       cs.runs = rt.runs;
       cs.memory = rt.memory;
@@ -220,6 +271,10 @@ state::Snapshot Engine::snapshot() const {
 void Engine::restore(const state::Snapshot& snap) {
   cycle_ = snap.cycles;
   for (const auto& ss : snap.services) {
+    if (!ss.monitored && config_ &&
+        std::any_of(config_->services.begin(), config_->services.end(),
+                    [&](const config::Service& s) { return s.name == ss.name; }))
+      unmonitored_.insert(ss.name);
     for (const auto& cs : ss.checks) {
       auto it = runtimes_.find(key(ss.name, cs.id));
       if (it == runtimes_.end()) continue;
@@ -227,6 +282,8 @@ void Engine::restore(const state::Snapshot& snap) {
       rt.last = cs.last;
       rt.runs = cs.runs;
       rt.memory = cs.memory;
+      rt.since = cs.since;
+      rt.history.assign(cs.history.begin(), cs.history.end());
       if (cs.rules.size() == rt.rules.size())
         for (size_t i = 0; i < cs.rules.size(); ++i)
           rt.rules[i].restore(cs.rules[i].state, cs.rules[i].history, cs.rules[i].recorded,

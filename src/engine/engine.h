@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -48,6 +49,16 @@ class Engine {
   // Called whenever a result arrives (the daemon saves the state file, throttled).
   void on_result(std::function<void()> cb) { result_cb_ = std::move(cb); }
 
+  // Maintenance: an unmonitored service is neither checked nor alerted on until it is monitored
+  // again; the state file keeps it across restarts. False when no service has that name.
+  bool set_monitored(const std::string& service, bool monitored);
+  [[nodiscard]] bool monitored(const std::string& service) const {
+    return !unmonitored_.count(service);
+  }
+  // Queues every check of `service` now, outside the cycle (one that is running or queued is
+  // left alone). False when no service has that name.
+  bool run_now(const std::string& service);
+
   [[nodiscard]] state::Snapshot snapshot() const;
   void restore(const state::Snapshot& snap);
 
@@ -73,6 +84,8 @@ class Engine {
     std::vector<EventState> rules;
     int64_t runs = 0;
     nlohmann::json memory;  // what a composite check carries from one run to the next
+    std::deque<state::HistoryPoint> history;
+    time_t since = 0;  // when the check's state (any rule failed, or none) last changed
   };
 
   static std::string key(const std::string& service, const std::string& check_id);
@@ -98,6 +111,7 @@ class Engine {
   int64_t cycle_started_ms_ = 0;
   std::function<void(const CycleStats&)> cycle_done_;
   std::function<void()> result_cb_;
+  std::set<std::string> unmonitored_;
 };
 
 }  // namespace mw

@@ -4,10 +4,8 @@
 
 #include <cmath>
 
-#include "checks/delivery/delivery.h"
-#include "checks/replication/replication.h"
+#include "checks/registry.h"
 #include "engine/run_context.h"
-#include "protocols/registry.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/strings.h"
@@ -24,17 +22,17 @@ std::string CheckResult::reason() const {
   return out;
 }
 
-Probe::Probe(IoContext& io, Scope& scope, const config::Check& check, const config::PortCheck& port,
-             std::string log_prefix)
-    : io_(io), scope_(scope), port_(port) {
+Probe::Probe(RunContext& ctx, const config::PortCheck& port)
+    : io_(ctx.io()), scope_(ctx.scope()), port_(port) {
   ConnectionOptions opts;
-  opts.timeout_ms = check.timeout_ms;
+  opts.timeout_ms = ctx.check().timeout_ms;
   // A protocol test reads a few kilobytes; a hostile server must not make a thousand of them
   // hold 64 MiB each.
   opts.max_bytes = kPortTestMaxBytes;
-  opts.log_prefix = std::move(log_prefix);
-  opts.on_certificate = [this](const CertInfo& c) { cert_ = c; };
-  conn_ = std::make_unique<Connection>(io, scope, std::move(opts));
+  opts.log_prefix = ctx.log_prefix();
+  // Recorded even when the dialogue later fails.
+  opts.on_certificate = [&ctx](const CertInfo& c) { ctx.certificate = c; };
+  conn_ = std::make_unique<Connection>(io_, scope_, std::move(opts));
 }
 
 Task<void> Probe::open() {
@@ -56,58 +54,6 @@ void Probe::require_password_allowed(const std::string& secure_ways) const {
 
 namespace {
 
-// The checks every protocol gets, applied after a successful dialogue.
-void apply_common_limits(const config::PortCheck& pc, CheckResult& r) {
-  if (!r.ok) return;
-  if (pc.cert_min_days) {
-    if (!r.certificate) {
-      r.ok = false;
-      r.cls = FailureClass::certificate;
-      r.message = "no certificate was seen";
-      return;
-    }
-    if (r.certificate->days_left <= *pc.cert_min_days) {
-      r.ok = false;
-      r.cls = FailureClass::certificate;
-      r.message = "certificate expires in " + std::to_string(r.certificate->days_left) +
-                  " days (the rule wants more than " + std::to_string(*pc.cert_min_days) + ")";
-      return;
-    }
-  }
-  if (!pc.cert_sha256.empty() && r.certificate && r.certificate->sha256 != pc.cert_sha256) {
-    r.ok = false;
-    r.cls = FailureClass::certificate;
-    r.message = "certificate SHA-256 fingerprint is " + r.certificate->sha256 + ", expected " +
-                pc.cert_sha256;
-    return;
-  }
-  if (pc.max_response_ms && r.response_ms > static_cast<double>(*pc.max_response_ms)) {
-    r.ok = false;
-    r.cls = FailureClass::responsetime;
-    char buf[128];
-    snprintf(buf, sizeof buf, "response time %.1f ms exceeds the limit of %lld ms", r.response_ms,
-             static_cast<long long>(*pc.max_response_ms));
-    r.message = buf;
-  }
-}
-
-Task<void> port_dialogue(Probe& probe) {
-  co_await probe.open();
-  co_await probe.port().protocol->run(probe);
-}
-
-// The run of a composite check kind: one row per kind (the variant's alternatives after
-// PortCheck), each in its own folder under src/checks/.
-Task<void> composite_run(RunContext& ctx) {
-  const auto& what = ctx.check().what;
-  if (std::holds_alternative<config::ReplicationCheck>(what))
-    co_return co_await checks::replication::run(ctx);
-  if (std::holds_alternative<config::DeliveryCheck>(what))
-    co_return co_await checks::delivery::run(ctx);
-  throw ProbeError(FailureClass::internal,
-                   "no runner for the check kind of " + ctx.check().description);
-}
-
 // One run of one check: attempts (1 + retry), each with its own scope and deadline.
 class CheckRun {
  public:
@@ -127,14 +73,9 @@ class CheckRun {
     scope_->set_deadline(check_.deadline_ms);
     started_us_ = clock::now_us();
     std::string prefix = "'" + service_.name + "' " + check_.description;
-    if (const auto* pc = std::get_if<config::PortCheck>(&check_.what)) {
-      probe_ = std::make_unique<Probe>(io_, *scope_, check_, *pc, prefix);
-      start_detached(port_dialogue(*probe_), [this](std::exception_ptr e) { on_attempt_done(e); });
-    } else {
-      context_ = std::make_unique<RunContext>(io_, *scope_, check_, prefix, memory_);
-      start_detached(composite_run(*context_),
-                     [this](std::exception_ptr e) { on_attempt_done(e); });
-    }
+    context_ = std::make_unique<RunContext>(io_, *scope_, check_, prefix, memory_);
+    start_detached(check_.kind->run(*context_),
+                   [this](std::exception_ptr e) { on_attempt_done(e); });
   }
 
  private:
@@ -143,23 +84,14 @@ class CheckRun {
     r.attempts = attempts_;
     r.checked_at = clock::wall();
     r.response_ms = std::round(static_cast<double>(clock::now_us() - started_us_) / 100.0) / 10.0;
-    if (probe_) {
-      r.certificate = probe_->certificate();
-      if (const auto& line = probe_->conn().first_line()) {
-        r.greeting = *line;
-        r.greeting_ms =
-            std::round(static_cast<double>(probe_->conn().first_line_at_us() - started_us_) /
-                       100.0) /
-            10.0;
-      }
-    }
-    if (context_) {
-      r.certificate = context_->certificate;
-      r.metrics = context_->metrics;
-      r.details = context_->details;
-      r.memory = context_->memory;
-    } else {
-      r.memory = memory_;
+    r.certificate = context_->certificate;
+    r.metrics = context_->metrics;
+    r.details = context_->details;
+    r.memory = context_->memory;
+    if (context_->first_line) {
+      r.greeting = *context_->first_line;
+      r.greeting_ms =
+          std::round(static_cast<double>(context_->first_line_at_us - started_us_) / 100.0) / 10.0;
     }
     r.ok = true;
     if (error) {
@@ -175,7 +107,7 @@ class CheckRun {
         r.message = e.what();
       }
     }
-    if (const auto* pc = std::get_if<config::PortCheck>(&check_.what)) apply_common_limits(*pc, r);
+    if (check_.kind->finish) check_.kind->finish(check_, r);
     result_ = std::move(r);
     // Leave the callback stack (we may be inside the scope's cancel loop or a bufferevent
     // callback) before tearing the attempt down.
@@ -185,7 +117,6 @@ class CheckRun {
 
   static void after_attempt(evutil_socket_t, short, void* arg) {
     auto* self = static_cast<CheckRun*>(arg);
-    self->probe_.reset();
     self->context_.reset();
     self->scope_.reset();
     if (!self->result_.ok && self->attempts_ <= self->check_.retry) {
@@ -207,7 +138,6 @@ class CheckRun {
   nlohmann::json memory_;
   std::function<void(const CheckResult&)> done_;
   std::unique_ptr<Scope> scope_;
-  std::unique_ptr<Probe> probe_;
   std::unique_ptr<RunContext> context_;
   CheckResult result_;
   int attempts_ = 0;

@@ -1,7 +1,6 @@
-// The engine's base for one run of a port check: it owns the deadline, the connection (made and,
-// for implicit TLS, wrapped before the dialogue starts), retries, and the checks that apply to
-// every protocol (certificate validity and checksum, response time). A protocol file only speaks
-// its dialogue through the Probe it is given.
+// What a protocol dialogue is given: the port test's connection (made and, for implicit TLS,
+// wrapped before the dialogue starts) inside the run context the engine's base set up (deadline,
+// retries, certificate record). A protocol file only speaks its dialogue through its Probe.
 #pragma once
 
 #include <functional>
@@ -17,10 +16,11 @@
 
 namespace mw {
 
+class RunContext;
+
 class Probe {
  public:
-  Probe(IoContext& io, Scope& scope, const config::Check& check, const config::PortCheck& port,
-        std::string log_prefix);
+  Probe(RunContext& ctx, const config::PortCheck& port);
 
   [[nodiscard]] const config::PortCheck& port() const { return port_; }
   [[nodiscard]] const config::ProbeOptions& options() const { return port_.options; }
@@ -43,13 +43,11 @@ class Probe {
 
   // Connects (and wraps implicit TLS); the base calls this before the dialogue.
   Task<void> open();
-  [[nodiscard]] const std::optional<CertInfo>& certificate() const { return cert_; }
 
  private:
   IoContext& io_;
   Scope& scope_;
   const config::PortCheck& port_;
-  std::optional<CertInfo> cert_;
   std::unique_ptr<Connection> conn_;
 };
 

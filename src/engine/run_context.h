@@ -1,6 +1,6 @@
-// What a composite check (one that is more than a single port dialogue: replication, delivery)
-// gets from the engine's base: the loop, the probe's scope and deadline, connections made the
-// same way as every port test's, and places to put what it measured.
+// What a check of any kind gets from the engine's base for one attempt: the loop, the attempt's
+// scope and deadline, connections made the same way as every port test's, and places to put
+// what it measured.
 #pragma once
 
 #include <map>
@@ -25,6 +25,8 @@ class RunContext {
   [[nodiscard]] IoContext& io() { return io_; }
   [[nodiscard]] Scope& scope() { return scope_; }
   [[nodiscard]] const config::Check& check() const { return check_; }
+  // "'service' description", the start of every log line of this run.
+  [[nodiscard]] const std::string& log_prefix() const { return log_prefix_; }
 
   // A new, unconnected connection with the check's timeouts and logging.
   [[nodiscard]] std::unique_ptr<Connection> connection(const std::string& label);
@@ -41,6 +43,10 @@ class RunContext {
   nlohmann::json memory;
   // The last certificate any of its connections saw.
   std::optional<CertInfo> certificate;
+  // Port tests: the server's first line and when it came (clock::now_us()), for the Nagios
+  // drop-ins (check_tcp's "response time" and "[greeting]").
+  std::optional<std::string> first_line;
+  int64_t first_line_at_us = 0;
 
  private:
   IoContext& io_;

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "checks/registry.h"
 #include "config/parser.h"
 #include "plugin/dropins.h"
 #include "plugin/ini.h"
@@ -329,7 +330,8 @@ int run_cyrus_replication_dropin(std::string_view, const std::vector<std::string
   chk.deadline_ms = r.budget_ms + 60000;
   chk.description = "replication " + r.servers[0].shown;
   chk.id = chk.description;
-  chk.what = std::move(r);
+  chk.kind = &checks::get("replication");
+  chk.spec = std::make_shared<config::ReplicationCheck>(std::move(r));
   chk.rules.emplace_back();
   svc.checks.push_back(std::move(chk));
   cfg->services.push_back(std::move(svc));

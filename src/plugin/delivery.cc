@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "checks/registry.h"
 #include "config/parser.h"
 #include "plugin/dropins.h"
 #include "plugin/ini.h"
@@ -240,7 +241,8 @@ int run_delivery_dropin(std::string_view, const std::vector<std::string>& args) 
   chk.deadline_ms = dc.within_ms + 60000;
   chk.description = "delivery " + dc.send.shown + " -> " + dc.receive.shown;
   chk.id = chk.description;
-  chk.what = std::move(dc);
+  chk.kind = &checks::get("delivery");
+  chk.spec = std::make_shared<config::DeliveryCheck>(std::move(dc));
   chk.rules.emplace_back();
   svc.checks.push_back(std::move(chk));
   cfg->services.push_back(std::move(svc));

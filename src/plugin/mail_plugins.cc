@@ -12,6 +12,7 @@
 #include <ctime>
 #include <optional>
 
+#include "checks/registry.h"
 #include "config/model.h"
 #include "plugin/dropins.h"
 #include "plugin/options.h"
@@ -505,7 +506,8 @@ std::shared_ptr<config::Config> build_model(const Request& rq, std::string& erro
   chk.deadline_ms = chk.timeout_ms;  // the originals' -t is one alarm for the whole run
   chk.description = proto + " " + pc.endpoint.describe();
   chk.id = chk.description;
-  chk.what = std::move(pc);
+  chk.kind = &checks::get("port");
+  chk.spec = std::make_shared<config::PortCheck>(std::move(pc));
   chk.rules.emplace_back();
   svc.checks.push_back(std::move(chk));
   cfg->services.push_back(std::move(svc));

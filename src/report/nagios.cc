@@ -192,7 +192,7 @@ std::vector<Perf> check_perfdata(const config::Check& check, const CheckResult& 
   out.push_back(time);
   if (r.certificate) {
     Perf days = datum(base + " cert days", static_cast<double>(r.certificate->days_left), "", 0);
-    if (const auto* pc = std::get_if<config::PortCheck>(&check.what); pc && pc->cert_min_days) {
+    if (const auto* pc = check.as<config::PortCheck>(); pc && pc->cert_min_days) {
       // The rule fails at N days or fewer: OK from N+1 up.
       std::string range = std::to_string(*pc->cert_min_days + 1) + ":";
       bool warn = !check.rules.empty() && check.rules.front().severity.warning;

@@ -95,11 +95,24 @@ std::string to_text(const Snapshot& s) {
                          {"recorded", r.recorded},
                          {"cycles_in_state", r.cycles_in_state}});
       json jc = {{"id", c.id}, {"description", c.description}, {"runs", c.runs}, {"rules", rules}};
+      if (!c.kind.empty()) jc["kind"] = c.kind;
+      if (!c.protocol.empty()) jc["protocol"] = c.protocol;
+      if (!c.target.empty()) jc["target"] = c.target;
+      if (c.since) jc["since_unix"] = static_cast<int64_t>(c.since);
+      json history = json::array();
+      for (const auto& h : c.history)
+        history.push_back(json::array(
+            {static_cast<int64_t>(h.at), h.ok ? 1 : 0, h.response_ms, failure_class_name(h.cls)}));
+      if (!history.empty()) jc["history"] = std::move(history);
       if (c.last) jc["last"] = result_to_json(*c.last);
       if (!c.memory.is_null()) jc["memory"] = c.memory;
       checks.push_back(std::move(jc));
     }
-    services.push_back({{"name", svc.name}, {"checks", checks}});
+    json js = {{"name", svc.name}, {"checks", checks}};
+    if (!svc.type.empty()) js["type"] = svc.type;
+    if (!svc.groups.empty()) js["groups"] = svc.groups;
+    if (!svc.monitored) js["monitored"] = false;
+    services.push_back(std::move(js));
   }
   j["services"] = std::move(services);
   j["actions"] = s.actions;
@@ -126,11 +139,29 @@ bool from_text(const std::string& text, Snapshot& out, std::string& error) {
     for (const auto& js : j.value("services", json::array())) {
       ServiceSnapshot svc;
       svc.name = js.value("name", "");
+      svc.type = js.value("type", "");
+      svc.monitored = js.value("monitored", true);
+      for (const auto& g : js.value("groups", json::array()))
+        if (g.is_string()) svc.groups.push_back(g.get<std::string>());
       for (const auto& jc : js.value("checks", json::array())) {
         CheckSnapshot c;
         c.id = jc.value("id", "");
         c.description = jc.value("description", c.id);
         c.runs = jc.value("runs", int64_t{0});
+        c.kind = jc.value("kind", "");
+        c.protocol = jc.value("protocol", "");
+        c.target = jc.value("target", "");
+        c.since = static_cast<time_t>(jc.value("since_unix", int64_t{0}));
+        for (const auto& jh : jc.value("history", json::array())) {
+          if (!jh.is_array() || jh.size() < 4 || c.history.size() >= kHistoryLength) continue;
+          HistoryPoint h;
+          h.at = static_cast<time_t>(jh[0].is_number() ? jh[0].get<int64_t>() : 0);
+          h.ok = jh[1].is_number() && jh[1].get<int>() == 1;
+          h.response_ms = jh[2].is_number() ? jh[2].get<double>() : 0.0;
+          h.cls = failure_class_from_name(jh[3].is_string() ? jh[3].get<std::string>() : "",
+                                          FailureClass::internal);
+          c.history.push_back(h);
+        }
         for (const auto& jr : jc.value("rules", json::array()))
           c.rules.push_back(RuleSnapshot{state_from(jr.value("state", "init")),
                                          jr.value("history", uint64_t{0}), jr.value("recorded", 0),

@@ -23,9 +23,25 @@ struct RuleSnapshot {
   int64_t cycles_in_state = 0;
 };
 
+// One past result, for the history every face can show (the HTML chart, the API).
+struct HistoryPoint {
+  time_t at = 0;
+  bool ok = false;
+  double response_ms = 0;
+  FailureClass cls = FailureClass::none;
+};
+
+// The newest results kept per check (the state file, the API and the HTML page show them).
+constexpr size_t kHistoryLength = 60;
+
 struct CheckSnapshot {
   std::string id;
   std::string description;
+  std::string kind;                   // the registry row: port, replication, delivery, ...
+  std::string protocol;               // for status and metric labels: imaps, smtp, ...
+  std::string target;                 // host:port, a socket, a path
+  time_t since = 0;                   // when the check entered its current state (0: not yet known)
+  std::vector<HistoryPoint> history;  // oldest first, at most kHistoryLength
   std::optional<CheckResult> last;
   std::vector<RuleSnapshot> rules;
   int64_t runs = 0;
@@ -34,6 +50,9 @@ struct CheckSnapshot {
 
 struct ServiceSnapshot {
   std::string name;
+  std::string type;  // host, replication, delivery, ... (the word after "check")
+  std::vector<std::string> groups;
+  bool monitored = true;  // false: unmonitored by an administrator (no checks, no alerts)
   std::vector<CheckSnapshot> checks;
 };
 

@@ -180,7 +180,7 @@ std::string mail_url(const mw::config::MailUrl& u) {
 // check replication / check delivery: the composite check's own settings.
 std::string composite(const mw::config::Check& chk) {
   std::string out;
-  if (const auto* r = std::get_if<mw::config::ReplicationCheck>(&chk.what)) {
+  if (const auto* r = chk.as<mw::config::ReplicationCheck>()) {
     for (size_t i = 0; i < r->servers.size(); ++i)
       out += std::string(i ? "    replica " : "    reference ") + mail_url(r->servers[i]);
     out += "    admin " + r->admin + " password " + std::string(r->password.size(), '*') +
@@ -191,7 +191,7 @@ std::string composite(const mw::config::Check& chk) {
     out += "    status items " + mw::str::join(r->status_items, " ") + "\n";
     out += "    budget " + std::to_string(r->budget_ms) + " ms concurrency " +
            std::to_string(r->concurrency) + (r->failed_only ? " failed only" : "") + "\n";
-  } else if (const auto* d = std::get_if<mw::config::DeliveryCheck>(&chk.what)) {
+  } else if (const auto* d = chk.as<mw::config::DeliveryCheck>()) {
     out += "    send " + mail_url(d->send);
     if (!d->send_credentials.empty()) out += "      credentials " + d->send_credentials + "\n";
     out += "    from <" + d->from + "> to <" + d->to + ">\n";
@@ -247,7 +247,7 @@ std::string describe(const mw::config::Config& c) {
       out += "  check " + mw::str::quote(chk.description) + " timeout " +
              std::to_string(chk.timeout_ms) + " ms deadline " + std::to_string(chk.deadline_ms) +
              " ms retry " + std::to_string(chk.retry) + "\n";
-      if (const auto* pc = std::get_if<mw::config::PortCheck>(&chk.what)) {
+      if (const auto* pc = chk.as<mw::config::PortCheck>()) {
         out += "    port " + pc->endpoint.describe() + " protocol " + pc->protocol_name + " tls " +
                tls_mode(pc->tls_mode);
         if (pc->endpoint.family == mw::AddressFamily::ipv4) out += " ipv4";

@@ -114,7 +114,7 @@ std::string parse_url_case(const UrlCase& c, std::string& shown_all) {
     return at == std::string::npos ? first : first.substr(at + 2);
   }
   const auto& chk = cfg->services.at(0).checks.at(0);
-  const auto& dc = std::get<mw::config::DeliveryCheck>(chk.what);
+  const auto& dc = *chk.as<mw::config::DeliveryCheck>();
   const auto& u = std::string(c.side) == "send" ? dc.send : dc.receive;
   const char* tls = u.tls_mode == mw::config::TlsMode::none       ? "none"
                     : u.tls_mode == mw::config::TlsMode::implicit ? "implicit"
@@ -229,7 +229,7 @@ Run play(const Scenario& s) {
   Run run;
   auto cfg = mwtest::parse_text(text, &run.errors);
   if (!cfg) return run;
-  const auto& dc = std::get<mw::config::DeliveryCheck>(cfg->services[0].checks[0].what);
+  const auto& dc = *cfg->services[0].checks[0].as<mw::config::DeliveryCheck>();
   run.want =
       std::string(s.ok ? "ok" : "failed") + " " + s.cls + " " +
       replace_all(replace_all(s.message, "{send}", dc.send.shown), "{receive}", dc.receive.shown) +

@@ -4,6 +4,7 @@
 #include <clocale>
 #include <string>
 
+#include "checks/registry.h"
 #include "report/nagios.h"
 
 using mw::report::nagios::Perf;
@@ -24,7 +25,8 @@ mw::config::Check port_check(bool warning, std::vector<mw::FailureClass> only = 
   mw::config::Check c;
   c.id = c.description = "imaps 127.0.0.1:993";
   c.deadline_ms = 15000;
-  c.what = mw::config::PortCheck{};
+  c.kind = &mw::checks::get("port");
+  c.spec = std::make_shared<mw::config::PortCheck>();
   mw::config::Rule r;
   r.severity.warning = warning;
   r.severity.only = std::move(only);

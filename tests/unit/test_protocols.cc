@@ -313,7 +313,7 @@ TEST(CredentialsFile, AnEntryBecomesTheLoginOfTheTest) {
       &errors);
   CHECK_TEXT(config != nullptr, errors.c_str());
   const auto& chk = config->services.at(0).checks.at(0);
-  const auto& pc = std::get<mw::config::PortCheck>(chk.what);
+  const auto& pc = *chk.as<mw::config::PortCheck>();
   STRCMP_EQUAL("user0001", pc.options.username.c_str());
   STRCMP_EQUAL("master", pc.options.authzid.c_str());
   STRCMP_EQUAL("masterpw", pc.options.password.c_str());

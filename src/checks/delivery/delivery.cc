@@ -149,7 +149,7 @@ struct Outcome {
 }  // namespace
 
 Task<void> run(RunContext& ctx) {
-  const auto& dc = std::get<DeliveryCheck>(ctx.check().what);
+  const auto& dc = *ctx.check().as<DeliveryCheck>();
   std::string token = new_token();
   std::vector<std::string> stale = stale_tokens(ctx.memory);
   auto receiver = make_receiver(ctx, dc);
@@ -225,6 +225,31 @@ Task<void> run(RunContext& ctx) {
     ctx.details["failed_step"] = "found";
     throw ProbeError(FailureClass::content, "found: " + out.problem);
   }
+}
+
+std::pair<std::string, std::string> labels(const config::Check& check) {
+  const auto& dc = *check.as<config::DeliveryCheck>();
+  return {dc.send.scheme + ">" + dc.receive.scheme, dc.send.endpoint.describe()};
+}
+
+void rows(const CheckResult& r, DetailRows& out) {
+  if (!r.details.is_object()) return;
+  if (auto it = r.details.find("delivery_ms"); it != r.details.end() && it->is_number())
+    out.emplace_back("delivery time",
+                     std::to_string(it->get<double>() / 1000.0).substr(0, 6) + " s");
+  if (auto it = r.details.find("steps_ms"); it != r.details.end() && it->is_object()) {
+    std::string steps;
+    for (const auto& [step, ms] : it->items()) {
+      if (!ms.is_number()) continue;
+      char buf[64];
+      snprintf(buf, sizeof buf, "%s%s %.0f ms", steps.empty() ? "" : ", ", step.c_str(),
+               ms.get<double>());
+      steps += buf;
+    }
+    if (!steps.empty()) out.emplace_back("steps", steps);
+  }
+  if (auto it = r.details.find("failed_step"); it != r.details.end() && it->is_string())
+    out.emplace_back("failed step", it->get<std::string>());
 }
 
 }  // namespace mw::checks::delivery

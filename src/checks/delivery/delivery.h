@@ -7,6 +7,10 @@
 // time runs from the start of the send to the probe being seen.
 #pragma once
 
+#include <string>
+#include <utility>
+
+#include "checks/registry.h"
 #include "engine/run_context.h"
 #include "net/task.h"
 
@@ -16,5 +20,8 @@ namespace mw::checks::delivery {
 // token, failed_step) and ctx.memory (probes of earlier runs still to clean up), and throws a
 // ProbeError naming the failed step.
 Task<void> run(RunContext& ctx);
+// For the registry row: the status and metric labels of a check, and its detail rows.
+std::pair<std::string, std::string> labels(const config::Check& check);
+void rows(const CheckResult& r, DetailRows& out);
 
 }  // namespace mw::checks::delivery

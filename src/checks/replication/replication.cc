@@ -563,7 +563,7 @@ Task<void> check_users(RunState& run) {
 }  // namespace
 
 Task<void> run(RunContext& ctx) {
-  const auto& rc = std::get<config::ReplicationCheck>(ctx.check().what);
+  const auto& rc = *ctx.check().as<config::ReplicationCheck>();
   RunState state(ctx, rc, Progress::from_json(ctx.memory));
   try {
     co_await check_users(state);
@@ -585,6 +585,24 @@ Task<void> run(RunContext& ctx) {
                          (mismatches.size() == 1 ? " mailbox" : " mailboxes") +
                          " out of sync: " + text);
   }
+}
+
+std::pair<std::string, std::string> labels(const config::Check& check) {
+  const auto& rc = *check.as<config::ReplicationCheck>();
+  if (rc.servers.empty()) return {"imap", ""};
+  std::string scheme = rc.servers[0].scheme;
+  return {scheme, rc.servers[0].endpoint.describe()};
+}
+
+void rows(const CheckResult& r, DetailRows& out) {
+  auto metric = [&](const char* name) -> std::string {
+    auto it = r.metrics.find(name);
+    return it == r.metrics.end() ? std::string("-")
+                                 : std::to_string(static_cast<long long>(it->second));
+  };
+  out.emplace_back("out of sync", metric("out_of_sync") + " mailboxes");
+  out.emplace_back("invalid users", metric("invalid_users"));
+  out.emplace_back("compared", metric("mailboxes_compared") + " mailboxes");
 }
 
 }  // namespace mw::checks::replication

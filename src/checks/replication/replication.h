@@ -6,6 +6,10 @@
 // where it stopped (progress.h).
 #pragma once
 
+#include <string>
+#include <utility>
+
+#include "checks/registry.h"
 #include "engine/run_context.h"
 #include "net/task.h"
 
@@ -14,5 +18,8 @@ namespace mw::checks::replication {
 // One run. Sets ctx.metrics ("out_of_sync", "invalid_users"), ctx.details and ctx.memory, and
 // throws a ProbeError (class content) when mailboxes are out of sync.
 Task<void> run(RunContext& ctx);
+// For the registry row: the status and metric labels of a check, and its detail rows.
+std::pair<std::string, std::string> labels(const config::Check& check);
+void rows(const CheckResult& r, DetailRows& out);
 
 }  // namespace mw::checks::replication
