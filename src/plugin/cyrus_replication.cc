@@ -1,6 +1,7 @@
 // Drop-in for check_cyrus_replication: its options (and --extra-opts INI sections), its state
 // file keys (checked, statuses, invalid_users), its status line and perfdata, run as mailwarden's
 // `check replication` (users concurrently, STATUS pipelined) instead of one STATUS at a time.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -338,6 +339,10 @@ int run_cyrus_replication_dropin(std::string_view, const std::vector<std::string
 
   json state = json::object();
   if (access(rq.state_file.c_str(), F_OK) == 0) {
+    // A state file of a million mailboxes is ~100 MiB; a larger one is not ours.
+    struct stat st {};
+    if (stat(rq.state_file.c_str(), &st) == 0 && st.st_size > 256LL * 1024 * 1024)
+      return unknown(rq.state_file + " is larger than 256 MiB");
     auto text = files::read(rq.state_file, error);
     if (!text) return unknown(error);
     try {

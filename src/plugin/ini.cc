@@ -1,5 +1,7 @@
 #include "plugin/ini.h"
 
+#include <sys/stat.h>
+
 #include <fstream>
 
 #include "util/strings.h"
@@ -13,6 +15,11 @@ constexpr size_t kMaxLine = 64 * 1024;
 
 bool Ini::load(const std::string& path, std::string& error) {
   path_ = path;
+  struct stat st {};
+  if (stat(path.c_str(), &st) == 0 && st.st_size > static_cast<off_t>(kMaxFileBytes)) {
+    error = path + ": more than 1 MiB: not an INI file of plugin options";
+    return false;
+  }
   std::ifstream in(path);
   if (!in) {
     error = "cannot read " + path;

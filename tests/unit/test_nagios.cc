@@ -1,10 +1,17 @@
-// Nagios plugin output: ranges, perfdata, and the state of a check from its rules.
+// Nagios plugin output (ranges, perfdata, the state of a check from its rules) and what the
+// drop-in plugins read (INI files with interpolation, getopt-style options).
 #include <CppUTest/TestHarness.h>
 
+#include <unistd.h>
+
 #include <clocale>
+#include <cstdio>
+#include <fstream>
 #include <string>
 
 #include "checks/registry.h"
+#include "plugin/ini.h"
+#include "plugin/options.h"
 #include "report/nagios.h"
 
 using mw::report::nagios::Perf;
@@ -152,4 +159,80 @@ TEST(NagiosStates, ServiceLineAndOneLinePerCheck) {
       "127.0.0.1:993 time'=0.012500s;;;0.000000;15.000000\n"
       "CRITICAL imaps 127.0.0.1:993: timeout: no greeting / within 5 s (12.5 ms)\n",
       rep.text.c_str());
+}
+
+// ---- the drop-ins' INI files and options ----------------------------------------------------
+
+namespace {
+
+std::string write_temp(const std::string& text) {
+  char path[] = "/tmp/mw-unit-ini-XXXXXX";
+  int fd = mkstemp(path);
+  if (fd >= 0) close(fd);
+  std::ofstream(path) << text;
+  return path;
+}
+
+}  // namespace
+
+TEST_GROUP(PluginIni){};
+
+// check_delivery's scenarios: ExtendedInterpolation across sections, continuation lines.
+TEST(PluginIni, ExtendedInterpolationAndContinuationLines) {
+  std::string path = write_temp(
+      "[creds]\nuser1 = u%40example.net:pw\n; a comment\n\n"
+      "[senders]\nlocal = smtp://${creds:user1}@127.0.0.1:25\n\n"
+      "[scenarios]\nloop.send = ${senders:local}\nloop.recv = imap://${creds:user1}@h/${box}\n"
+      "box = INBOX\nusers = a@x\n  b@x\n");
+  mw::plugin::Ini ini;
+  std::string error;
+  CHECK(ini.load(path, error));
+  STRCMP_EQUAL("smtp://u%40example.net:pw@127.0.0.1:25",
+               ini.get("scenarios", "loop.send", error).value_or("?").c_str());
+  STRCMP_EQUAL("imap://u%40example.net:pw@h/INBOX",
+               ini.get("scenarios", "LOOP.RECV", error).value_or("?").c_str());
+  STRCMP_EQUAL("a@x\nb@x", ini.get("scenarios", "users", error).value_or("?").c_str());
+  CHECK(!ini.get("scenarios", "nosuch", error));
+  remove(path.c_str());
+}
+
+TEST(PluginIni, BrokenReferencesAndLoopsAreErrorsNotCrashes) {
+  std::string path = write_temp("[a]\nx = ${y}\ny = ${x}\nz = ${nope:k}\nw = ${open\n");
+  mw::plugin::Ini ini;
+  std::string error;
+  CHECK(ini.load(path, error));
+  CHECK(!ini.get("a", "x", error));
+  CHECK(error.find("nest more than 10 deep") != std::string::npos);
+  CHECK(!ini.get("a", "z", error));
+  CHECK(error.find("${nope:k} names no key") != std::string::npos);
+  CHECK(!ini.get("a", "w", error));
+  CHECK(error.find("unterminated") != std::string::npos);
+  remove(path.c_str());
+  path = write_temp("key = before any section\n");
+  CHECK(!ini.load(path, error));
+  CHECK(error.find(":1: a key before any [section]") != std::string::npos);
+  remove(path.c_str());
+}
+
+TEST_GROUP(PluginOptions){};
+
+TEST(PluginOptions, GetoptForms) {
+  std::vector<mw::plugin::OptionSpec> specs = {
+      {'H', "hostname", true, 1}, {'S', "ssl", false, 2}, {0, "login", true, 3}};
+  std::vector<mw::plugin::GivenOption> out;
+  std::string error;
+  CHECK(mw::plugin::parse_options(
+      {"-H", "a", "-Hb", "--hostname=c", "--hostname", "d", "-S", "--login", "u"}, specs, out,
+      error));
+  LONGS_EQUAL(6, out.size());
+  STRCMP_EQUAL("b", out[1].value.c_str());
+  STRCMP_EQUAL("c", out[2].value.c_str());
+  STRCMP_EQUAL("u", out[5].value.c_str());
+  out.clear();
+  CHECK(!mw::plugin::parse_options({"-X"}, specs, out, error));
+  STRCMP_EQUAL("unknown option -X", error.c_str());
+  CHECK(!mw::plugin::parse_options({"-H"}, specs, out, error));
+  STRCMP_EQUAL("option -H needs a value", error.c_str());
+  CHECK(!mw::plugin::parse_options({"--ssl=1"}, specs, out, error));
+  STRCMP_EQUAL("option --ssl takes no value", error.c_str());
 }
