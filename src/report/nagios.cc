@@ -245,9 +245,38 @@ std::vector<Perf> check_perfdata(const config::Check& check, const CheckResult& 
 
 namespace {
 
+// Why a check is not OK: its failure, else the measured value a rule or a range objects to.
+std::string problem(const config::Check& check, const CheckResult& r) {
+  if (!r.ok) return r.reason();
+  auto metric = [&](const char* name) {
+    auto it = r.metrics.find(name);
+    return it == r.metrics.end() ? 0.0 : it->second;
+  };
+  std::vector<std::string> why;
+  for (const auto& rule : check.rules) {
+    if (!Engine::rule_failed(rule, r)) continue;
+    switch (rule.condition) {
+      case config::Condition::latency:
+        why.push_back("delivered in " + number(metric("latency_ms"), 1) + " ms (limit " +
+                      std::to_string(rule.threshold) + " ms)");
+        break;
+      case config::Condition::out_of_sync:
+        why.push_back(number(metric("out_of_sync"), 0) + " mailboxes out of sync");
+        break;
+      case config::Condition::invalid_users:
+        why.push_back(number(metric("invalid_users"), 0) + " invalid users");
+        break;
+      case config::Condition::failed:
+        break;
+    }
+  }
+  if (why.empty()) return "response time " + number(r.response_ms, 1) + " ms";
+  return str::join(why, ", ");
+}
+
 std::string check_line(const config::Check& check, const CheckResult& r, State s) {
   std::string line = std::string(state_name(s)) + " " + check.description + ": ";
-  line += r.ok ? "ok" : r.reason();
+  line += r.ok && s == State::ok ? "ok" : problem(check, r);
   line += " (" + number(r.response_ms, 1) + " ms";
   if (r.certificate) line += ", certificate " + std::to_string(r.certificate->days_left) + " days";
   if (auto it = r.metrics.find("latency_ms"); it != r.metrics.end())
@@ -277,9 +306,7 @@ Report service_report(const config::Service& service, const std::vector<CheckOut
     State s = check_state(*o.check, o.result, t);
     rep.state = worse(rep.state, s);
     if (s != State::ok)
-      problems.push_back(o.check->description + ": " +
-                         (o.result.ok ? "response time " + number(o.result.response_ms, 1) + " ms"
-                                      : o.result.reason()));
+      problems.push_back(o.check->description + ": " + problem(*o.check, o.result));
     lines.push_back(one_line(check_line(*o.check, o.result, s)));
     auto p = check_perfdata(*o.check, o.result, t);
     perf.insert(perf.end(), p.begin(), p.end());

@@ -401,3 +401,28 @@ def test_nagios4_runs_plugin_mode_and_dropins():
                      st["smtp drop-in"]["plugin_output"], "output")
     lib.expect_match(r"^WARNING - Certificate 'localhost' expires in 36[34] day\(s\) ",
                      st["simap drop-in certificate"]["plugin_output"], "output")
+
+
+def test_plugin_mode_delivery_steps_and_a_warning_latency_rule():
+    dc, pf = S["dc"], S["pf"]
+    rc = control(
+        "check delivery loop\n"
+        "    send via \"smtp://127.0.0.1:%d\" from \"probe@example.test\" to \"%s\"\n"
+        "    receive via \"imaps://alice%%40example.test:alicepw@127.0.0.1:%d/INBOX\"\n"
+        "    within 30 seconds\n"
+        "    if failed then alert\n"
+        "    if latency > 1 ms then alert as warning\n" % (pf.ports["smtp"], ALICE, dc.ports["imaps"]))
+    r = lib.mw(rc, "plugin", "loop")
+    lib.expect_eq(r.rc, 1, "a delivery slower than 1 ms: WARNING (%r)" % r.out)
+    label = "delivery smtp://127.0.0.1:%d -> imaps://alice%%40example.test@127.0.0.1:%d/INBOX" % (
+        pf.ports["smtp"], dc.ports["imaps"])
+    first = r.out.splitlines()[0]
+    lib.expect_match(r"^loop WARNING - %s: delivered in \d+\.\d ms \(limit 1 ms\) \| "
+                     % re.escape(label), first, "status line")
+    for step in ("time", "connect", "send", "wait", "found", "clean"):
+        lib.expect_match(r"'%s %s'=\d+\.\d{6}s" % (re.escape(label), step), first, "perfdata " + step)
+    lib.expect_match(r"'%s delivery'=\d+\.\d{6}s;0\.001;;0\.000000" % re.escape(label), first,
+                     "the latency with the rule's limit as the warning threshold")
+    lib.expect_match(r"\nWARNING %s: delivered in \d+\.\d ms \(limit 1 ms\) \(\d+\.\d ms, "
+                     r"certificate 36[45] days, delivered in \d+\.\d ms\)\n$" % re.escape(label),
+                     r.out, "check line")
