@@ -292,6 +292,14 @@ struct Service {
 
 enum class LogSink { stderr_stream, file, syslog };
 
+// `set user NAME`: the user the daemon becomes once started as root (src/daemon/privileges.h).
+struct RunAs {
+  Location where;
+  std::string name;
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
 struct Settings {
   int cycle_s = 30;
   int start_delay_s = 0;
@@ -308,6 +316,7 @@ struct Settings {
   MailFormat mail_format;
   std::vector<AlertRecipient> alerts;  // set alert: recipients of every service
   EventQueueSettings eventqueue;
+  std::optional<RunAs> user;  // set user
 };
 
 struct Config {

@@ -101,6 +101,15 @@ void Parser::set_credentials() {
   credentials_at_ = where;
 }
 
+// set user NAME|UID: the daemon, started as root, becomes this user (with its primary group).
+void Parser::set_user() {
+  Location where = prev().where;
+  uid_t uid = resolve_user(value("a user name or uid"));
+  struct passwd* pw = getpwuid(uid);
+  if (!pw) fail(where, "set user: no user has uid " + std::to_string(uid));
+  cfg_.settings.user = RunAs{where, pw->pw_name, pw->pw_uid, pw->pw_gid};
+}
+
 void Parser::accept_colon() {
   if (peek().kind == Token::Kind::colon) next();
 }

@@ -54,6 +54,7 @@ const std::vector<Parser::Form>& Parser::set_forms() {
       {"limits", &Parser::set_limits},         {"credentials", &Parser::set_credentials},
       {"mailserver", &Parser::set_mailserver}, {"mail-format", &Parser::set_mail_format},
       {"alert", &Parser::set_alert},           {"eventqueue", &Parser::set_eventqueue},
+      {"user", &Parser::set_user},
   };
   return forms;
 }

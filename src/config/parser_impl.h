@@ -224,6 +224,7 @@ class Parser {
   void set_ssl();
   void set_limits();
   void set_credentials();
+  void set_user();
   // ---- alerts (parse_alert.cc) ------------------------------------------------------------
   void set_mailserver();
   void set_mail_format();

@@ -17,6 +17,7 @@
 
 #include "actions/dispatcher.h"
 #include "config/parser.h"
+#include "daemon/privileges.h"
 #include "engine/engine.h"
 #include "state/snapshot.h"
 #include "util/clock.h"
@@ -38,15 +39,17 @@ void apply_logging(const config::Settings& s, bool foreground) {
       break;
     }
     case config::LogSink::syslog:
-      log::to_syslog(s.syslog_facility);
-      break;
-    case config::LogSink::stderr_stream:
-      if (foreground) {
+    case config::LogSink::stderr_stream: {
+      if (s.log_sink == config::LogSink::stderr_stream && foreground) {
         log::to_stderr();
-      } else {
-        log::to_syslog(s.syslog_facility);  // a daemon has no terminal
+        break;
       }
+      // A daemon has no terminal: it logs to syslog unless told otherwise.
+      std::string error;
+      if (!log::to_syslog(s.syslog_facility, error))
+        log::error("cannot log to syslog: %s; logging to stderr instead", error.c_str());
       break;
+    }
   }
 }
 
@@ -68,7 +71,7 @@ class Daemon {
     const auto& s = engine_->config()->settings;
     started_ = clock::wall();
     restore_state();
-    for (int sig : {SIGHUP, SIGTERM, SIGINT, SIGUSR1}) {
+    for (int sig : {SIGHUP, SIGTERM, SIGINT, SIGUSR1, SIGUSR2}) {
       signals_.emplace_back(evsignal_new(base_.get(), sig, &Daemon::on_signal, this));
       evsignal_add(signals_.back().get(), nullptr);
     }
@@ -145,7 +148,14 @@ class Daemon {
       log::error("cannot write the state file: %s", error.c_str());
   }
 
+  // logrotate moved the log file away: write to a new one by the same name.
+  static void reopen_log() {
+    std::string error;
+    if (!log::reopen(error)) log::error("%s", error.c_str());
+  }
+
   void reload() {
+    reopen_log();
     log::info("reloading %s", control_file_.c_str());
     auto parsed = config::parse_file(control_file_);
     if (!parsed.config) {
@@ -176,6 +186,10 @@ class Daemon {
     switch (sig) {
       case SIGHUP:
         self->reload();
+        break;
+      case SIGUSR2:
+        reopen_log();
+        log::info("SIGUSR2: log file reopened");
         break;
       case SIGUSR1:
         if (self->stopping_) break;
@@ -294,6 +308,21 @@ int run(const std::string& control_file, std::shared_ptr<const config::Config> c
             s.pidfile.c_str());
     return 1;
   }
+  const char* allow = getenv("MAILWARDEN_ALLOW_ROOT");
+  PrivilegePlan plan = plan_privileges(*config, geteuid(), allow && std::string(allow) == "1");
+  if (plan.kind == PrivilegePlan::Kind::refuse) {
+    fprintf(stderr, "mailwarden: %s\n", plan.explanation.c_str());
+    return 1;
+  }
+  // Dropped before any file is written, so that the pid, state, queue and log files belong to
+  // the user that will rewrite, rotate and remove them.
+  if (plan.kind == PrivilegePlan::Kind::drop) {
+    std::string error;
+    if (!drop_to(*s.user, error)) {
+      fprintf(stderr, "mailwarden: %s\n", error.c_str());
+      return 1;
+    }
+  }
   if (!foreground) {
     std::string error;
     if (!daemonize(error)) {
@@ -302,6 +331,12 @@ int run(const std::string& control_file, std::shared_ptr<const config::Config> c
     }
   }
   apply_logging(s, foreground);
+  if (!plan.explanation.empty()) {
+    if (plan.kind == PrivilegePlan::Kind::as_is)
+      log::warning("%s", plan.explanation.c_str());
+    else
+      log::info("%s", plan.explanation.c_str());
+  }
   for (const auto& w : config->warnings) log::info("%s", w.c_str());
   prepare_process(s.concurrency);
   std::string error;

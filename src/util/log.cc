@@ -1,5 +1,7 @@
 #include "util/log.h"
 
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -23,6 +25,7 @@ struct FileCloser {
 struct State {
   Sink sink = Sink::stderr_stream;
   std::unique_ptr<FILE, FileCloser> file;
+  std::string path;  // of the file, for reopen()
   bool verbose = false;
 };
 
@@ -85,6 +88,7 @@ void vwrite(Level level, const char* fmt, va_list ap) {
 void to_stderr() {
   state().sink = Sink::stderr_stream;
   state().file.reset();
+  state().path.clear();
 }
 
 bool to_file(const std::string& path, std::string& error) {
@@ -94,11 +98,58 @@ bool to_file(const std::string& path, std::string& error) {
     return false;
   }
   state().file.reset(f);
+  state().path = path;
   state().sink = Sink::file;
   return true;
 }
 
-void to_syslog(const std::string& facility) {
+bool reopen(std::string& error) {
+  State& s = state();
+  if (s.sink != Sink::file) return true;
+  FILE* f = fopen(s.path.c_str(), "ae");
+  if (!f) {
+    error = "cannot reopen log file " + s.path + ": " + strerror(errno) +
+            "; still writing to the old one";
+    return false;
+  }
+  s.file.reset(f);
+  return true;
+}
+
+namespace {
+
+// Whether a syslog daemon listens on `path` (a datagram or stream unix socket).
+bool syslog_listening(const std::string& path, std::string& error) {
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  if (path.size() >= sizeof sa.sun_path) {
+    error = "syslog socket path too long: " + path;
+    return false;
+  }
+  memcpy(sa.sun_path, path.c_str(), path.size() + 1);
+  for (int type : {SOCK_DGRAM, SOCK_STREAM}) {
+    int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+    if (fd < 0) break;
+    int rc = connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+    int err = errno;
+    close(fd);
+    if (rc == 0) return true;
+    if (err != EPROTOTYPE) {
+      error = "no syslog daemon listens on " + path + " (" + strerror(err) + ")";
+      return false;
+    }
+  }
+  error = "no syslog daemon listens on " + path;
+  return false;
+}
+
+}  // namespace
+
+bool to_syslog(const std::string& facility, std::string& error, const std::string& socket_path) {
+  if (!syslog_listening(socket_path, error)) {
+    to_stderr();
+    return false;
+  }
   static const std::map<std::string, int> facilities = {
       {"user", LOG_USER},     {"daemon", LOG_DAEMON}, {"mail", LOG_MAIL},
       {"local0", LOG_LOCAL0}, {"local1", LOG_LOCAL1}, {"local2", LOG_LOCAL2},
@@ -108,6 +159,7 @@ void to_syslog(const std::string& facility) {
   openlog("mailwarden", LOG_PID | LOG_NDELAY, it == facilities.end() ? LOG_USER : it->second);
   state().sink = Sink::syslog;
   state().file.reset();
+  return true;
 }
 
 void set_verbose(bool on) {

@@ -38,6 +38,10 @@ if HARNESS not in sys.path:
 from mwharness import proc as hproc  # noqa: E402
 from mwharness.ports import free_port  # noqa: E402,F401  (re-exported for the tests)
 
+# The tests run mailwarden as root in private directories: say that this is meant (see the
+# README, "Running as a service"), or the daemon refuses to start as root.
+os.environ.setdefault("MAILWARDEN_ALLOW_ROOT", "1")
+
 CMD_TIMEOUT = 60
 
 

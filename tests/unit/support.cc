@@ -239,6 +239,9 @@ std::string describe(const mw::config::Config& c) {
       break;
   }
   out += "set ssl " + tls(s.tls) + "\n";
+  if (s.user)
+    out += "set user " + s.user->name + " uid " + std::to_string(s.user->uid) + " gid " +
+           std::to_string(s.user->gid) + "\n";
   for (const auto& svc : c.services) {
     out += "service " + mw::str::quote(svc.name) + " address " + svc.address;
     for (const auto& g : svc.groups) out += " group " + g;

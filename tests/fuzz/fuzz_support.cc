@@ -1,0 +1,173 @@
+#include "fuzz_support.h"
+
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <stdexcept>
+
+#include "config/parser.h"
+#include "engine/probe.h"
+#include "net/gate.h"
+#include "net/io_context.h"
+#include "net/tls.h"
+#include "util/handles.h"
+
+namespace mwfuzz {
+
+const std::string& scratch() {
+  static const std::string dir = [] {
+    struct stat st {};
+    std::string base = stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) ? "/dev/shm" : "/tmp";
+    std::string tmpl = base + "/mw-fuzz-XXXXXX";
+    if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+    return tmpl;
+  }();
+  return dir;
+}
+
+std::string write_scratch(const std::string& name, std::string_view data, int mode) {
+  std::string path = scratch() + "/" + name;
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) throw std::runtime_error("cannot write " + path + ": " + strerror(errno));
+  (void)fchmod(fd, static_cast<mode_t>(mode));
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  return path;
+}
+
+namespace {
+
+// One event loop, one listening unix socket and one parsed model per rule, for the whole run.
+class Feeder {
+ public:
+  Feeder() {
+    base_.reset(event_base_new());
+    dns_.reset(evdns_base_new(base_.get(), 0));
+    io_ = mw::IoContext{base_.get(), dns_.get(), &tls_, &gate_};
+    socket_path_ = scratch() + "/server.sock";
+    listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", socket_path_.c_str());
+    unlink(socket_path_.c_str());
+    if (listen_fd_ < 0 || bind(listen_fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 ||
+        listen(listen_fd_, 16) != 0)
+      throw std::runtime_error("cannot listen on " + socket_path_);
+    accept_ev_.reset(
+        event_new(base_.get(), listen_fd_, EV_READ | EV_PERSIST, &Feeder::on_accept, this));
+    event_add(accept_ev_.get(), nullptr);
+  }
+
+  mw::CheckResult run(const std::string& rule, std::string_view bytes) {
+    const auto& config = model(rule);
+    bytes_ = bytes;
+    mw::CheckResult out;
+    bool done = false;
+    const auto& svc = config->services.at(0);
+    mw::run_check(io_, config, svc, svc.checks.at(0), nullptr, [&](const mw::CheckResult& r) {
+      out = r;
+      done = true;
+    });
+    while (!done) event_base_loop(base_.get(), EVLOOP_ONCE);
+    close_peer();
+    return out;
+  }
+
+ private:
+  const std::shared_ptr<const mw::config::Config>& model(const std::string& rule) {
+    auto it = models_.find(rule);
+    if (it != models_.end()) return it->second;
+    std::string text =
+        "set daemon 30\ncheck host fuzz with address 127.0.0.1\n"
+        "  if failed unixsocket \"" +
+        socket_path_ + "\" " + rule + " timeout 2 seconds then alert\n";
+    auto parsed = mw::config::parse_file(write_scratch("rule.rc", text));
+    if (!parsed.config) {
+      std::string why;
+      for (const auto& d : parsed.diagnostics.items()) why += d.str() + "\n";
+      fprintf(stderr, "fuzz harness: the rule does not parse:\n%s%s", text.c_str(), why.c_str());
+      abort();  // a broken harness, not a finding
+    }
+    return models_.emplace(rule, parsed.config).first->second;
+  }
+
+  static void on_accept(evutil_socket_t fd, short, void* arg) {
+    auto* self = static_cast<Feeder*>(arg);
+    int peer = ::accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (peer < 0) return;
+    self->close_peer();  // a retry reconnects: the new connection gets the same bytes
+    self->peer_fd_ = peer;
+    // The whole input fits the socket buffer (the harness caps the input length), so one
+    // write sends it all; the half-close then says "the server has nothing more to say".
+    int size = 1 << 20;
+    setsockopt(peer, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+    size_t sent = 0;
+    while (sent < self->bytes_.size()) {
+      ssize_t n =
+          ::send(peer, self->bytes_.data() + sent, self->bytes_.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) break;
+      sent += static_cast<size_t>(n);
+    }
+    shutdown(peer, SHUT_WR);
+    self->drain_ev_.reset(
+        event_new(self->base_.get(), peer, EV_READ | EV_PERSIST, &Feeder::on_drain, self));
+    event_add(self->drain_ev_.get(), nullptr);
+  }
+
+  static void on_drain(evutil_socket_t fd, short, void* arg) {
+    char buf[4096];
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) static_cast<Feeder*>(arg)->close_peer();
+  }
+
+  void close_peer() {
+    drain_ev_.reset();
+    if (peer_fd_ >= 0) ::close(peer_fd_);
+    peer_fd_ = -1;
+  }
+
+  mw::EventBasePtr base_;
+  mw::EvdnsBasePtr dns_;
+  mw::TlsContextCache tls_;
+  mw::Gate gate_{64};
+  mw::IoContext io_;
+  std::string socket_path_;
+  int listen_fd_ = -1;
+  int peer_fd_ = -1;
+  mw::EventPtr accept_ev_, drain_ev_;
+  std::string_view bytes_;
+  std::map<std::string, std::shared_ptr<const mw::config::Config>> models_;
+};
+
+}  // namespace
+
+mw::CheckResult run_against(const std::string& rule, std::string_view server_bytes) {
+  static Feeder feeder;
+  return feeder.run(rule, server_bytes);
+}
+
+int fuzz_replies(const std::vector<std::string>& rules, const uint8_t* data, size_t size) {
+  if (size == 0) return 0;
+  const std::string& rule = rules[data[0] % rules.size()];
+  mw::CheckResult r = run_against(rule, {reinterpret_cast<const char*>(data) + 1, size - 1});
+  // A failed check always says why; an empty message would be a reader that lost its verdict.
+  if (!r.ok && r.message.empty()) abort();
+  return 0;
+}
+
+}  // namespace mwfuzz
