@@ -24,6 +24,7 @@ enum Accepts : unsigned {
   kEnvelope = 1u << 3,    // mail from / rcpt to [expect reject]
   kSteps = 1u << 4,       // send / expect
   kHelo = 1u << 5,        // helo NAME
+  kHttp = 1u << 6,        // request, status, content, hostheader, checksum, http headers
 };
 
 using Dialogue = Task<void> (*)(Probe&);
@@ -37,6 +38,9 @@ struct ProtocolInfo {
   unsigned accepts;
   Dialogue run;
   std::string_view summary;
+  // monit knows the protocol but mailwarden has no dialogue for it: the test is the connect
+  // (and TLS, if asked), and -t says so in one warning.
+  bool connect_only = false;
 };
 
 [[nodiscard]] const ProtocolInfo* find(std::string_view name);

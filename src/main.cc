@@ -81,6 +81,7 @@ int validate(const std::shared_ptr<const mw::config::Config>& config, bool json)
   mw::Gate handshakes(static_cast<size_t>(config->settings.handshakes));
   mw::IoContext io{base.get(), dns.get(), &tls, &handshakes};
   mw::Engine engine(io, nullptr);
+  engine.ignore_schedules();  // validate checks every service now
   engine.load(config);
   engine.on_cycle_done([&](const mw::CycleStats&) { event_base_loopexit(base.get(), nullptr); });
   engine.run_cycle();

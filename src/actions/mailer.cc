@@ -50,7 +50,7 @@ class Mailer::Session {
     endpoint.port = server_.port;
     co_await conn_->connect(endpoint);
     if (server_.tls_mode == config::TlsMode::implicit)
-      co_await conn_->start_tls(mailer_.tls_, server_.host);
+      co_await conn_->start_tls(server_.tls, server_.host);
     smtp::Session smtp(*conn_);
     co_await smtp.greeting();
     const std::string helo = server_.helo.empty() ? mailer_.helo_ : server_.helo;
@@ -58,7 +58,7 @@ class Mailer::Session {
     if (!conn_->tls_active() &&
         (server_.tls_mode == config::TlsMode::starttls || smtp.has_extension("STARTTLS"))) {
       co_await smtp.starttls_command();
-      co_await conn_->start_tls(mailer_.tls_, server_.host);
+      co_await conn_->start_tls(server_.tls, server_.host);
       co_await smtp.hello(helo);
     }
     if (!server_.username.empty()) {
@@ -164,6 +164,7 @@ void Mailer::configure(const config::Config& config) {
   if (servers_.empty()) {
     config::MailServer local;
     local.host = "localhost";
+    local.tls = s.tls;
     servers_.push_back(local);
   }
   tls_ = s.tls;

@@ -82,7 +82,7 @@ class Lexer {
         Location colon_at = t.where;
         colon_at.col += static_cast<int>(t.text.size());
         if (!noise) out.push_back(std::move(t));
-        if (trailing_colon) out.push_back(Token{Token::Kind::colon, ":", 0, colon_at});
+        if (trailing_colon) out.push_back(Token{Token::Kind::colon, ":", 0, colon_at, 0});
         continue;
       }
       out.push_back(std::move(t));

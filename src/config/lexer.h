@@ -18,6 +18,9 @@ struct Token {
   std::string text;  // words and operators as written; strings without quotes, escapes kept
   long long number = 0;
   Location where;
+  // Which include put this token in the stream (the parser's table; 0: the control file), so
+  // that an include cycle is found even though includes are spliced in as tokens.
+  int origin = 0;
 };
 
 [[nodiscard]] const char* token_kind_name(Token::Kind k);

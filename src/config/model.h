@@ -13,6 +13,7 @@
 #include "net/endpoint.h"
 #include "net/failure.h"
 #include "net/tls.h"
+#include "util/cron.h"
 #include "util/handles.h"
 
 namespace mw::protocols {
@@ -81,6 +82,20 @@ struct Step {
                          // one matches, at most this many bytes in all
 };
 
+// protocol http/https: the request and what its response must be (monit's clauses).
+struct HttpOptions {
+  std::string path = "/";            // request "/path?query"
+  std::string hostheader;            // Host: and the TLS server name; empty: the test's host
+  std::vector<std::string> headers;  // with http headers [Name: value, ...], sent as written
+  std::string status_op;             // "=", "!=", "<", ">", "<=", ">="; empty: any status < 400
+  int status = 0;
+  std::optional<Regex> content;  // content = "REGEX" (or != with content_negate)
+  bool content_negate = false;
+  std::string checksum_type;  // md5, sha1, sha256: of the body
+  std::string checksum_hex;   // lower case
+  [[nodiscard]] bool needs_body() const { return content || !checksum_hex.empty(); }
+};
+
 // Options a protocol may take; each registry row says which ones it accepts.
 struct ProbeOptions {
   std::string username;
@@ -96,6 +111,7 @@ struct ProbeOptions {
   bool expect_reject = false;    // smtp: the RCPT must be refused (open relay test)
   std::string helo;              // smtp/lmtp: name for EHLO/LHLO
   std::vector<Step> steps;       // generic send/expect
+  HttpOptions http;              // http, https
   [[nodiscard]] bool has_login() const { return !username.empty(); }
 };
 
@@ -229,6 +245,7 @@ struct MailServer {
   bool allow_plaintext = false;  // the password may cross an unencrypted connection
   int64_t timeout_ms = 30000;    // inactivity timeout of every wait
   std::string helo;              // EHLO name; empty: this host's name
+  TlsSettings tls;               // set ssl options merged with its own "with options { ... }"
   [[nodiscard]] std::string describe() const {
     Endpoint e;
     e.host = host;
@@ -278,6 +295,19 @@ struct EventQueueSettings {
   int slots = 0;    // at most this many wait (0: the default limit)
 };
 
+// When a service is checked: "every N cycles", "every \"CRON\"", "not every \"CRON\"".
+struct ServiceSchedule {
+  enum class Kind { always, cycles, cron, not_cron } kind = Kind::always;
+  int cycles = 1;      // cycles: checked in the first cycle, then every Nth
+  std::string source;  // cron: as written
+  CronSpec cron;
+};
+
+// monit's "mode" and "onreboot": kept for the control verbs of local services; a check host is
+// always checked actively.
+enum class ServiceMode { active, passive, manual };
+enum class OnReboot { start, nostart, laststate };
+
 struct Service {
   Location where;
   std::string name;
@@ -285,12 +315,69 @@ struct Service {
   std::string type = "host";  // the word after "check": host, replication, ...
   std::string address;
   std::vector<std::string> groups;
+  ServiceSchedule schedule;
+  // "depends on A, B": not checked (and so never alerting) while a service it depends on is
+  // failing. Names of services the file defines; cycles are refused by the parser.
+  std::vector<std::string> depends;
+  ServiceMode mode = ServiceMode::active;
+  OnReboot onreboot = OnReboot::start;
   std::vector<Check> checks;
   std::vector<AlertRecipient> alerts;  // its own "alert ADDR ..." (on top of set alert)
   std::vector<std::string> noalerts;   // "noalert ADDR": a set alert recipient it does not mail
 };
 
 enum class LogSink { stderr_stream, file, syslog };
+
+// ---- set httpd (served by the HTTP interface) -----------------------------------------------
+
+// "allow 10.0.0.0/8", "allow ::1", "allow localhost": a numeric network, or a host name that is
+// resolved when the interface starts.
+struct HttpdNetwork {
+  std::string shown;   // as written
+  int family = 0;      // AF_INET, AF_INET6; 0: `host` is a name
+  uint8_t addr[16]{};  // network address, host bits cleared
+  int prefix = 0;      // bits
+  std::string host;    // a name
+};
+
+// "allow [cleartext|crypt|md5] /path/htpasswd [USER ...]"
+struct HttpdHtpasswd {
+  enum class Hash { cleartext, crypt, md5 } hash = Hash::cleartext;
+  std::string path;                // absolute
+  std::vector<std::string> users;  // empty: every user of the file
+};
+
+struct HttpdAllow {
+  enum class Kind { user, network, group, htpasswd } kind = Kind::user;
+  Location where;
+  std::string user;      // user: "allow user:password"
+  std::string password;  // a secret: the control file must be 0600
+  HttpdNetwork network;
+  std::string group;  // group: "allow @group" (a Unix group, checked with PAM by monit)
+  HttpdHtpasswd htpasswd;
+  bool read_only = false;
+};
+
+struct HttpdSettings {
+  Location where;
+  bool enabled = false;  // set httpd was given
+  uint16_t port = 0;     // 0: no TCP listener (unixsocket only)
+  // mailwarden listens on loopback unless told otherwise (monit: every address).
+  std::string address = "127.0.0.1";
+  std::string unix_socket;  // absolute path; empty: none
+  std::optional<uid_t> socket_uid;
+  std::optional<gid_t> socket_gid;
+  int socket_permission = 0660;
+  bool ssl = false;
+  std::string pemfile;  // certificate (and key, when pemkey is not given)
+  std::string pemchain;
+  std::string pemkey;
+  std::string clientpemfile;  // clients must present a certificate signed by these CAs
+  bool allow_selfsigned_clients = false;
+  bool signature = true;   // the server's name and version in pages and headers
+  bool read_only = false;  // every user read-only
+  std::vector<HttpdAllow> allow;
+};
 
 // `set user NAME`: the user the daemon becomes once started as root (src/daemon/privileges.h).
 struct RunAs {
@@ -316,6 +403,7 @@ struct Settings {
   MailFormat mail_format;
   std::vector<AlertRecipient> alerts;  // set alert: recipients of every service
   EventQueueSettings eventqueue;
+  HttpdSettings httpd;
   std::optional<RunAs> user;  // set user
 };
 

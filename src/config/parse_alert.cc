@@ -132,8 +132,16 @@ std::string tidy(const std::string& text) {
 }  // namespace
 
 // ---- set mailserver -----------------------------------------------------------------------
+// monit's SSL/TLS version words after "using".
+bool mail_tls_version(const std::string& word) {
+  static const std::set<std::string> words = {"sslauto", "auto",   "sslv2",  "sslv3", "tlsv1",
+                                              "tlsv10",  "tlsv11", "tlsv12", "tlsv13"};
+  return words.count(str::lower(word)) > 0;
+}
+
 void Parser::set_mailserver() {
   std::vector<MailServer> servers;
+  std::vector<std::optional<TlsOverrides>> server_tls;
   std::optional<int64_t> timeout;
   std::optional<std::string> helo;
   static const std::vector<std::string> words = {"port", "username", "password", "tls",
@@ -144,7 +152,9 @@ void Parser::set_mailserver() {
     ms.host = value("a mail server host name or address");
     if (ms.host.empty()) fail(ms.where, "a mail server needs a host");
     bool port_given = false;
-    std::optional<Location> password_at, user_at;
+    std::optional<Location> password_at, user_at, version_at;
+    std::string version_word;
+    std::optional<TlsOverrides> tls;
     for (;;) {
       Location at_kw = peek().where;
       if (accept("port")) {
@@ -156,15 +166,23 @@ void Parser::set_mailserver() {
       } else if (accept("password")) {
         password_at = at_kw;
         ms.password = string_or_word("a password");
-        files_with_password_.insert(current_file_);
+        files_with_password_.insert(current_file());
       } else if (accept("ssl")) {
         ms.tls_mode = TlsMode::implicit;
       } else if (accept("tls") || accept("starttls")) {
         ms.tls_mode = TlsMode::starttls;
+      } else if (peek().kind == Token::Kind::word && mail_tls_version(peek().text)) {
+        // monit's "using tlsv12" (sslauto, tlsv1, ...): TLS is required. It starts from the
+        // first byte on port 465 (the default port then) and with STARTTLS on any other port,
+        // which is how the Gmail and SES examples (port 587) work.
+        Token v = next();
+        version_at = v.where;
+        version_word = str::lower(v.text);
       } else if (at("options") || peek().kind == Token::Kind::lbrace) {
-        fail(at_kw,
-             "a mail server takes no ssl options of its own: set ssl options { ... } "
-             "applies to mail servers too");
+        accept("options");
+        TlsOverrides o;
+        parse_tls_block(o);
+        tls = o;
       } else if (accept("allow")) {
         expect_kw("plaintext", "after 'allow' (allow plaintext)");
         ms.allow_plaintext = true;
@@ -181,6 +199,18 @@ void Parser::set_mailserver() {
         break;
       }
     }
+    if (version_at) {
+      if (ms.tls_mode == TlsMode::none)
+        ms.tls_mode = !port_given || ms.port == 465 ? TlsMode::implicit : TlsMode::starttls;
+      if (version_word == "tlsv13") {
+        if (!tls) tls = TlsOverrides{};
+        tls->min_version = TlsVersion::tls13;
+      } else if (version_word != "tlsv12" && version_word != "sslauto" && version_word != "auto") {
+        warn(*version_at, "'" + version_word +
+                              "' is older than TLS 1.2, which mailwarden never speaks: the mail "
+                              "server is reached with TLS 1.2 or newer");
+      }
+    }
     if (!port_given && ms.tls_mode == TlsMode::implicit) ms.port = 465;
     if (!ms.password.empty() && ms.username.empty())
       fail(*password_at, "a mail server password needs a username");
@@ -191,13 +221,19 @@ void Parser::set_mailserver() {
     if (!ms.username.empty() && ms.tls_mode == TlsMode::none && !ms.allow_plaintext)
       ms.tls_mode = TlsMode::starttls;
     servers.push_back(std::move(ms));
+    server_tls.push_back(tls);
     if (peek().kind != Token::Kind::comma) break;
-    next();
+    // monit reads commas as blanks: "set mailserver a, b," ends at the next statement.
+    while (peek().kind == Token::Kind::comma) next();
+    if (peek().kind == Token::Kind::end || at("set") || at("check") || at("include")) break;
   } while (true);
-  for (auto& ms : servers) {
+  for (size_t i = 0; i < servers.size(); ++i) {
+    MailServer& ms = servers[i];
     if (timeout) ms.timeout_ms = *timeout;
     if (helo) ms.helo = *helo;
     cfg_.settings.mailservers.push_back(std::move(ms));
+    if (server_tls[i])
+      pending_mailserver_tls_.emplace_back(cfg_.settings.mailservers.size() - 1, *server_tls[i]);
   }
   check_statement_end("set mailserver", words);
 }
@@ -414,12 +450,16 @@ void Parser::service_noalert(size_t index) {
 
 // ---- set eventqueue -----------------------------------------------------------------------
 void Parser::set_eventqueue() {
-  expect_kw("basedir", "after 'set eventqueue' (set eventqueue basedir PATH [slots N])");
-  Location where = peek().where;
-  std::string dir = files::expand_home(value("the event queue directory"));
-  if (dir.empty()) fail(where, "the event queue directory cannot be empty");
-  if (dir[0] != '/') dir = files::dirname(current_file_) + "/" + dir;
-  cfg_.settings.eventqueue.dir = dir;
+  // monit also takes "set eventqueue slots N" alone: the limit then applies to the mails that
+  // wait in memory.
+  if (!at("slots")) {
+    expect_kw("basedir", "after 'set eventqueue' (set eventqueue basedir PATH [slots N])");
+    Location where = peek().where;
+    std::string dir = files::expand_home(value("the event queue directory"));
+    if (dir.empty()) fail(where, "the event queue directory cannot be empty");
+    if (dir[0] != '/') dir = files::dirname(current_file()) + "/" + dir;
+    cfg_.settings.eventqueue.dir = dir;
+  }
   if (accept("slots"))
     cfg_.settings.eventqueue.slots = static_cast<int>(number("the number of slots", 1, 1000000));
   check_statement_end("set eventqueue", {"slots"});

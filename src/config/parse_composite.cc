@@ -287,7 +287,7 @@ class CompositeParser {
     MailUrl u;
     std::string error = parse_mail_url(text, u);
     if (!error.empty()) p_.fail(at, error);
-    if (!u.password.empty()) p_.files_with_password_.insert(p_.current_file_);
+    if (!u.password.empty()) p_.files_with_password_.insert(p_.current_file());
     return u;
   }
 
@@ -324,7 +324,7 @@ class CompositeParser {
       p_.expect_kw("password", "after the admin's name (admin \"NAME\" password \"...\")");
       d_.seen.emplace("password", p_.prev().where);
       r.password = p_.value("the admin's password");
-      p_.files_with_password_.insert(p_.current_file_);
+      p_.files_with_password_.insert(p_.current_file());
     } else if (k == "credentials") {
       admin_credentials(r);
     } else if (k == "users") {

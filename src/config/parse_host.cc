@@ -34,10 +34,169 @@ void Parser::parse_group(size_t index) {
   cfg_.services[index].groups.push_back(value("a group name"));
 }
 
+// mode active|passive|manual: how monit acts on a local service's failures. A check host runs
+// no programs, so passive reads as active; manual (not monitored until told) is kept in the
+// model for the control verbs.
+void Parser::parse_mode(size_t index) {
+  Location where = next().where;
+  Service& svc = cfg_.services[index];
+  if (accept("active")) {
+    svc.mode = ServiceMode::active;
+  } else if (accept("passive")) {
+    svc.mode = ServiceMode::passive;
+  } else if (accept("manual")) {
+    svc.mode = ServiceMode::manual;
+    warn(where, "mode manual: mailwarden has no 'monitor' command yet, so '" + svc.name +
+                    "' is checked from the start");
+  } else {
+    fail_expected("'active', 'passive' or 'manual' after 'mode'", {"active", "passive", "manual"});
+  }
+}
+
+void Parser::parse_service_onreboot(size_t index) {
+  next();
+  Service& svc = cfg_.services[index];
+  if (accept("start")) {
+    svc.onreboot = OnReboot::start;
+  } else if (accept("nostart")) {
+    svc.onreboot = OnReboot::nostart;
+  } else if (accept("laststate")) {
+    svc.onreboot = OnReboot::laststate;
+  } else {
+    fail_expected("'start', 'nostart' or 'laststate' after 'onreboot'",
+                  {"start", "nostart", "laststate"});
+  }
+}
+
+// depends [on] NAME [[,] NAME ...]: the names are checked once the whole file is read.
+void Parser::parse_depends(size_t index) {
+  next();
+  Service& svc = cfg_.services[index];
+  size_t before = svc.depends.size();
+  for (;;) {
+    if (peek().kind == Token::Kind::comma) {
+      next();
+      continue;
+    }
+    const Token& t = peek();
+    if (t.kind != Token::Kind::word && t.kind != Token::Kind::string) break;
+    if (svc.depends.size() > before && t.kind == Token::Kind::word &&
+        (at("if") || at("group") || at("alert") || at("noalert") || at("mode") || at("onreboot") ||
+         at("depends") || at("every") || at("not") || at("check") || at("set") || at("include")))
+      break;
+    Location name_at = t.where;
+    std::string name = value("a service name");
+    if (std::find(svc.depends.begin(), svc.depends.end(), name) == svc.depends.end())
+      svc.depends.push_back(name);
+    depends_at_.push_back({index, name, name_at});
+  }
+  if (svc.depends.size() == before) fail_expected("the name of a service after 'depends on'");
+}
+
+void Parser::parse_every(size_t index) {
+  next();
+  parse_schedule(index, false);
+}
+
+void Parser::parse_not_every(size_t index) {
+  next();
+  expect_kw("every", "after 'not' (not every \"CRON\")");
+  parse_schedule(index, true);
+}
+
+// every N cycles | every "CRON" | not every "CRON"
+void Parser::parse_schedule(size_t index, bool negated) {
+  Service& svc = cfg_.services[index];
+  Location where = prev().where;
+  if (svc.schedule.kind != ServiceSchedule::Kind::always)
+    fail(where, "'" + svc.name + "' already has an 'every' schedule");
+  if (!negated && peek().kind == Token::Kind::number) {
+    svc.schedule.cycles = static_cast<int>(number("the number of cycles", 1, 100000));
+    if (!accept("cycles") && !accept("cycle"))
+      fail_expected("'cycles' after 'every N'", {"cycles"});
+    svc.schedule.kind = ServiceSchedule::Kind::cycles;
+    return;
+  }
+  Location spec_at = peek().where;
+  svc.schedule.source =
+      string_value(negated ? "a cron specification" : "N cycles or a cron specification");
+  std::string error;
+  auto spec = parse_cron(svc.schedule.source, error);
+  if (!spec) fail(spec_at, error);
+  svc.schedule.cron = *spec;
+  svc.schedule.kind = negated ? ServiceSchedule::Kind::not_cron : ServiceSchedule::Kind::cron;
+}
+
+// Every name a "depends on" gives must be a service of the file, and the dependencies must not
+// form a cycle (a service would wait on itself forever).
+void Parser::check_dependencies() {
+  std::map<std::string, size_t> by_name;
+  for (size_t i = 0; i < cfg_.services.size(); ++i) by_name[cfg_.services[i].name] = i;
+  for (const auto& d : depends_at_) {
+    const std::string& svc = cfg_.services[d.service].name;
+    if (d.name == svc) {
+      d_.error(d.where, "'" + svc + "' depends on itself");
+    } else if (!by_name.count(d.name) && !services_not_run_.count(d.name)) {
+      std::vector<std::string> names;
+      for (const auto& [n, at] : service_at_) names.push_back(n);
+      d_.error(d.where, "'" + svc + "' depends on '" + d.name +
+                            "', which is not a service of this file" + did_you_mean(d.name, names));
+    }
+  }
+  // Cycles: depth-first search, reporting each cycle once at the service that closes it.
+  enum Mark { none, active, done };
+  std::vector<Mark> mark(cfg_.services.size(), none);
+  std::vector<std::string> path;
+  std::function<void(size_t)> visit = [&](size_t i) {
+    mark[i] = active;
+    path.push_back(cfg_.services[i].name);
+    for (const auto& dep : cfg_.services[i].depends) {
+      auto it = by_name.find(dep);
+      if (it == by_name.end() || it->second == i) continue;
+      if (mark[it->second] == active) {
+        auto from = std::find(path.begin(), path.end(), dep);
+        std::vector<std::string> cycle(from, path.end());
+        cycle.push_back(dep);
+        Location where = cfg_.services[i].where;
+        for (const auto& d : depends_at_)
+          if (d.service == i && d.name == dep) where = d.where;
+        d_.error(where, "dependency cycle: " + str::join(cycle, " -> "));
+      } else if (mark[it->second] == none) {
+        visit(it->second);
+      }
+    }
+    path.pop_back();
+    mark[i] = done;
+  };
+  for (size_t i = 0; i < cfg_.services.size(); ++i)
+    if (mark[i] == none) visit(i);
+}
+
 void Parser::parse_if(size_t index) {
   Location where = next().where;
   if (accept("failed")) {
+    if (at("ping") || at("ping4") || at("ping6") || at("icmp"))
+      fail(peek().where, "'if failed " + str::lower(peek().text) +
+                             "' is an ICMP echo test, which mailwarden does not run yet");
     parse_port_test(index, where);
+    return;
+  }
+  // monit's "if N restarts within M cycles then ...": counts restarts, which a check host never
+  // makes. Read in full, with a warning.
+  if (peek().kind == Token::Kind::number &&
+      (is_kw(peek(1), "restarts") || is_kw(peek(1), "restart"))) {
+    next();
+    next();
+    accept("within");
+    if (peek().kind == Token::Kind::number) {
+      number("a number of cycles", 1, kMaxCycles);
+      if (!accept("cycles")) accept("cycle");
+    }
+    expect_kw("then", "after 'if N restarts within M cycles'");
+    Rule ignored;
+    parse_rule_tail(ignored, "if N restarts");
+    warn(where, "'if N restarts within M cycles' has no effect in check host '" +
+                    cfg_.services[index].name + "': mailwarden restarts nothing here");
     return;
   }
   fail_expected("'failed' after 'if'", {"failed"});
@@ -60,14 +219,20 @@ void Parser::parse_port_test(size_t index, const Location& where) {
       "allow", "select",   "timeout",    "deadline",     "retry",    "certificate", "for",
       "then",  "send",     "expect",     "responsetime", "mail",     "rcpt",        "helo"};
   for (;;) {
+    if (splice_include_here()) continue;
     const Token& t = peek();
     if (is_kw(t, "then")) break;
-    if (t.kind == Token::Kind::number) {
+    if (t.kind == Token::Kind::number || is_kw(t, "for")) {
       parse_cycles(rule.fail_rule);
       continue;
     }
     if (t.kind != Token::Kind::word) fail_expected("a port test clause or 'then'", {});
     std::string k = str::lower(t.text);
+    static const std::set<std::string> after_then = {
+        "alert", "exec", "restart", "start", "stop", "check", "set", "if", "group", "unmonitor"};
+    if (after_then.count(k))
+      fail(t.where, "expected 'then' before " + describe(t) + " (the rule started at " +
+                        where.str() + " has no 'then')");
     Location at_kw = t.where;
     next();
     if (k == "host") {
@@ -83,12 +248,18 @@ void Parser::parse_port_test(size_t index, const Location& where) {
     } else if (k == "ipv6") {
       pc.endpoint.family = AddressFamily::ipv6;
     } else if (k == "type") {
-      std::string ty = str::lower(value("a connection type (tcp or tcpssl)"));
+      Location ty_at = peek().where;
+      std::string ty = str::lower(value("a connection type (tcp, tcpssl or udp)"));
       if (ty == "tcpssl") {
         c.type_ssl = true;
         c.ssl_at = at_kw;
+        parse_tcpssl_version(c);
+      } else if (ty == "udp") {
+        warn(ty_at,
+             "type udp: mailwarden tests over TCP only; this test connects to the same "
+             "port over TCP");
       } else if (ty != "tcp") {
-        fail(at_kw, "unsupported connection type '" + ty + "' (mailwarden speaks tcp and tcpssl)");
+        fail(ty_at, "unsupported connection type '" + ty + "' (tcp, tcpssl or udp)");
       }
     } else if (k == "ssl" || k == "tls") {
       if (at("options") || peek().kind == Token::Kind::lbrace) {
@@ -171,35 +342,41 @@ void Parser::parse_port_test(size_t index, const Location& where) {
     } else if (k == "responsetime") {
       parse_comparison_gt("'responsetime'");
       pc.max_response_ms = duration_ms("the response time limit", 1);
-    } else if (k == "for") {
-      long long n = number("the number of cycles", 1, kMaxCycles);
-      expect_kw("cycles", "after 'for N'");
-      rule.fail_rule = EventRule{static_cast<int>(n), static_cast<int>(n)};
-    } else {
+    } else if (!parse_protocol_clause(k, at_kw, pc, c)) {
       fail(at_kw, "unknown port test clause '" + t.text + "'" + did_you_mean(k, clauses));
     }
   }
   next();  // then
-  parse_actions(rule.fail_actions);
-  parse_severity(rule.severity);
-  if (accept("else")) {
-    expect_kw("if", "after 'else'");
-    if (!accept("succeeded") && !accept("passed"))
-      fail_expected("'succeeded' after 'else if'", {"succeeded"});
-    if (peek().kind == Token::Kind::number) parse_cycles(rule.ok_rule);
-    if (accept("for")) {
-      long long n = number("the number of cycles", 1, kMaxCycles);
-      expect_kw("cycles", "after 'for N'");
-      rule.ok_rule = EventRule{static_cast<int>(n), static_cast<int>(n)};
-    }
-    expect_kw("then", "after 'else if succeeded'");
-    parse_actions(rule.ok_actions);
-  }
+  parse_rule_tail(rule, "if failed");
   // The statement is fully read: a semantic error must not make the parser skip what follows.
   try {
     finish_port_test(index, std::move(chk), std::move(pc), c, std::move(rule), deadline);
   } catch (const Abandon&) {
   }
+}
+
+void Parser::parse_tcpssl_version(PortClauses& c) {
+  if (peek().kind != Token::Kind::word) return;
+  std::string v = str::lower(peek().text);
+  Location where = peek().where;
+  auto set_min = [&](TlsVersion version) {
+    if (!c.tls) c.tls = TlsOverrides{};
+    c.tls->min_version = version;
+  };
+  if (v == "sslauto" || v == "auto") {
+    c.sslauto = true;
+  } else if (v == "tlsv12" || v == "tlsv1.2") {
+    set_min(TlsVersion::tls12);
+  } else if (v == "tlsv13" || v == "tlsv1.3") {
+    set_min(TlsVersion::tls13);
+  } else if (v == "sslv2" || v == "sslv3" || v == "tlsv1" || v == "tlsv11" || v == "tlsv1.1") {
+    warn(where, "'" + v +
+                    "' is older than TLS 1.2, which mailwarden never speaks; the test uses "
+                    "TLS 1.2 or newer");
+  } else {
+    return;
+  }
+  next();
 }
 
 void Parser::parse_comparison_gt(const std::string& after) {
@@ -241,14 +418,18 @@ void Parser::parse_certificate_clause(PortCheck& pc) {
   fail_expected("'valid' or 'checksum' after 'certificate'", {"valid", "checksum"});
 }
 
-// "N times within M cycles" or "N cycles" (= for N cycles).
+// monit's rates: "[for] N cycles" and "[for] N times within M cycles" (monit reads "for",
+// "times" and "within" as noise, so "N M cycles" is the same rule).
 void Parser::parse_cycles(EventRule& rule) {
+  accept("for");
   Location where = peek().where;
-  long long n = number("a number of cycles", 1, kMaxCycles);
-  if (accept("times")) {
-    expect_kw("within", "after 'N times' (N times within M cycles)");
-    long long m = number("a number of cycles", 1, kMaxCycles);
-    expect_kw("cycles", "after 'within M'");
+  long long n = number("the number of cycles", 1, kMaxCycles);
+  bool times = accept("times") || accept("time");
+  bool within = accept("within");
+  if (times || within || peek().kind == Token::Kind::number) {
+    long long m = number("the number of cycles", 1, kMaxCycles);
+    if (!accept("cycles") && !accept("cycle"))
+      fail_expected("'cycles' after 'within M'", {"cycles"});
     if (n > m)
       fail(where, std::to_string(n) + " times within " + std::to_string(m) +
                       " cycles can never happen (N must not exceed M)");
@@ -260,6 +441,20 @@ void Parser::parse_cycles(EventRule& rule) {
     return;
   }
   fail_expected("'times within M cycles' or 'cycles' after the number", {"times", "cycles"});
+}
+
+// After "then": the actions; then "else if succeeded|recovered|passed [rate] then ACTIONS".
+void Parser::parse_rule_tail(Rule& rule, const std::string& context) {
+  parse_actions(rule.fail_actions);
+  parse_severity(rule.severity);
+  if (!at("else")) return;
+  next();
+  expect_kw("if", "after 'else'");
+  if (!accept("succeeded") && !accept("recovered") && !accept("passed"))
+    fail_expected("'succeeded' or 'recovered' after 'else if'", {"succeeded", "recovered"});
+  if (peek().kind == Token::Kind::number || at("for")) parse_cycles(rule.ok_rule);
+  expect_kw("then", "after 'else if succeeded' (" + context + ")");
+  parse_actions(rule.ok_actions);
 }
 
 void Parser::parse_actions(std::vector<Action>& out) {
@@ -274,9 +469,14 @@ void Parser::parse_actions(std::vector<Action>& out) {
       parse_exec(a.exec);
       out.push_back(std::move(a));
     } else if (is_kw(t, "restart") || is_kw(t, "start") || is_kw(t, "stop") ||
-               is_kw(t, "unmonitor") || is_kw(t, "monitor")) {
-      fail(t.where, "action '" + t.text +
-                        "' needs a program mailwarden does not manage; use exec \"COMMAND\"");
+               is_kw(t, "unmonitor") || is_kw(t, "monitor") || is_kw(t, "timeout")) {
+      // monit allows these on any service; in a check host there is no program to act on.
+      // monit also alerts on the event, which is what mailwarden does.
+      Token action = next();
+      warn(action.where, "action '" + str::lower(action.text) +
+                             "' has no effect in a check host (mailwarden manages no program "
+                             "here); the rule alerts");
+      out.push_back(Action{ActionKind::alert, {}});
     } else {
       fail_expected("an action (" + one_of(actions) + ")", actions);
     }
@@ -416,10 +616,13 @@ void Parser::finish_port_test(size_t index, Check chk, PortCheck pc, const PortC
       for (const auto& row : protocols::all()) names.emplace_back(row.name);
       fail(*c.protocol_at, "unknown protocol '" + pc.protocol_name +
                                "' (known: " + str::join(names, ", ") + ")" +
-                               did_you_mean(pc.protocol_name, names));
+                               protocol_did_you_mean(pc.protocol_name, names));
     }
   }
   pc.protocol = proto;
+  if (proto->connect_only)
+    d_.warning(*c.protocol_at, "protocol " + pc.protocol_name + ": only the connection is checked");
+  check_protocol_clauses(pc, c);
   if (!c.port_at && !c.unix_at) pc.endpoint.port = proto->default_port;
   if (!c.unix_at && pc.endpoint.port == 0)
     fail(where, no_protocol
@@ -429,15 +632,25 @@ void Parser::finish_port_test(size_t index, Check chk, PortCheck pc, const PortC
     fail(where, "the port test has no host (the service has no address)");
 
   // TLS mode: the protocol's own, 'ssl'/'tcpssl', and 'starttls'.
+  // "type tcpssl sslauto": TLS whichever way the port speaks it. On a port where the protocol
+  // starts in plain text (25, 587, 24, 110, 143, 4190) and knows STARTTLS, STARTTLS; on every
+  // other port (993, 995, 465, ...) and without a protocol, TLS from the first byte.
+  bool plain_first_port = false;
+  for (uint16_t p : {25, 587, 24, 110, 143, 4190})
+    plain_first_port = plain_first_port || pc.endpoint.port == p;
+  const bool auto_starttls = c.sslauto && proto->starttls && plain_first_port &&
+                             pc.endpoint.unix_path.empty() && !c.starttls;
+  const bool type_ssl = c.type_ssl && !auto_starttls;
   TlsMode mode = proto->default_tls;
-  if (c.type_ssl) mode = TlsMode::implicit;
-  if (mode == TlsMode::implicit && proto->default_tls == TlsMode::implicit && !c.type_ssl &&
+  if (type_ssl) mode = TlsMode::implicit;
+  if (mode == TlsMode::implicit && proto->default_tls == TlsMode::implicit && !type_ssl &&
       proto->starttls_port != 0 && pc.endpoint.port == proto->starttls_port)
     mode = TlsMode::starttls;  // monit: "protocol imaps" on port 143
+  if (auto_starttls) mode = TlsMode::starttls;
   if (c.starttls) {
-    if (c.type_ssl || (proto->default_tls == TlsMode::implicit && mode == TlsMode::implicit))
+    if (type_ssl || (proto->default_tls == TlsMode::implicit && mode == TlsMode::implicit))
       fail(*c.starttls_at, "'starttls' cannot be combined with TLS from the first byte (" +
-                               std::string(c.type_ssl ? "ssl" : "protocol " + pc.protocol_name) +
+                               std::string(type_ssl ? "ssl" : "protocol " + pc.protocol_name) +
                                "); use the plain protocol with starttls");
     if (!proto->starttls && (proto->accepts & protocols::kSteps))
       fail(*c.starttls_at,

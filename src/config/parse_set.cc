@@ -30,7 +30,18 @@ void Parser::set_daemon() {
 void Parser::set_log() {
   if (accept("syslog")) {
     cfg_.settings.log_sink = LogSink::syslog;
-    if (accept("facility")) cfg_.settings.syslog_facility = str::lower(value("a syslog facility"));
+    if (accept("facility")) {
+      Location where = peek().where;
+      std::string f = str::lower(value("a syslog facility"));
+      if (f.rfind("log_", 0) == 0) f = f.substr(4);  // monit writes log_daemon, log_local0
+      static const std::vector<std::string> known = {"user",   "daemon", "mail",   "local0",
+                                                     "local1", "local2", "local3", "local4",
+                                                     "local5", "local6", "local7"};
+      if (std::find(known.begin(), known.end(), f) == known.end())
+        fail(where, "unknown syslog facility '" + f + "' (" + one_of(known) + ")" +
+                        did_you_mean(f, known));
+      cfg_.settings.syslog_facility = f;
+    }
   } else {
     cfg_.settings.log_sink = LogSink::file;
     cfg_.settings.logfile = path_value("a log file path or 'syslog'");
@@ -42,7 +53,7 @@ void Parser::set_log() {
 std::string Parser::path_value(const std::string& what) {
   std::string path = files::expand_home(value(what));
   if (path.empty() || path[0] == '/') return path;
-  return files::dirname(current_file_) + "/" + path;
+  return files::dirname(current_file()) + "/" + path;
 }
 
 void Parser::set_pidfile() {
@@ -56,6 +67,45 @@ void Parser::set_statefile() {
 void Parser::set_ssl() {
   accept("options");
   parse_tls_block(global_tls_);
+}
+
+void Parser::set_idfile() {
+  Location where = prev().where;
+  (void)path_value("the id file path");
+  accepted_without_effect(where, "set idfile",
+                          "the id names this host to M/Monit, which mailwarden does not report to");
+  check_statement_end("set idfile", {});
+}
+
+void Parser::set_mmonit() {
+  Location where = prev().where;
+  // "https://user:password@host:8443/collector": the URL may hold a password.
+  if (peek().kind != Token::Kind::end && peek().text.find('@') != std::string::npos &&
+      peek().text.find(':', peek().text.find("://") + 3) < peek().text.find('@'))
+    note_secret(peek().where);
+  value("the M/Monit collector URL");
+  skip_statement_rest();
+  accepted_without_effect(where, "set mmonit",
+                          "mailwarden does not report to M/Monit; its status is served by "
+                          "itself");
+}
+
+void Parser::set_onreboot() {
+  Location where = prev().where;
+  if (!accept("start") && !accept("nostart") && !accept("laststate"))
+    fail_expected("'start', 'nostart' or 'laststate' after 'set onreboot'",
+                  {"start", "nostart", "laststate"});
+  accepted_without_effect(where, "set onreboot",
+                          "mailwarden starts no programs and always checks every service after "
+                          "a reboot");
+  check_statement_end("set onreboot", {});
+}
+
+void Parser::set_init() {
+  Location where = prev().where;
+  accepted_without_effect(where, "set init",
+                          "mailwarden -I (or the systemd unit) runs in the foreground");
+  check_statement_end("set init", {});
 }
 
 void Parser::set_limits() {
@@ -82,6 +132,19 @@ void Parser::set_limits() {
     } else if (accept("networktimeout")) {
       accept_colon();
       default_timeout_ms_ = duration_ms("the network timeout", 100);
+    } else if (peek().kind == Token::Kind::word) {
+      // monit's limits (programoutput, sendexpectbuffer, filecontentbuffer, httpcontentbuffer,
+      // programtimeout, stoptimeout, starttimeout, restarttimeout, execTimeout...): mailwarden
+      // bounds these itself. Accepted with a warning, the value skipped.
+      Token key = next();
+      accept_colon();
+      while (peek().kind != Token::Kind::comma && peek().kind != Token::Kind::rbrace &&
+             peek().kind != Token::Kind::end && peek(1).kind != Token::Kind::colon)
+        next();
+      warn(key.where, "limit '" + key.text +
+                          "' accepted for monit compatibility; no effect: "
+                          "mailwarden has its own bounds (known here: " +
+                          one_of(keys) + ")");
     } else {
       fail_expected("a limit (" + one_of(keys) + ")", keys);
     }
@@ -97,7 +160,7 @@ void Parser::set_credentials() {
   if (!credentials_path_.empty())
     fail(where, "the credentials file is already set at " + credentials_at_.str());
   path = files::expand_home(path);
-  credentials_path_ = path[0] == '/' ? path : files::dirname(current_file_) + "/" + path;
+  credentials_path_ = path[0] == '/' ? path : files::dirname(current_file()) + "/" + path;
   credentials_at_ = where;
 }
 
@@ -135,7 +198,9 @@ void Parser::parse_tls_block(TlsOverrides& o) {
   if (peek().kind != Token::Kind::lbrace) fail_expected("'{' to start the ssl options");
   next();
   static const std::vector<std::string> keys = {
-      "verify", "selfsigned", "cacertificatefile", "cacertificatepath", "version", "servername"};
+      "verify",   "selfsigned", "cacertificatefile", "cacertificatepath",
+      "version",  "ciphers",    "servername",        "pemfile",
+      "pemchain", "pemkey",     "clientpemfile"};
   while (peek().kind != Token::Kind::rbrace) {
     if (peek().kind == Token::Kind::end) fail_expected("'}' to close the ssl options");
     if (peek().kind == Token::Kind::comma) {
@@ -162,23 +227,87 @@ void Parser::parse_tls_block(TlsOverrides& o) {
     } else if (k == "cacertificatepath") {
       o.ca_path = path_value("a CA certificate directory");
     } else if (k == "version") {
-      std::string v = str::lower(value("a TLS version"));
-      if (v == "auto" || v == "tlsv12" || v == "tlsv1.2" || v == "tls1.2") {
-        o.min_version = v == "auto" ? TlsVersion::auto_min : TlsVersion::tls12;
-      } else if (v == "tlsv13" || v == "tlsv1.3" || v == "tls1.3") {
-        o.min_version = TlsVersion::tls13;
-      } else {
-        fail(key.where, "unsupported TLS version '" + v +
-                            "': mailwarden speaks TLS 1.2 and 1.3 (auto, tlsv12, tlsv13)");
-      }
+      parse_tls_versions(o, key.where);
+    } else if (k == "ciphers") {
+      o.ciphers = value("a cipher list");
+      warn(key.where,
+           "'ciphers:' accepted for monit compatibility; no effect: mailwarden uses "
+           "OpenSSL's default cipher suites for TLS 1.2 and 1.3");
     } else if (k == "servername") {
       o.server_name = value("a server name");
+    } else if (k == "pemfile" || k == "pemchain" || k == "pemkey" || k == "clientpemfile") {
+      (void)path_value("a PEM file");
+      warn(key.where, "'" + k +
+                          ":' accepted for monit compatibility; no effect here: "
+                          "mailwarden presents no client certificate (set httpd { ssl } takes "
+                          "the server's)");
     } else {
       fail(key.where, "unknown ssl option '" + key.text + "' (expected " + one_of(keys) + ")" +
                           did_you_mean(key.text, keys));
     }
   }
   next();
+}
+
+// "version: tlsv12", "version: auto", or monit's list "auto -sslv2 -sslv3 +tlsv12 ...": the
+// versions left enabled are mapped to the oldest of them, which becomes the minimum version.
+// mailwarden never speaks anything older than TLS 1.2, and caps nothing above the minimum.
+void Parser::parse_tls_versions(TlsOverrides& o, const Location& where) {
+  // bit per version: sslv2 sslv3 tlsv1 tlsv11 tlsv12 tlsv13
+  static const std::vector<std::pair<std::vector<std::string>, int>> names = {
+      {{"sslv2"}, 0},
+      {{"sslv3"}, 1},
+      {{"tlsv1", "tlsv10", "tlsv1.0", "tls1.0"}, 2},
+      {{"tlsv11", "tlsv1.1", "tls1.1"}, 3},
+      {{"tlsv12", "tlsv1.2", "tls1.2"}, 4},
+      {{"tlsv13", "tlsv1.3", "tls1.3"}, 5}};
+  auto index_of = [&](const std::string& v) {
+    for (const auto& [spellings, i] : names)
+      if (std::find(spellings.begin(), spellings.end(), v) != spellings.end()) return i;
+    return -1;
+  };
+  unsigned enabled = 0;
+  bool any = false, exact = false;
+  while (peek().kind == Token::Kind::word) {
+    std::string w = str::lower(peek().text);
+    char sign = w[0] == '+' || w[0] == '-' ? w[0] : 0;
+    std::string v = sign ? w.substr(1) : w;
+    if (v == "auto" || v == "sslauto") {
+      if (sign) fail(peek().where, "'" + w + "': auto takes no sign");
+      enabled |= (1u << 4) | (1u << 5);  // auto: what mailwarden speaks, TLS 1.2 and 1.3
+    } else {
+      int i = index_of(v);
+      if (i < 0) {
+        // The next ssl option (written without a comma) ends the list.
+        if (!any || sign)
+          fail(peek().where, "unknown TLS version '" + w +
+                                 "' (auto, sslv2, sslv3, tlsv1, tlsv11, tlsv12, tlsv13, each "
+                                 "may carry + or -)");
+        break;
+      }
+      if (sign == '-') {
+        enabled &= ~(1u << i);
+      } else {
+        enabled |= 1u << i;
+        exact = exact || (!sign && !any);
+      }
+    }
+    any = true;
+    next();
+  }
+  if (!any) fail_expected("a TLS version (auto, tlsv12, tlsv13, or +/- versions)");
+  if (enabled & 0xfu)
+    warn(where,
+         "TLS versions older than 1.2 are not spoken by mailwarden; its minimum is "
+         "TLS 1.2");
+  if ((enabled & (1u << 4)) && !(enabled & (1u << 5)) && exact)
+    warn(where, "mailwarden sets only a minimum TLS version: TLS 1.3 stays allowed");
+  if (enabled == 0) fail(where, "the version list leaves no TLS version enabled");
+  bool auto_only = !exact && (enabled & 0x30u) == 0x30u && !(enabled & 0xfu);
+  if ((enabled & 0x3fu) == (1u << 5))
+    o.min_version = TlsVersion::tls13;
+  else
+    o.min_version = auto_only ? TlsVersion::auto_min : TlsVersion::tls12;
 }
 
 }  // namespace mw::config::parsing

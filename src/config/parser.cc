@@ -21,17 +21,23 @@
 namespace mw::config {
 namespace parsing {
 
+// A suggestion only for a near miss of the same word: same first letter and a similar length,
+// so that 'idfile' is not sent to 'pidfile' nor 'https' to 'smtps' (different things).
 std::string did_you_mean(const std::string& word, const std::vector<std::string>& options) {
   std::string best;
   size_t best_distance = SIZE_MAX;
+  std::string w = str::lower(word);
   for (const auto& o : options) {
-    size_t d = str::edit_distance(word, o);
+    if (o.empty() || w.empty() || std::tolower(static_cast<unsigned char>(o[0])) != w[0]) continue;
+    size_t diff = o.size() > w.size() ? o.size() - w.size() : w.size() - o.size();
+    if (diff > 2) continue;
+    size_t d = str::edit_distance(w, str::lower(o));
     if (d < best_distance) {
       best_distance = d;
       best = o;
     }
   }
-  size_t limit = word.size() <= 4 ? 1 : 2;
+  size_t limit = w.size() <= 4 ? 1 : 2;
   if (best_distance == 0 || best_distance > limit) return {};
   return "; did you mean '" + best + "'?";
 }
@@ -48,12 +54,24 @@ std::string one_of(const std::vector<std::string>& options) {
 // ---- files and statements -----------------------------------------------------------------
 const std::vector<Parser::Form>& Parser::set_forms() {
   static const std::vector<Form> forms = {
-      {"daemon", &Parser::set_daemon},         {"log", &Parser::set_log},
-      {"logfile", &Parser::set_log},           {"pidfile", &Parser::set_pidfile},
-      {"statefile", &Parser::set_statefile},   {"ssl", &Parser::set_ssl},
-      {"limits", &Parser::set_limits},         {"credentials", &Parser::set_credentials},
-      {"mailserver", &Parser::set_mailserver}, {"mail-format", &Parser::set_mail_format},
-      {"alert", &Parser::set_alert},           {"eventqueue", &Parser::set_eventqueue},
+      {"daemon", &Parser::set_daemon},
+      {"log", &Parser::set_log},
+      {"logfile", &Parser::set_log},
+      {"pidfile", &Parser::set_pidfile},
+      {"statefile", &Parser::set_statefile},
+      {"ssl", &Parser::set_ssl},
+      {"limits", &Parser::set_limits},
+      {"credentials", &Parser::set_credentials},
+      {"mailserver", &Parser::set_mailserver},
+      {"mail-format", &Parser::set_mail_format},
+      {"alert", &Parser::set_alert},
+      {"eventqueue", &Parser::set_eventqueue},
+      {"tls", &Parser::set_ssl},
+      {"httpd", &Parser::set_httpd},
+      {"idfile", &Parser::set_idfile},
+      {"mmonit", &Parser::set_mmonit},
+      {"onreboot", &Parser::set_onreboot},
+      {"init", &Parser::set_init},
       {"user", &Parser::set_user},
   };
   return forms;
@@ -61,10 +79,11 @@ const std::vector<Parser::Form>& Parser::set_forms() {
 
 const std::vector<Parser::BodyForm>& Parser::service_statements() {
   static const std::vector<BodyForm> forms = {
-      {"if", &Parser::parse_if},
-      {"group", &Parser::parse_group},
-      {"alert", &Parser::service_alert},
-      {"noalert", &Parser::service_noalert},
+      {"if", &Parser::parse_if},           {"group", &Parser::parse_group},
+      {"alert", &Parser::service_alert},   {"noalert", &Parser::service_noalert},
+      {"mode", &Parser::parse_mode},       {"onreboot", &Parser::parse_service_onreboot},
+      {"depends", &Parser::parse_depends}, {"every", &Parser::parse_every},
+      {"not", &Parser::parse_not_every},
   };
   return forms;
 }
@@ -97,17 +116,12 @@ void Parser::parse_check() {
       return;
     }
   }
-  const Token& t = peek();
-  static const std::set<std::string> monit_kinds = {"process",   "file",   "fifo",    "filesystem",
-                                                    "directory", "system", "program", "network"};
-  if (t.kind == Token::Kind::word && monit_kinds.count(str::lower(t.text))) {
-    Location at_kind = t.where;
-    std::string kind = str::lower(t.text);
-    next();
-    skip_service_body();
-    fail(at_kind, "'check " + kind +
-                      "' is a monit service type that mailwarden does not run; mailwarden checks "
-                      "mail services with 'check host'");
+  static const std::set<std::string> monit_kinds = {"process",    "file",    "fifo",
+                                                    "filesystem", "device",  "directory",
+                                                    "system",     "program", "network"};
+  if (peek().kind == Token::Kind::word && monit_kinds.count(str::lower(peek().text))) {
+    check_not_run_yet();
+    return;
   }
   std::vector<std::string> words;
   for (const auto& k : checks::all())
@@ -133,16 +147,56 @@ size_t Parser::begin_service(ServiceKind kind, const std::string& statement) {
   return cfg_.services.size() - 1;
 }
 
+// The fallback for service types another part of mailwarden will run: one small function, so
+// that each type can be taken out of it as it gets its own parser.
+void Parser::check_not_run_yet() {
+  std::string kind = str::lower(next().text);
+  Location name_at = peek().where;
+  std::string name = value("a service name after 'check " + kind + "'");
+  if (auto it = service_at_.find(name); it != service_at_.end()) {
+    d_.error(name_at,
+             "duplicate service name '" + name + "' (first defined at " + it->second.str() + ")");
+  } else {
+    service_at_[name] = name_at;
+  }
+  services_not_run_.insert(name);
+  warn(name_at, "check " + kind + " is not run by mailwarden yet (" + name + ")");
+  skip_service_body();
+}
+
+// Statements up to the next check/set at brace depth 0; includes are spliced in on the way,
+// because a template included here continues this body.
 void Parser::skip_service_body() {
-  while (peek().kind != Token::Kind::end && !at("check") && !at("set") && !at("include")) next();
+  int depth = 0;
+  while (peek().kind != Token::Kind::end) {
+    if (depth == 0 && (at("check") || at("set"))) return;
+    if (at("include")) {
+      size_t start = pos_;
+      try {
+        parse_include();
+      } catch (const Abandon&) {
+        if (pos_ == start) next();
+      }
+      continue;
+    }
+    if (peek().kind == Token::Kind::lbrace) ++depth;
+    if (peek().kind == Token::Kind::rbrace && depth > 0) --depth;
+    next();
+  }
+}
+
+bool Parser::splice_include_here() {
+  if (!at("include")) return false;
+  parse_include();
+  return true;
 }
 
 void Parser::parse_service_body(size_t index, const std::vector<BodyForm>& forms) {
   in_service_ = true;
-  while (peek().kind != Token::Kind::end && !at("check") && !at("set") && !at("include") &&
-         !d_.too_many()) {
+  while (peek().kind != Token::Kind::end && !at("check") && !at("set") && !d_.too_many()) {
     size_t start = pos_;
     try {
+      if (splice_include_here()) continue;
       const BodyForm* form = nullptr;
       for (const auto& f : forms)
         if (at(f.keyword)) form = &f;
@@ -187,16 +241,15 @@ void Parser::parse_one_file(const std::string& path, const Location& included_at
   cfg_.files.push_back(path);
   include_stack_.push_back(real);
   auto tokens = lex(path, *text, d_);
-  const std::vector<Token>* saved_toks = toks_;
+  total_tokens_ += tokens.size();
+  std::vector<Token>* saved_toks = toks_;
   size_t saved_pos = pos_;
   toks_ = &tokens;
   pos_ = 0;
-  current_file_ = path;
   parse_statements();
   toks_ = saved_toks;
   pos_ = saved_pos;
   include_stack_.pop_back();
-  current_file_ = include_stack_.empty() ? "" : path;
 }
 
 void Parser::parse_statements() {
@@ -226,16 +279,22 @@ void Parser::resync(size_t statement_start) {
     if (at("set") || at("check") || at("include")) return;
     if (in_service_ && (at("if") && !is_kw(prev(), "else"))) return;
     if (in_service_ && at("group")) return;
-    if (in_service_ && (at("alert") || at("noalert")) && !is_kw(prev(), "then")) return;
+    // "alert ADDR" starts a statement; a stray action word ("... imap alert") does not.
+    if (in_service_ && (at("alert") || at("noalert")) && !is_kw(prev(), "then") &&
+        (peek(1).kind == Token::Kind::string || peek(1).text.find('@') != std::string::npos))
+      return;
+    if (in_service_ && (at("depends") || at("every") || at("mode") || at("onreboot"))) return;
     next();
   }
 }
 
 void Parser::parse_include() {
-  Location where = next().where;
+  size_t first = pos_;
+  Token kw = next();
   std::string pattern = value("a file name or glob pattern after 'include'");
-  if (pattern.empty()) fail(where, "empty include pattern");
-  std::string full = pattern[0] == '/' ? pattern : files::dirname(current_file_) + "/" + pattern;
+  if (pattern.empty()) fail(kw.where, "empty include pattern");
+  size_t last = pos_;
+  std::string full = pattern[0] == '/' ? pattern : files::dirname(kw.where.file) + "/" + pattern;
   glob_t g{};
   int rc = glob(full.c_str(), GLOB_ERR, nullptr, &g);
   std::vector<std::string> matches;
@@ -243,23 +302,69 @@ void Parser::parse_include() {
     for (size_t i = 0; i < g.gl_pathc; ++i) matches.emplace_back(g.gl_pathv[i]);
   globfree(&g);
   bool wildcard = pattern.find_first_of("*?[") != std::string::npos;
-  if (matches.empty() && !wildcard) fail(where, "included file " + full + " does not exist");
+  if (matches.empty() && !wildcard) fail(kw.where, "included file " + full + " does not exist");
   std::sort(matches.begin(), matches.end());
-  std::string saved_file = current_file_;
-  bool saved_in_service = in_service_;
-  in_service_ = false;
+  std::vector<Token> spliced;
   for (const auto& m : matches) {
     struct stat st;
     if (stat(m.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) continue;
-    parse_one_file(m, where);
-    current_file_ = saved_file;
+    char resolved[PATH_MAX];
+    std::string real = realpath(m.c_str(), resolved) ? std::string(resolved) : m;
+    int depth = static_cast<int>(include_stack_.size());
+    bool cycle =
+        std::find(include_stack_.begin(), include_stack_.end(), real) != include_stack_.end();
+    for (int o = kw.origin; o != 0; o = origins_[static_cast<size_t>(o)].parent) {
+      ++depth;
+      cycle = cycle || origins_[static_cast<size_t>(o)].real == real;
+    }
+    if (cycle) fail(kw.where, "include cycle: " + m + " is already being read");
+    if (depth >= kMaxIncludeDepth)
+      fail(kw.where, "includes nested more than " + std::to_string(kMaxIncludeDepth) + " deep");
+    if (cfg_.files.size() >= kMaxIncludedFiles)
+      fail(kw.where, "more than " + std::to_string(kMaxIncludedFiles) + " files included");
+    std::string error;
+    auto text = files::read(m, error);
+    if (!text) fail(kw.where, "cannot read included file " + error);
+    cfg_.files.push_back(m);
+    auto tokens = lex(m, *text, d_);
+    tokens.pop_back();  // its end of file
+    total_tokens_ += tokens.size();
+    if (total_tokens_ > kMaxTokens)
+      fail(kw.where, "the control file and its includes hold more than " +
+                         std::to_string(kMaxTokens) + " words");
+    int origin = static_cast<int>(origins_.size());
+    origins_.push_back(Origin{real, kw.origin});
+    for (auto& t : tokens) t.origin = origin;
+    spliced.insert(spliced.end(), std::make_move_iterator(tokens.begin()),
+                   std::make_move_iterator(tokens.end()));
   }
-  in_service_ = saved_in_service;
+  auto at = toks_->begin() + static_cast<std::ptrdiff_t>(first);
+  at = toks_->erase(at, toks_->begin() + static_cast<std::ptrdiff_t>(last));
+  toks_->insert(at, std::make_move_iterator(spliced.begin()),
+                std::make_move_iterator(spliced.end()));
+  pos_ = first;
+}
+
+void Parser::skip_statement_rest() {
+  int depth = 0;
+  while (peek().kind != Token::Kind::end) {
+    if (depth == 0 && (at("set") || at("check") || at("include"))) return;
+    if (peek().kind == Token::Kind::lbrace) ++depth;
+    if (peek().kind == Token::Kind::rbrace && depth > 0) --depth;
+    next();
+  }
+}
+
+void Parser::accepted_without_effect(const Location& where, const std::string& statement,
+                                     const std::string& why) {
+  warn(where, "'" + statement + "' accepted for monit compatibility; no effect: " + why);
 }
 
 // ---- after the whole file -----------------------------------------------------------------
 void Parser::finalize() {
   global_tls_.apply_to(cfg_.settings.tls);
+  for (auto& ms : cfg_.settings.mailservers) ms.tls = cfg_.settings.tls;
+  for (const auto& [i, o] : pending_mailserver_tls_) o.apply_to(cfg_.settings.mailservers[i].tls);
   for (auto& svc : cfg_.services)
     for (auto& chk : svc.checks)
       if (auto* pc = chk.as<PortCheck>()) pc->tls = cfg_.settings.tls;
@@ -270,6 +375,7 @@ void Parser::finalize() {
   for (const auto& file : files_with_password_) check_secret_file_mode(file);
   for (const auto& [file, where] : secret_at_)
     if (!files_with_password_.count(file)) check_secret_file_mode(file);
+  check_dependencies();
   for (const auto& p : pending_timeouts_) {
     Check& chk = cfg_.services[p.service].checks[p.check];
     chk.timeout_ms = default_timeout_ms_;

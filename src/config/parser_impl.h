@@ -25,6 +25,7 @@ namespace mw::config::parsing {
 
 constexpr int kMaxIncludeDepth = 16;
 constexpr size_t kMaxIncludedFiles = 1024;
+constexpr size_t kMaxTokens = 1024 * 1024;  // all files together, includes spliced in
 constexpr int kMaxCycles = 64;
 constexpr int64_t kMaxDurationMs = 30LL * 86400 * 1000;
 
@@ -40,6 +41,7 @@ struct TlsOverrides {
   std::optional<std::string> ca_path;
   std::optional<TlsVersion> min_version;
   std::optional<std::string> server_name;
+  std::optional<std::string> ciphers;  // accepted; OpenSSL's defaults are used (see warning)
 
   void apply_to(TlsSettings& s) const {
     if (verify) s.verify = *verify;
@@ -174,6 +176,10 @@ class Parser {
   }
 
   const Token& prev() const { return (*toks_)[pos_ == 0 ? 0 : pos_ - 1]; }
+  // The file the statement being read is written in (relative paths are resolved against it).
+  const std::string& current_file() const { return prev().where.file; }
+  // Records a warning: the file is accepted, -t and the log say it.
+  void warn(const Location& where, const std::string& message) { d_.warning(where, message); }
   std::string string_or_word(const std::string& what) { return value(what); }
 
   // ---- files and statements -----------------------------------------------------------------
@@ -182,7 +188,9 @@ class Parser {
     std::optional<Location> port_at, unix_at, protocol_at, starttls_at, ssl_at, cert_at;
     std::optional<Location> password_at, masteruser_at, mailbox_at, steps_at;
     std::optional<Location> credentials_at, envelope_at, helo_at, step_starttls_at;
+    std::optional<Location> http_at;  // the first http clause (parse_protocol_clauses.cc)
     bool type_ssl = false;
+    bool sslauto = false;  // type tcpssl sslauto: see finish_port_test
     bool starttls = false;
     std::optional<TlsOverrides> tls;
   };
@@ -191,7 +199,17 @@ class Parser {
   void parse_statements();
   // After an error: skip to the next statement this parser can start from.
   void resync(size_t statement_start);
+  // monit's include is textual: "include PATTERN" is replaced in the token stream by the tokens
+  // of the files it names, wherever it stands between statements, clauses or rules. Their
+  // locations stay those of the included files.
   void parse_include();
+  // "include" at a point where a statement, a clause or a rule may start: spliced in.
+  bool splice_include_here();
+  // A monit statement that mailwarden reads but has no use for: one warning, the rest of the
+  // statement skipped (up to the next set/check/include outside braces).
+  void accepted_without_effect(const Location& where, const std::string& statement,
+                               const std::string& why);
+  void skip_statement_rest();
   // ---- after the whole file -----------------------------------------------------------------
   void finalize();
   // A password (or other secret) was written at `where`: its file must be mode 0600.
@@ -224,6 +242,17 @@ class Parser {
   void set_ssl();
   void set_limits();
   void set_credentials();
+  void set_idfile();
+  void set_mmonit();
+  void set_onreboot();
+  void set_init();
+  // set httpd (parse_httpd.cc)
+  void set_httpd();
+  void parse_httpd_allow(HttpdSettings& h);
+  void parse_httpd_ssl_block(HttpdSettings& h);
+  std::string httpd_file(const std::string& what, bool secret);
+  // set ssl { version: ... }: monit's version list, mapped to a minimum version
+  void parse_tls_versions(TlsOverrides& o, const Location& where);
   void set_user();
   // ---- alerts (parse_alert.cc) ------------------------------------------------------------
   void set_mailserver();
@@ -263,7 +292,18 @@ class Parser {
   void parse_set();
   void parse_check();
   void check_host();
+  // Service types mailwarden does not run yet: the body is read (balanced braces, includes
+  // spliced) and the service is named, so that a monit file still loads and "depends on" it
+  // resolves.
+  void check_not_run_yet();
   void parse_group(size_t index);
+  void parse_mode(size_t index);
+  void parse_service_onreboot(size_t index);
+  void parse_depends(size_t index);
+  void parse_every(size_t index);
+  void parse_not_every(size_t index);
+  void parse_schedule(size_t index, bool negated);
+  void check_dependencies();  // in finalize(): unknown names, cycles
   // Reads the service name (duplicates are an error) and adds the service; returns its index.
   size_t begin_service(ServiceKind kind, const std::string& statement);
   void skip_service_body();
@@ -272,8 +312,12 @@ class Parser {
   void parse_port_test(size_t index, const Location& where);
   void parse_comparison_gt(const std::string& after);
   void parse_certificate_clause(PortCheck& pc);
+  // "type tcpssl [sslauto|auto|tlsv12|tlsv13|...]"
+  void parse_tcpssl_version(PortClauses& c);
   // "N times within M cycles" or "N cycles" (= for N cycles).
   void parse_cycles(EventRule& rule);
+  // After "then": the actions, and monit's "else if succeeded|recovered [rate] then ...".
+  void parse_rule_tail(Rule& rule, const std::string& context);
   void parse_actions(std::vector<Action>& out);
   void parse_severity(Severity& out);
   void parse_exec(ExecSpec& e);
@@ -288,14 +332,33 @@ class Parser {
   Regex compile_regex(const std::string& source, const Location& where);
   std::string envelope_address(const std::string& what);
   void check_dialogue_clauses(const PortCheck& pc, const PortClauses& c, const Location& where);
+  // Clauses of one protocol (http: request, status, content, hostheader, checksum, http
+  // headers), parse_protocol_clauses.cc. False: `keyword` is none of them.
+  bool parse_protocol_clause(const std::string& keyword, const Location& at, PortCheck& pc,
+                             PortClauses& c);
+  void check_protocol_clauses(const PortCheck& pc, const PortClauses& c);
+  static std::string protocol_did_you_mean(const std::string& word,
+                                           const std::vector<std::string>& names);
   void apply_credentials_later(size_t service, size_t check, const Location& where);
   void apply_credential(size_t service, size_t check, const Location& where, const Credential& c);
 
   Diagnostics& d_;
   Config cfg_;
-  const std::vector<Token>* toks_ = nullptr;
+  std::vector<Token>* toks_ = nullptr;
+  struct Origin {
+    std::string real;  // realpath of the included file
+    int parent = 0;    // origin of the include statement
+  };
+  std::vector<Origin> origins_ = {Origin{}};
+  size_t total_tokens_ = 0;
+  std::set<std::string> services_not_run_;  // check process, file, ... (warned, not run)
+  struct DependsAt {
+    size_t service;
+    std::string name;
+    Location where;
+  };
+  std::vector<DependsAt> depends_at_;  // each name of each "depends on", where it is written
   size_t pos_ = 0;
-  std::string current_file_;
   std::vector<std::string> include_stack_;
   std::map<std::string, Location> service_at_;
   std::set<std::string> files_with_password_;
@@ -310,6 +373,7 @@ class Parser {
   };
   std::vector<PendingTimeout> pending_timeouts_;
   std::vector<PendingTls> pending_tls_;
+  std::vector<std::pair<size_t, TlsOverrides>> pending_mailserver_tls_;  // "with options {}"
   TlsOverrides global_tls_;
   struct PendingCredential {
     std::string name;

@@ -6,6 +6,7 @@
 
 #include "checks/registry.h"
 #include "engine/probe.h"
+#include "engine/schedule.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -47,9 +48,24 @@ void Engine::run_cycle() {
   cycle_started_ms_ = clock::now_ms();
   if (dispatcher_) dispatcher_->on_cycle_start(cycle_);  // retries alert mails that wait
   pending_in_cycle_ = 0;
+  // Decided for every service before any check of this cycle starts, from the states the last
+  // cycle left.
+  std::map<std::string, std::optional<std::string>> skip;
+  ScheduleContext ctx = schedule_context();
+  if (!ignore_schedules_)
+    for (const auto& svc : config_->services) skip[svc.name] = skip_reason(svc, ctx);
   for (const auto& k : order_) {
     Runtime& rt = runtimes_[k];
     if (unmonitored_.count(rt.service->name)) continue;
+    const auto& reason = skip[rt.service->name];
+    if (reason) {
+      if (rt.skipped != *reason)
+        log::info("'%s' %s: not checked: %s", rt.service->name.c_str(),
+                  rt.check->description.c_str(), reason->c_str());
+      rt.skipped = *reason;
+      continue;
+    }
+    rt.skipped.clear();
     if (rt.running || rt.queued) {
       log::debug("'%s' %s: still running from an earlier cycle, not started again",
                  rt.service->name.c_str(), rt.check->description.c_str());
@@ -65,6 +81,26 @@ void Engine::run_cycle() {
     return;
   }
   pump();
+}
+
+ScheduleContext Engine::schedule_context() const {
+  ScheduleContext ctx;
+  ctx.cycle = cycle_;
+  time_t now = time(nullptr);
+  localtime_r(&now, &ctx.now);
+  ctx.service = [this](const std::string& name) -> const config::Service* {
+    for (const auto& svc : config_->services)
+      if (svc.name == name) return &svc;
+    return nullptr;
+  };
+  ctx.failing = [this](const std::string& name) {
+    for (const auto& [k, rt] : runtimes_)
+      if (rt.service->name == name)
+        for (const auto& es : rt.rules)
+          if (es.state() == RuleState::failed) return true;
+    return false;
+  };
+  return ctx;
 }
 
 bool Engine::rule_failed(const config::Rule& rule, const CheckResult& result) {

@@ -17,6 +17,7 @@
 #include "config/model.h"
 #include "engine/event_state.h"
 #include "engine/result.h"
+#include "engine/schedule.h"
 #include "net/io_context.h"
 #include "state/snapshot.h"
 #include "util/handles.h"
@@ -39,8 +40,11 @@ class Engine {
   void load(std::shared_ptr<const config::Config> config);
   [[nodiscard]] const std::shared_ptr<const config::Config>& config() const { return config_; }
 
-  // Starts a cycle now: queues every check that is neither running nor queued.
+  // Starts a cycle now: queues every check that is neither running nor queued, except those
+  // of services schedule.h leaves out of this cycle.
   void run_cycle();
+  // validate: every service is checked once, whatever its schedule and dependencies say.
+  void ignore_schedules() { ignore_schedules_ = true; }
   [[nodiscard]] bool busy() const { return running_ > 0 || !queue_.empty(); }
   [[nodiscard]] int64_t cycles() const { return cycle_; }
 
@@ -84,11 +88,13 @@ class Engine {
     std::vector<EventState> rules;
     int64_t runs = 0;
     nlohmann::json memory;  // what a composite check carries from one run to the next
+    std::string skipped;    // why the last cycle left it out (schedule.h), empty: it ran
     std::deque<state::HistoryPoint> history;
     time_t since = 0;  // when the check's state (any rule failed, or none) last changed
   };
 
   static std::string key(const std::string& service, const std::string& check_id);
+  [[nodiscard]] ScheduleContext schedule_context() const;
   void pump();
   [[nodiscard]] bool take_start_token();
   static void on_pump_timer(evutil_socket_t, short, void* arg);
@@ -107,6 +113,7 @@ class Engine {
   int64_t tokens_at_ms_ = 0;
   EventPtr pump_timer_;
   int64_t cycle_ = 0;
+  bool ignore_schedules_ = false;
   int pending_in_cycle_ = 0;
   int64_t cycle_started_ms_ = 0;
   std::function<void(const CycleStats&)> cycle_done_;

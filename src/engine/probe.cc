@@ -2,6 +2,7 @@
 
 #include <event2/event.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "checks/registry.h"
@@ -37,11 +38,20 @@ Probe::Probe(RunContext& ctx, const config::PortCheck& port)
 
 Task<void> Probe::open() {
   co_await conn_->connect(port_.endpoint);
-  if (port_.tls_mode == config::TlsMode::implicit) co_await conn_->start_tls(port_.tls, host());
+  if (port_.tls_mode == config::TlsMode::implicit) co_await conn_->start_tls(port_.tls, tls_name());
 }
 
 Task<void> Probe::starttls() {
-  co_await conn_->start_tls(port_.tls, host());
+  co_await conn_->start_tls(port_.tls, tls_name());
+}
+
+std::string Probe::tls_name() const {
+  // http's virtual host is the name the certificate must carry (SNI), without a port.
+  std::string name = port_.options.http.hostheader;
+  if (name.empty()) return host();
+  if (name.front() == '[') return name.substr(1, name.find(']') - 1);  // [v6]:port
+  if (std::count(name.begin(), name.end(), ':') == 1) name.erase(name.find(':'));
+  return name;
 }
 
 void Probe::require_password_allowed(const std::string& secure_ways) const {

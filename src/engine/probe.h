@@ -28,6 +28,8 @@ class Probe {
   [[nodiscard]] Scope& scope() { return scope_; }
   [[nodiscard]] IoContext& io() { return io_; }
   [[nodiscard]] const std::string& host() const { return port_.endpoint.host; }
+  // The name TLS sends (SNI) and verifies: an http hostheader, else the host.
+  [[nodiscard]] std::string tls_name() const;
 
   // True when the rule asks for STARTTLS: the dialogue sends its STARTTLS command, reads the
   // go-ahead, then calls starttls().

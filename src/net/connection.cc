@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -325,6 +326,65 @@ Task<std::string> Connection::read_exact(size_t n) {
     if (eof_) fail_closed("literal data");
     co_await wait_progress("data");
   }
+}
+
+Task<std::optional<std::string>> Connection::read_some(size_t max) {
+  for (;;) {
+    if (!bev_) co_return std::nullopt;
+    evbuffer* in = bufferevent_get_input(bev_.get());
+    size_t n = std::min(evbuffer_get_length(in), max);
+    if (n > 0) {
+      std::string data(n, '\0');
+      evbuffer_remove(in, data.data(), n);
+      bytes_read_ += n;
+      if (bytes_read_ > options_.max_bytes)
+        throw ProbeError(FailureClass::protocol,
+                         "server sent more than " + std::to_string(options_.max_bytes) + " bytes");
+      log_line('S', "{" + std::to_string(n) + " bytes}");
+      co_return data;
+    }
+    if (eof_) {
+      if (!error_.empty()) fail_closed("data");
+      co_return std::nullopt;
+    }
+    co_await wait_progress("data");
+  }
+}
+
+Task<Connection::Received> Connection::read_line_until_quiet(int64_t quiet_ms, bool started) {
+  for (;;) {
+    if (!bev_) co_return Received{Received::Kind::closed, {}};
+    if (auto line = take_line()) co_return Received{Received::Kind::line, std::move(*line)};
+    evbuffer* in = bufferevent_get_input(bev_.get());
+    size_t left = evbuffer_get_length(in);
+    auto take_rest = [&] {
+      std::string rest(left, '\0');
+      if (left > 0) evbuffer_remove(in, rest.data(), left);
+      bytes_read_ += left;
+      if (left > 0) log_line('S', rest);
+      return rest;
+    };
+    if (eof_) {
+      if (left == 0) co_return Received{Received::Kind::closed, {}};
+      co_return Received{Received::Kind::line, take_rest()};
+    }
+    if (!started && left == 0) {
+      co_await wait_progress("reply");
+      continue;
+    }
+    Wake why = co_await waiter_.wait(std::min(quiet_ms, options_.timeout_ms));
+    if (why == Wake::timed_out && !take_line_ready()) {
+      left = evbuffer_get_length(in);
+      co_return Received{Received::Kind::quiet, take_rest()};
+    }
+  }
+}
+
+bool Connection::take_line_ready() const {
+  if (!bev_) return false;
+  evbuffer* in = bufferevent_get_input(bev_.get());
+  size_t eol_len = 0;
+  return evbuffer_search_eol(in, nullptr, &eol_len, EVBUFFER_EOL_CRLF).pos >= 0;
 }
 
 void Connection::fail_closed(const char* what) {

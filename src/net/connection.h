@@ -49,6 +49,18 @@ class Connection {
   Task<std::optional<std::string>> read_line_or_close();
   // Exactly n bytes (IMAP literals).
   Task<std::string> read_exact(size_t n);
+  // Whatever has arrived, at most `max` bytes, waiting (inactivity timeout) when nothing has;
+  // nullopt once the server has closed and everything was read (HTTP bodies without a length).
+  Task<std::optional<std::string>> read_some(size_t max);
+
+  // What a dialogue that cannot know where a reply ends (send/expect) reads next.
+  struct Received {
+    enum class Kind { line, quiet, closed } kind = Kind::closed;
+    std::string text;  // line: without its CRLF; quiet: the unterminated bytes so far (may be "")
+  };
+  // The next line; once bytes have arrived (or `started`), `quiet_ms` without a complete line
+  // ends the wait quietly instead of failing. Before that, the inactivity timeout applies.
+  Task<Received> read_line_until_quiet(int64_t quiet_ms, bool started);
 
   void send(std::string_view data);
   // Sends `data` but logs `shown` (credentials never reach the log).
@@ -73,6 +85,7 @@ class Connection {
   Task<void> wait_progress(const char* what);
   void attach(bufferevent* bev);
   [[nodiscard]] std::optional<std::string> take_line();
+  [[nodiscard]] bool take_line_ready() const;
   void fail_closed(const char* what);
   void log_line(char dir, std::string_view line) const;
 

@@ -144,6 +144,19 @@ std::string dialogue_options(const mw::config::ProbeOptions& o) {
   if (!o.mail_from.empty() || !o.rcpt_to.empty())
     out += "    mail from <" + o.mail_from + "> rcpt to <" + o.rcpt_to + ">" +
            (o.expect_reject ? " expect reject" : "") + "\n";
+  const auto& h = o.http;
+  if (h.path != "/" || !h.hostheader.empty() || !h.headers.empty() || !h.status_op.empty() ||
+      h.needs_body()) {
+    out += "    http request " + h.path;
+    if (!h.hostheader.empty()) out += " hostheader " + h.hostheader;
+    if (!h.status_op.empty()) out += " status " + h.status_op + " " + std::to_string(h.status);
+    if (h.content)
+      out += std::string(" content ") + (h.content_negate ? "!= " : "= ") +
+             mw::str::quote(h.content->source);
+    if (!h.checksum_hex.empty()) out += " checksum " + h.checksum_type + " " + h.checksum_hex;
+    out += "\n";
+    for (const auto& line : h.headers) out += "    http header " + line + "\n";
+  }
   for (const auto& s : o.steps) {
     if (s.kind == mw::config::Step::Kind::starttls) {
       out += "    step starttls\n";
