@@ -22,6 +22,8 @@
 #include "daemon/control.h"
 #include "daemon/daemon.h"
 #include "engine/engine.h"
+#include "plugin/dropins.h"
+#include "plugin/run_once.h"
 #include "report/status.h"
 #include "state/snapshot.h"
 #include "util/handles.h"
@@ -47,8 +49,10 @@ const char* const kUsage =
     "  validate [--json]   run every check once, concurrently; exit 0 when all are ok\n"
     "  status [--json]     what the running daemon last saw, per service and check\n"
     "  summary             one line per service\n"
-    "  monitor NAME        end a service's maintenance: check it again (needs set httpd)\n"
-    "  unmonitor NAME      maintenance: no checks and no alerts for NAME (needs set httpd)\n"
+    "  monitor NAME        end a service's maintenance: check it again\n"
+    "  unmonitor NAME      maintenance: no checks and no alerts for NAME\n"
+    "  plugin SERVICE [CHECK] [-w RANGE] [-c RANGE]\n"
+    "                      run a service's checks once as a Nagios plugin (exit 0/1/2/3)\n"
     "  reload              tell the running daemon to re-read its control file (SIGHUP)\n"
     "  quit                stop the running daemon (SIGTERM)\n"
     "  start|stop|restart|monitor|unmonitor NAME|all\n"
@@ -66,6 +70,7 @@ struct Options {
   std::string command;
   std::string target;  // the control verbs: NAME or all
   std::string group;   // -g GROUP
+  std::vector<std::string> plugin_args;  // everything after "plugin"
 };
 
 int usage_error(const std::string& message) {
@@ -195,10 +200,17 @@ int signal_daemon(const std::shared_ptr<const mw::config::Config>& config, int s
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Called as check_imap, check_delivery, ...: a drop-in for that Nagios plugin.
+  if (auto rc = mw::plugin::run_dropin(argv[0], std::vector<std::string>(argv + 1, argv + argc)))
+    return *rc;
   Options opt;
   std::vector<std::string> args(argv + 1, argv + argc);
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
+    if (opt.command == "plugin") {
+      opt.plugin_args.assign(args.begin() + static_cast<long>(i), args.end());
+      break;
+    }
     if (a == "-c") {
       if (++i >= args.size()) return usage_error("-c needs a file name");
       opt.control_file = args[i];
@@ -231,10 +243,16 @@ int main(int argc, char** argv) {
   }
   static const std::vector<std::string> commands = {"validate", "status",   "summary", "reload",
                                                     "quit",     "start",    "stop",    "restart",
-                                                    "monitor",  "unmonitor"};
+                                                    "monitor",  "unmonitor", "plugin"};
   if (!opt.command.empty() &&
       std::find(commands.begin(), commands.end(), opt.command) == commands.end())
     return usage_error("unknown command '" + opt.command + "'");
+  if (opt.command == "plugin" && opt.plugin_args.empty()) {
+    printf(
+        "MAILWARDEN UNKNOWN - usage: mailwarden [-c FILE] plugin SERVICE [CHECK] [-w RANGE] "
+        "[-c RANGE]\n");
+    return 3;
+  }
   if (opt.json && opt.command != "validate" && opt.command != "status")
     return usage_error("--json goes with validate or status");
   const bool control_verb = mw::control::verb_from_name(opt.command).has_value();
@@ -249,11 +267,18 @@ int main(int argc, char** argv) {
     fprintf(stderr,
             "mailwarden: no control file: none given with -c, and neither ~/.mailwardenrc nor "
             "/etc/mailwarden/mailwardenrc exists\n");
-    return kExitConfig;
+    return opt.command == "plugin" ? 3 : kExitConfig;  // Nagios UNKNOWN
   }
   opt.control_file = absolute(opt.control_file);
 
   auto parsed = mw::config::parse_file(opt.control_file);
+  if (opt.command == "plugin") {
+    // Nagios: a control file that does not parse is UNKNOWN (exit 3), with the first error.
+    std::string error;
+    if (!parsed.config && !parsed.diagnostics.items().empty())
+      error = parsed.diagnostics.items().front().str();
+    return mw::plugin::plugin_command(parsed.config, error, opt.plugin_args);
+  }
   bool reads_daemon = opt.command == "status" || opt.command == "summary" ||
                       opt.command == "reload" || opt.command == "quit" || control_verb;
   if (!parsed.config && parsed.partial && reads_daemon && !opt.syntax_only) {

@@ -207,6 +207,13 @@ struct Comparison {
   FailureClass cls = FailureClass::resource;  // the event a failing rule raises
 };
 
+// How a failed rule shows in Nagios plugin output: CRITICAL unless "as warning [on { CLASS,
+// ... }]" says WARNING (for every failure, or only for failures of the classes listed).
+struct Severity {
+  bool warning = false;
+  std::vector<FailureClass> only;  // empty: every class
+};
+
 struct Rule {
   Location where;
   Condition condition = Condition::failed;
@@ -216,6 +223,7 @@ struct Rule {
   EventRule ok_rule;
   std::vector<Action> fail_actions;
   std::vector<Action> ok_actions;
+  Severity severity;
 };
 
 // A server or drop directory named by a URL in a composite check: "imaps://host:993/INBOX",

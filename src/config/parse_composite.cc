@@ -577,6 +577,7 @@ class CompositeParser {
     for_cycles(r.fail_rule);
     p_.expect_kw("then", "before the actions");
     p_.parse_actions(r.fail_actions);
+    p_.parse_severity(r.severity);
     if (p_.accept("else")) {
       p_.expect_kw("if", "after 'else'");
       if (!p_.accept("succeeded") && !p_.accept("passed"))

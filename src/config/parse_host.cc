@@ -456,6 +456,7 @@ void Parser::parse_cycles(EventRule& rule) {
 // After "then": the actions; then "else if succeeded|recovered|passed [rate] then ACTIONS".
 void Parser::parse_rule_tail(Rule& rule, const std::string& context) {
   parse_actions(rule.fail_actions);
+  parse_severity(rule.severity);
   if (!at("else")) return;
   next();
   expect_kw("if", "after 'else'");
@@ -512,6 +513,36 @@ void Parser::parse_actions(std::vector<Action>& out) {
            (at("alert") &&
             !(peek(1).kind == Token::Kind::string ||
               (peek(1).kind == Token::Kind::word && peek(1).text.find('@') != std::string::npos))));
+}
+
+// "as warning [on { CLASS, ... }]" or "as critical" after a rule's actions ("as" and "on" are
+// noise words): the state Nagios plugin output gives its failure (mailwarden plugin). Without
+// it a failure is CRITICAL.
+void Parser::parse_severity(Severity& out) {
+  if (accept("critical")) return;
+  if (!accept("warning")) return;
+  out.warning = true;
+  if (peek().kind != Token::Kind::lbrace) return;
+  next();
+  while (peek().kind != Token::Kind::rbrace) {
+    if (peek().kind == Token::Kind::end) fail_expected("'}' to close the failure classes");
+    if (peek().kind == Token::Kind::comma) {
+      next();
+      continue;
+    }
+    const Token t = peek();
+    std::string name = t.kind == Token::Kind::word ? str::lower(t.text) : "";
+    FailureClass cls = failure_class_from_name(name, FailureClass::none);
+    if (cls == FailureClass::none || cls == FailureClass::internal)
+      fail(t.where,
+           "expected a failure class (connect, timeout, tls, protocol, auth, rejected, "
+           "missing-feature, certificate, responsetime, content), got " +
+               describe(t));
+    out.only.push_back(cls);
+    next();
+  }
+  next();  // }
+  if (out.only.empty()) fail(prev().where, "'as warning on { }' names no failure class");
 }
 
 void Parser::parse_exec(ExecSpec& e) {

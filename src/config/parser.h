@@ -24,4 +24,10 @@ struct ParseResult {
 // /etc/mailwarden/mailwardenrc. Empty when neither exists.
 [[nodiscard]] std::string default_control_file();
 
+namespace parsing {
+// A composite check's server URL (imaps://user:pw@host:993/INBOX, smtp+starttls://..., file:///d)
+// into `out`; returns an error message, or empty. The drop-in plugins read their URLs with it.
+[[nodiscard]] std::string parse_mail_url(const std::string& text, MailUrl& out);
+}  // namespace parsing
+
 }  // namespace mw::config

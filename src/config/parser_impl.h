@@ -374,6 +374,7 @@ class Parser {
   // After "then": the actions, and monit's "else if succeeded|recovered [rate] then ...".
   void parse_rule_tail(Rule& rule, const std::string& context);
   void parse_actions(std::vector<Action>& out);
+  void parse_severity(Severity& out);
   void parse_exec(ExecSpec& e);
   uid_t resolve_user(const std::string& name);
   gid_t resolve_group(const std::string& name);

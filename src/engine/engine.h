@@ -76,6 +76,11 @@ class Engine {
   [[nodiscard]] uint64_t changes() const { return changes_; }
   void restore(const state::Snapshot& snap);
 
+  // Whether a result fails a rule's condition (a failed run, or a measured value past its limit).
+  // Whether `rule` fails on `result`; `previous` is the value the rule saw last (for "changed").
+  [[nodiscard]] static bool rule_failed(const config::Rule& rule, const CheckResult& result,
+                                        nlohmann::json& previous);
+
   struct CheckView {
     const config::Service* service;
     const config::Check* check;
@@ -111,8 +116,6 @@ class Engine {
 
   static std::string key(const std::string& service, const std::string& check_id);
   [[nodiscard]] ScheduleContext schedule_context() const;
-  static bool rule_failed(const config::Rule& rule, const CheckResult& result,
-                          nlohmann::json& previous);
   void pump();
   [[nodiscard]] bool take_start_token();
   static void on_pump_timer(evutil_socket_t, short, void* arg);

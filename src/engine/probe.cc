@@ -111,6 +111,11 @@ class CheckRun {
     r.metrics = context_->metrics;
     r.details = context_->details;
     r.memory = context_->memory;
+    if (context_->first_line) {
+      r.greeting = *context_->first_line;
+      r.greeting_ms =
+          std::round(static_cast<double>(context_->first_line_at_us - started_us_) / 100.0) / 10.0;
+    }
     r.ok = true;
     if (error) {
       r.ok = false;

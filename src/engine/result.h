@@ -19,6 +19,10 @@ struct CheckResult {
   std::string message;      // why it failed (empty when ok)
   std::string server_line;  // the server's line that caused the failure, if any
   double response_ms = 0;   // connect to end of dialogue, last attempt
+  // Port tests: the server's first line (at most 1 KiB) and the time from the start of the
+  // attempt to it (what check_tcp calls the response time); -1 when no line came.
+  std::string greeting;
+  double greeting_ms = -1;
   int attempts = 0;
   time_t checked_at = 0;
   std::optional<CertInfo> certificate;

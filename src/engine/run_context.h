@@ -43,6 +43,10 @@ class RunContext {
   nlohmann::json memory;
   // The last certificate any of its connections saw.
   std::optional<CertInfo> certificate;
+  // Port tests: the server's first line and when it came (clock::now_us()), for the Nagios
+  // drop-ins (check_tcp's "response time" and "[greeting]").
+  std::optional<std::string> first_line;
+  int64_t first_line_at_us = 0;
 
  private:
   IoContext& io_;

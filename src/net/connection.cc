@@ -16,6 +16,7 @@
 #include <memory>
 #include <vector>
 
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/strings.h"
 
@@ -316,6 +317,10 @@ std::optional<std::string> Connection::take_line() {
     throw ProbeError(FailureClass::protocol,
                      "server sent more than " + std::to_string(options_.max_bytes) + " bytes");
   log_line('S', line);
+  if (!first_line_) {
+    first_line_ = line.substr(0, 1024);
+    first_line_at_us_ = clock::now_us();
+  }
   return line;
 }
 

@@ -82,6 +82,9 @@ class Connection {
   void add_secrets(const std::string& password, const std::string& sasl_blob = "");
 
   [[nodiscard]] bool tls_active() const { return tls_active_; }
+  // The first line the server sent (its greeting), and when it was read (clock::now_us()).
+  [[nodiscard]] const std::optional<std::string>& first_line() const { return first_line_; }
+  [[nodiscard]] int64_t first_line_at_us() const { return first_line_at_us_; }
   [[nodiscard]] const std::optional<CertInfo>& certificate() const { return cert_; }
   [[nodiscard]] const std::string& peer() const { return peer_; }
   [[nodiscard]] int64_t timeout_ms() const { return options_.timeout_ms; }
@@ -115,6 +118,8 @@ class Connection {
   size_t bytes_read_ = 0;
   std::string peer_;
   std::optional<CertInfo> cert_;
+  std::optional<std::string> first_line_;
+  int64_t first_line_at_us_ = 0;
 };
 
 }  // namespace mw

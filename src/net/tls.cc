@@ -66,7 +66,9 @@ SSL_CTX* TlsContextCache::get(const TlsSettings& s, std::string& error) {
   int min = s.min_version == TlsVersion::tls13 ? TLS1_3_VERSION : TLS1_2_VERSION;
   SSL_CTX_set_min_proto_version(ctx.get(), min);
   SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, verify_callback);
-  if (SSL_CTX_set_default_verify_paths(ctx.get()) != 1) (void)tls::drain_errors();
+  // Without verification the trust store is never consulted: loading it would only cost every
+  // short-lived process (the drop-in plugins) milliseconds.
+  if (s.verify && SSL_CTX_set_default_verify_paths(ctx.get()) != 1) (void)tls::drain_errors();
   if (!s.ca_file.empty() || !s.ca_path.empty()) {
     if (SSL_CTX_load_verify_locations(ctx.get(), s.ca_file.empty() ? nullptr : s.ca_file.c_str(),
                                       s.ca_path.empty() ? nullptr : s.ca_path.c_str()) != 1) {

@@ -95,6 +95,14 @@ const char* tls_mode(mw::config::TlsMode m) {
   return "?";
 }
 
+// Shown only when set, so that older expected files stay as they are.
+std::string severity(const mw::config::Severity& s) {
+  if (!s.warning) return "";
+  std::vector<std::string> names;
+  for (auto c : s.only) names.emplace_back(mw::failure_class_name(c));
+  return names.empty() ? " as warning" : " as warning on {" + mw::str::join(names, ", ") + "}";
+}
+
 std::string rule(const mw::config::EventRule& r) {
   return std::to_string(r.times) + "/" + std::to_string(r.cycles);
 }
@@ -352,8 +360,8 @@ std::string describe(const mw::config::Config& c) {
       out += composite(chk);
       for (const auto& r : chk.rules)
         out += "    if " + condition(r) + " " + rule(r.fail_rule) + " then " +
-               actions(r.fail_actions) + " else " + rule(r.ok_rule) + " then " +
-               actions(r.ok_actions) + "\n";
+               actions(r.fail_actions) + severity(r.severity) + " else " + rule(r.ok_rule) +
+               " then " + actions(r.ok_actions) + "\n";
     }
   }
   return out;

@@ -11,8 +11,17 @@ namespace mw::checks::port {
 Task<void> run(RunContext& ctx) {
   const auto& pc = *ctx.check().as<config::PortCheck>();
   Probe probe(ctx, pc);
-  co_await probe.open();
-  co_await pc.protocol->run(probe);
+  std::exception_ptr failure;
+  try {
+    co_await probe.open();
+    co_await pc.protocol->run(probe);
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  // The greeting is kept whether or not the dialogue went on to succeed.
+  ctx.first_line = probe.conn().first_line();
+  ctx.first_line_at_us = probe.conn().first_line_at_us();
+  if (failure) std::rethrow_exception(failure);
 }
 
 void finish(const config::Check& check, CheckResult& r) {

@@ -13,6 +13,7 @@ Modules:
     dovecot  Dovecot: IMAP(S), POP3(S), LMTP, ManageSieve, auth-over-TCP; master user
     postfix  Postfix: SMTP (STARTTLS), SMTPS, submission (STARTTLS + AUTH) -> Dovecot LMTP
     cyrus    CyrusServer / CyrusPair: Cyrus IMAP master + replica, sync_client, bulk creation
+    nagios   Nagios: a private Nagios 4 running plugins each second; status.dat parsed
     stack    Stack and the `stack.py up|down|status --dir DIR` command line (stack.json)
     ports    free_port(): collision-free loopback ports
     proc     HarnessError, start/stop/wait helpers (pid-based, never by name)
@@ -27,9 +28,10 @@ not deleted on stop (logs stay for inspection); remove them yourself.
 from .certs import make_certs
 from .cyrus import CyrusPair, CyrusServer
 from .dovecot import Dovecot
+from .nagios import Nagios
 from .postfix import Postfix
 from .proc import HarnessError, enable_subreaper
 from .stack import Stack
 
-__all__ = ["make_certs", "CyrusPair", "CyrusServer", "Dovecot", "Postfix",
+__all__ = ["make_certs", "CyrusPair", "CyrusServer", "Dovecot", "Nagios", "Postfix",
            "HarnessError", "enable_subreaper", "Stack"]
