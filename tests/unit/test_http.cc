@@ -46,7 +46,7 @@ Snapshot sample_snapshot() {
   c.last = r;
   c.since = 1700000000 - 600;
   c.failures = {{"auth", 3}, {"timeout", 1}};
-  c.rules.push_back({mw::RuleState::failed, 1, 1, 2});
+  c.rules.push_back({mw::RuleState::failed, 1, 1, 2, {}});
   c.history = {{1699999940, true, 10, mw::FailureClass::none},
                {1700000000, false, 12.5, mw::FailureClass::auth}};
   imap.checks.push_back(c);
@@ -65,7 +65,7 @@ Snapshot sample_snapshot() {
   dr.checked_at = 1700000000;
   dr.details = {{"steps_ms", {{"send", 120.0}, {"wait", 650.0}}}};
   d.last = dr;
-  d.rules.push_back({mw::RuleState::ok, 0, 1, 5});
+  d.rules.push_back({mw::RuleState::ok, 0, 1, 5, {}});
   delivery.checks.push_back(d);
   delivery.monitored = false;
   snap.services.push_back(delivery);
