@@ -297,6 +297,17 @@ TEST(LocalRun, ProgramNotFound) {
   STRCMP_EQUAL("program could not be run (not found, exit status 127)", r.message.c_str());
 }
 
+TEST(LocalRun, Sha1ChecksumIsSha1) {
+  // sha1 of "abc\n"
+  std::string path = mwtest::write_file("sha1.txt", "abc\n", 0644);
+  CheckResult r = run_first("check file f with path " + path +
+                            "\n  if failed sha1 checksum expect "
+                            "03cfd743661f07975fa2f1220c5194cbaff48451 then alert\n");
+  CHECK_TRUE(r.ok);
+  STRCMP_EQUAL("03cfd743661f07975fa2f1220c5194cbaff48451",
+               r.details["checksum"].get<std::string>().c_str());
+}
+
 TEST(LocalRun, FileChecksumModeAndVanishing) {
   std::string path = mwtest::write_file("watched.cf", "myhostname = mx.example.net\n", 0644);
   std::string rc = "check file f with path " + path +

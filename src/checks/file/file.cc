@@ -64,7 +64,7 @@ Task<std::string> checksum(RunContext& ctx, const std::string& path, const std::
   if (fstat(fd.get(), &before) != 0)
     throw ProbeError(FailureClass::checksum, "cannot stat " + path + ": " + strerror(errno));
   MdCtx md(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  const EVP_MD* type = algo == "md5" ? EVP_md5() : EVP_sha256();
+  const EVP_MD* type = algo == "md5" ? EVP_md5() : algo == "sha1" ? EVP_sha1() : EVP_sha256();
   if (!md || EVP_DigestInit_ex(md.get(), type, nullptr) != 1)
     throw ProbeError(FailureClass::internal, "cannot start a " + algo + " digest");
   std::vector<unsigned char> buf(64 * 1024);
