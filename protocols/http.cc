@@ -96,7 +96,7 @@ Task<void> http_dialogue(Probe& probe) {
   }
   conn.send("\r\n");
 
-  http::Response r = co_await http::read_head(conn);
+  http_probe::Response r = co_await http_probe::read_head(conn);
   if (const std::string* where = r.field("Location"); where && r.status / 100 == 3)
     log::debug("%s %s: redirect to %s (not followed)", probe.host().c_str(), h.path.c_str(),
                str::printable(*where).c_str());
@@ -112,7 +112,7 @@ Task<void> http_dialogue(Probe& probe) {
                      r.status_line);
   }
   if (!h.needs_body()) co_return;
-  co_await http::read_body(conn, r, kMaxBody);
+  co_await http_probe::read_body(conn, r, kMaxBody);
   if (h.content) {
     bool found = body_matches(*h.content, r.body);
     std::string cut = r.truncated ? " (in its first 1 MiB)" : "";

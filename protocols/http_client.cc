@@ -7,7 +7,7 @@
 #include "net/failure.h"
 #include "util/strings.h"
 
-namespace mw::http {
+namespace mw::http_probe {
 namespace {
 
 constexpr int kMaxInterim = 8;  // 100 Continue, 103 Early Hints, ... before the final response
@@ -126,4 +126,4 @@ Task<void> read_body(Connection& conn, Response& r, size_t cap) {
   }
 }
 
-}  // namespace mw::http
+}  // namespace mw::http_probe

@@ -12,7 +12,7 @@
 #include "net/connection.h"
 #include "net/task.h"
 
-namespace mw::http {
+namespace mw::http_probe {
 
 constexpr size_t kMaxHeaderFields = 100;
 constexpr size_t kMaxHeaderBytes = 64 * 1024;
@@ -39,4 +39,4 @@ Task<Response> read_head(Connection& conn);
 // bytes and stops reading there (truncated = true).
 Task<void> read_body(Connection& conn, Response& r, size_t cap);
 
-}  // namespace mw::http
+}  // namespace mw::http_probe

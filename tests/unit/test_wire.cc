@@ -119,18 +119,18 @@ TEST(Wire, DnsHeader) {
 }
 
 TEST(Wire, HttpStatusLines) {
-  mw::http::Response r;
-  CHECK(mw::http::parse_status_line("HTTP/1.1 200 OK", r));
+  mw::http_probe::Response r;
+  CHECK(mw::http_probe::parse_status_line("HTTP/1.1 200 OK", r));
   LONGS_EQUAL(200, r.status);
   STRCMP_EQUAL("OK", r.reason.c_str());
-  CHECK(mw::http::parse_status_line("HTTP/1.0 404", r));
+  CHECK(mw::http_probe::parse_status_line("HTTP/1.0 404", r));
   LONGS_EQUAL(404, r.status);
-  CHECK(mw::http::parse_status_line("HTTP/1.1 301 Moved Permanently", r));
+  CHECK(mw::http_probe::parse_status_line("HTTP/1.1 301 Moved Permanently", r));
   STRCMP_EQUAL("Moved Permanently", r.reason.c_str());
-  CHECK_FALSE(mw::http::parse_status_line("HTTP/2 200", r));
-  CHECK_FALSE(mw::http::parse_status_line("HTTP/1.1 20 OK", r));
-  CHECK_FALSE(mw::http::parse_status_line("HTTP/1.1 2000 OK", r));
-  CHECK_FALSE(mw::http::parse_status_line("SSH-2.0-OpenSSH_9.2p1", r));
-  CHECK_FALSE(mw::http::parse_status_line("HTTP/1.1 099 Weird", r));
-  CHECK_FALSE(mw::http::parse_status_line("", r));
+  CHECK_FALSE(mw::http_probe::parse_status_line("HTTP/2 200", r));
+  CHECK_FALSE(mw::http_probe::parse_status_line("HTTP/1.1 20 OK", r));
+  CHECK_FALSE(mw::http_probe::parse_status_line("HTTP/1.1 2000 OK", r));
+  CHECK_FALSE(mw::http_probe::parse_status_line("SSH-2.0-OpenSSH_9.2p1", r));
+  CHECK_FALSE(mw::http_probe::parse_status_line("HTTP/1.1 099 Weird", r));
+  CHECK_FALSE(mw::http_probe::parse_status_line("", r));
 }
