@@ -740,13 +740,7 @@ void Parser::finish_port_test(size_t index, Check chk, PortCheck pc, const PortC
   if (!pc.options.authzid.empty()) chk.description += " via " + pc.options.authzid;
   // The id names the entry, not its user: editing the credentials file keeps the test's state.
   if (!pc.options.credentials.empty()) chk.description += " credentials " + pc.options.credentials;
-  std::string id = chk.description;
-  int n = 1;
-  while (std::any_of(svc.checks.begin(), svc.checks.end(),
-                     [&](const Check& other) { return other.id == id; }))
-    id = chk.description + " #" + std::to_string(++n);
-  chk.id = id;
-  if (n > 1) chk.description = id;
+  assign_check_id(svc, chk);
   chk.kind = &checks::get("port");
   chk.spec = std::make_shared<PortCheck>(std::move(pc));
   chk.rules.push_back(std::move(rule));
@@ -882,6 +876,18 @@ void Parser::check_credentials_clause(const PortCheck& pc, const PortClauses& c,
     fail(at, "the password of credentials \"" + pc.options.credentials +
                  "\" would cross an unencrypted connection; use starttls, ssl or an implicit-TLS "
                  "protocol, or say 'allow plaintext'");
+}
+
+// The id is the description, numbered when the service already has a check of that name (two
+// tests of the same port): it keys the check's state across restarts and reloads.
+void Parser::assign_check_id(const Service& svc, Check& chk) {
+  std::string id = chk.description;
+  int n = 1;
+  while (std::any_of(svc.checks.begin(), svc.checks.end(),
+                     [&](const Check& other) { return other.id == id; }))
+    id = chk.description + " #" + std::to_string(++n);
+  chk.id = id;
+  if (n > 1) chk.description = id;
 }
 
 void Parser::apply_credentials_later(size_t service, size_t check, const Location& where) {

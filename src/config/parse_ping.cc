@@ -59,13 +59,7 @@ void Parser::parse_ping_test(size_t index, const Location& where) {
   if (default_timeout) chk.timeout_ms = default_timeout_ms_;
   chk.deadline_ms = 3 * chk.timeout_ms;
   chk.description = (kind == "icmp" ? std::string("ping") : kind) + " " + ping.host;
-  std::string id = chk.description;
-  int n = 1;
-  while (std::any_of(svc.checks.begin(), svc.checks.end(),
-                     [&](const Check& other) { return other.id == id; }))
-    id = chk.description + " #" + std::to_string(++n);
-  chk.id = id;
-  if (n > 1) chk.description = id;
+  assign_check_id(svc, chk);
   chk.kind = &checks::get("ping");
   chk.spec = std::make_shared<PingCheck>(std::move(ping));
   chk.rules.push_back(std::move(rule));

@@ -395,6 +395,7 @@ class Parser {
   void check_protocol_clauses(PortCheck& pc, const PortClauses& c);
   static std::string protocol_did_you_mean(const std::string& word,
                                            const std::vector<std::string>& names);
+  void assign_check_id(const Service& svc, Check& chk);
   void apply_credentials_later(size_t service, size_t check, const Location& where);
   void apply_credential(size_t service, size_t check, const Location& where, const Credential& c);
 
