@@ -24,6 +24,7 @@
 #include "http/server.h"
 #include "protocols/smtp_client.h"
 #include "state/snapshot.h"
+#include "state/writer.h"
 #include "util/clock.h"
 #include "util/files.h"
 #include "util/handles.h"
@@ -142,7 +143,7 @@ class Daemon : public http::Control {
     dispatcher_->instance_event("started",
                                 "mailwarden started (pid " + std::to_string(getpid()) + ")");
     event_base_dispatch(base_.get());
-    save_now();
+    save_now(true);
     log::info("mailwarden stopped");
     return 0;
   }
@@ -190,16 +191,20 @@ class Daemon : public http::Control {
     evtimer_add(save_timer_.get(), &tv);
   }
 
-  void save_now() {
+  // The loop takes the snapshot; the writer thread serialises and writes it (state/writer.h).
+  // `wait`: return once it is on disk (at the stop).
+  void save_now(bool wait = false) {
     dispatcher_->persist();  // the state never records a change whose alert is not on disk
     state::Snapshot snap = engine_->snapshot(true);
     snap.pid = static_cast<int>(getpid());
     snap.started = started_;
     snap.written = clock::wall();
     snap.actions = dispatcher_->save_state();
-    std::string error;
-    if (!state::save(engine_->config()->settings.statefile, snap, error))
-      log::error("cannot write the state file: %s", error.c_str());
+    std::string error = writer_.submit(engine_->config()->settings.statefile, std::move(snap));
+    if (!error.empty()) log::error("cannot write the state file: %s", error.c_str());
+    if (!wait) return;
+    error = writer_.flush();
+    if (!error.empty()) log::error("cannot write the state file: %s", error.c_str());
   }
 
   // logrotate moved the log file away: write to a new one by the same name.
@@ -307,6 +312,7 @@ class Daemon : public http::Control {
   std::unique_ptr<control::Listener> control_;
   std::vector<EventPtr> signals_;
   EventPtr cycle_timer_, save_timer_, start_timer_;
+  state::Writer writer_;
   time_t started_ = 0;
   bool stopping_ = false;
 };

@@ -236,14 +236,17 @@ void Engine::finished(const std::string& k, int64_t cycle, const CheckResult& re
     Runtime& rt = it->second;
     rt.running = false;
     rt.cancel = nullptr;
-    rt.last = result;
-    rt.memory = result.memory;
-    rt.last->memory = nullptr;  // kept once, in the runtime
+    auto last = std::make_shared<CheckResult>(result);
+    rt.memory = std::move(last->memory);  // kept once, in the runtime
+    last->memory = nullptr;
     ++rt.runs;
     ++changes_;
     if (!result.ok) ++rt.failures[failure_class_name(result.cls)];
+    if (rt.history.size() >= state::kHistoryLength)
+      rt.history.erase(rt.history.begin(),
+                       rt.history.begin() + static_cast<std::ptrdiff_t>(rt.history.size() -
+                                                                        state::kHistoryLength + 1));
     rt.history.push_back({result.checked_at, result.ok, result.response_ms, result.cls});
-    while (rt.history.size() > state::kHistoryLength) rt.history.pop_front();
     const auto& svc = *rt.service;
     const auto& chk = *rt.check;
     // Unmonitored while it ran (an action of another check of the service, or a verb): the
@@ -276,14 +279,15 @@ void Engine::finished(const std::string& k, int64_t cycle, const CheckResult& re
     }
     // A run that worked but measured a value past a rule's limit is shown as failed, with the
     // value and the rule (status, validate); the rules above saw the run itself.
-    if (rt.last->ok && !limits_passed.empty()) {
+    if (last->ok && !limits_passed.empty()) {
       std::vector<std::string> reasons;
       for (const auto* rule : limits_passed)
         reasons.push_back(comparison_reason(rule->compare, result));
-      rt.last->ok = false;
-      rt.last->cls = limits_passed.front()->compare.cls;
-      rt.last->message = str::join(reasons, "; ");
+      last->ok = false;
+      last->cls = limits_passed.front()->compare.cls;
+      last->message = str::join(reasons, "; ");
     }
+    rt.last = std::move(last);
     bool failed_now = std::any_of(rt.rules.begin(), rt.rules.end(), [](const EventState& e) {
       return e.state() == RuleState::failed;
     });

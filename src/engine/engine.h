@@ -84,7 +84,7 @@ class Engine {
   struct CheckView {
     const config::Service* service;
     const config::Check* check;
-    const std::optional<CheckResult>* last;
+    const std::shared_ptr<const CheckResult>* last;
   };
   // In control-file order.
   [[nodiscard]] std::vector<CheckView> checks() const;
@@ -96,13 +96,14 @@ class Engine {
     bool running = false;
     bool queued = false;
     int64_t cycle = 0;  // the cycle it was queued in
-    std::optional<CheckResult> last;
+    // Shared with snapshots (the HTTP views, the state file): a result never changes once made.
+    std::shared_ptr<const CheckResult> last;
     std::vector<EventState> rules;
     std::vector<nlohmann::json> previous;  // per rule: the value `changed` compares with
     int64_t runs = 0;
     nlohmann::json memory;  // what a composite check carries from one run to the next
     std::string skipped;    // why the last cycle left it out (schedule.h), empty: it ran
-    std::deque<state::HistoryPoint> history;
+    std::vector<state::HistoryPoint> history;  // oldest first (a deque costs 576 bytes empty)
     time_t since = 0;  // when the check's state (any rule failed, or none) last changed
     std::map<std::string, int64_t> failures;  // failed runs by class, since the start
     std::function<void()> cancel;             // while it runs

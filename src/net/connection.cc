@@ -166,7 +166,10 @@ Task<std::vector<ResolvedAddress>> resolve_addresses(IoContext& io, Scope& scope
 Connection::Connection(IoContext& io, Scope& scope, ConnectionOptions options)
     : io_(io), options_(std::move(options)), waiter_(scope) {}
 
-Connection::~Connection() = default;
+Connection::~Connection() {
+  if (!first_handshake_of_.empty() && io_.tls)
+    io_.tls->first_over(first_handshake_of_, tls_active_);
+}
 
 void Connection::attach(bufferevent* bev) {
   bev_.reset(bev);
@@ -249,6 +252,9 @@ Task<void> Connection::start_tls(const TlsSettings& settings, const std::string&
   if (evbuffer_get_length(bufferevent_get_input(bev_.get())) > 0)
     throw ProbeError(FailureClass::protocol,
                      "server sent data before the TLS handshake (response injection?)");
+  std::string endpoint =
+      settings.cache_key() + '|' + host + '|' + settings.server_name + '|' + peer_;
+  co_await wait_for_session(endpoint);
   Gate::Pass pass;
   if (io_.handshakes) pass = co_await io_.handshakes->enter(waiter_.scope());
   std::string error;
@@ -256,6 +262,7 @@ Task<void> Connection::start_tls(const TlsSettings& settings, const std::string&
   if (!ctx) throw ProbeError(FailureClass::tls, error);
   SslPtr ssl = tls::new_client(ctx, host, settings, error);
   if (!ssl) throw ProbeError(FailureClass::tls, error);
+  tls::resume_sessions(ssl.get(), *io_.tls, endpoint);
   // The filter takes the socket bufferevent and the SSL object, also when it fails (libevent
   // frees them then), so neither may be freed here again.
   bufferevent* under = bev_.release();
@@ -286,10 +293,36 @@ Task<void> Connection::start_tls(const TlsSettings& settings, const std::string&
   tls_active_ = true;
   if (options_.on_certificate) options_.on_certificate(*cert_);
   log_line('*', cert_->tls_version + " " + cert_->cipher + ", certificate " + cert_->subject +
-                    ", " + std::to_string(cert_->days_left) + " days left");
+                    ", " + std::to_string(cert_->days_left) + " days left" +
+                    (SSL_session_reused(s) ? " (session resumed)" : ""));
   std::string rejected = tls::unaccepted_verify_error(s, settings);
   if (!rejected.empty())
     throw ProbeError(FailureClass::tls, "certificate verification failed: " + rejected);
+}
+
+Task<void> Connection::wait_for_session(const std::string& endpoint) {
+  TlsContextCache& cache = *io_.tls;
+  if (cache.session_for(endpoint)) co_return;
+  int64_t left_ms = 0;
+  if (!cache.first_running(endpoint, left_ms)) {
+    if (first_handshake_of_.empty() && cache.begin_first(endpoint, io_.base))
+      first_handshake_of_ = endpoint;
+    co_return;
+  }
+  // Not the probe's own time, as at the handshake gate.
+  Scope& scope = waiter_.scope();
+  scope.pause_deadline();
+  Waiter w(scope);
+  cache.add_waiter(endpoint, &w);
+  try {
+    (void)co_await w.wait(left_ms);
+  } catch (...) {
+    cache.remove_waiter(endpoint, &w);
+    scope.resume_deadline();
+    throw;
+  }
+  cache.remove_waiter(endpoint, &w);
+  scope.resume_deadline();
 }
 
 Task<void> Connection::wait_progress(const char* what) {

@@ -98,6 +98,8 @@ class Connection {
   Task<void> connect_one(const struct sockaddr* sa, int salen);
   // Waits for the next event from the bufferevent; throws on timeout.
   Task<void> wait_progress(const char* what);
+  // TLS resumption: waits while the first full handshake of `endpoint` brings its session.
+  Task<void> wait_for_session(const std::string& endpoint);
   void attach(bufferevent* bev);
   [[nodiscard]] std::optional<std::string> take_line();
   [[nodiscard]] bool take_line_ready() const;
@@ -118,6 +120,7 @@ class Connection {
   size_t bytes_read_ = 0;
   std::string peer_;
   std::optional<CertInfo> cert_;
+  std::string first_handshake_of_;  // this connection does the first full handshake of it
   std::optional<std::string> first_line_;
   int64_t first_line_at_us_ = 0;
 };

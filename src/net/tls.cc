@@ -5,8 +5,13 @@
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <cstring>
+#include <memory>
 #include <vector>
+
+#include "net/scope.h"
+#include "util/clock.h"
 
 namespace mw {
 namespace {
@@ -43,6 +48,33 @@ std::string name_line(const X509_NAME* name) {
   return buf;
 }
 
+// Where a handshake's new session goes: the cache and the endpoint it belongs to.
+struct ResumeSlot {
+  TlsContextCache* cache;
+  std::string endpoint;
+};
+
+int resume_index() {
+  static int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr,
+                                          [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+                                            delete static_cast<ResumeSlot*>(ptr);
+                                          });
+  return index;
+}
+
+// OpenSSL hands over each session the server gives (in TLS 1.3, its tickets, read after the
+// handshake). 1: the reference is ours.
+int on_new_session(SSL* ssl, SSL_SESSION* session) {
+  auto* slot = static_cast<ResumeSlot*>(SSL_get_ex_data(ssl, resume_index()));
+  auto* rec = static_cast<VerifyRecord*>(SSL_get_ex_data(ssl, verify_index()));
+  // A resumed session carries the certificate of the full handshake it came from: only full,
+  // clean handshakes start the clock of kSessionFullHandshakeS.
+  if (!slot || !rec || !rec->errors.empty() || SSL_session_reused(ssl)) return 0;
+  if (!SSL_SESSION_get0_peer(session) || !SSL_SESSION_is_resumable(session)) return 0;
+  slot->cache->remember(slot->endpoint, session);
+  return 1;
+}
+
 bool is_ip_literal(const std::string& host) {
   unsigned char buf[sizeof(in6_addr)];
   return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
@@ -77,11 +109,13 @@ SSL_CTX* TlsContextCache::get(const TlsSettings& s, std::string& error) {
       return nullptr;
     }
   }
-  // Probes are short-lived; session tickets would only grow memory.
-  SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
+  // Sessions are kept by endpoint in this cache (see kSessionFullHandshakeS), not by OpenSSL.
+  SSL_CTX_set_session_cache_mode(ctx.get(),
+                                 SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  SSL_CTX_sess_set_new_cb(ctx.get(), on_new_session);
   // Many servers close TLS without close_notify after a logout; OpenSSL 3 would report that as
   // an error, while for a probe it is simply the end of the conversation.
-  SSL_CTX_set_options(ctx.get(), SSL_OP_NO_TICKET | SSL_OP_IGNORE_UNEXPECTED_EOF);
+  SSL_CTX_set_options(ctx.get(), SSL_OP_IGNORE_UNEXPECTED_EOF);
   // A thousand probes may be in flight at once; idle TLS buffers (34 KB each) are given back.
   SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX* raw = ctx.get();
@@ -89,7 +123,118 @@ SSL_CTX* TlsContextCache::get(const TlsSettings& s, std::string& error) {
   return raw;
 }
 
+SSL_SESSION* TlsContextCache::session_for(const std::string& endpoint) {
+  auto it = sessions_.find(endpoint);
+  if (it == sessions_.end()) return nullptr;
+  SSL_SESSION* s = it->second.session.get();
+  X509* peer = SSL_SESSION_get0_peer(s);
+  bool stale = clock::now_ms() - it->second.full_handshake_ms >= kSessionFullHandshakeS * 1000;
+  // Past its notAfter, only a full handshake says what a verification says now.
+  bool expired = !peer || X509_cmp_current_time(X509_get0_notAfter(peer)) <= 0;
+  if (stale || expired || !SSL_SESSION_is_resumable(s)) {
+    sessions_.erase(it);
+    return nullptr;
+  }
+  return s;
+}
+
+void TlsContextCache::remember(const std::string& endpoint, SSL_SESSION* session) {
+  if (sessions_.size() >= kMaxSessions && !sessions_.count(endpoint)) sessions_.clear();
+  sessions_[endpoint] = Kept{SslSessionPtr(session), clock::now_ms()};
+  no_session_until_ms_.erase(endpoint);
+  wake_later(endpoint);
+}
+
+bool TlsContextCache::first_running(const std::string& endpoint, int64_t& left_ms) {
+  auto it = firsts_.find(endpoint);
+  if (it == firsts_.end() || it->second.started_ms == 0) return false;
+  left_ms = it->second.started_ms + kFirstHandshakeWaitMs - clock::now_ms();
+  return left_ms > 0;
+}
+
+bool TlsContextCache::begin_first(const std::string& endpoint, event_base* base) {
+  int64_t now = clock::now_ms();
+  if (auto it = no_session_until_ms_.find(endpoint); it != no_session_until_ms_.end()) {
+    if (it->second > now) return false;
+    no_session_until_ms_.erase(it);
+  }
+  if (no_session_until_ms_.size() >= kMaxSessions) no_session_until_ms_.clear();
+  First& f = firsts_[endpoint];
+  f.started_ms = now;
+  f.base = base;
+  return true;
+}
+
+void TlsContextCache::first_over(const std::string& endpoint, bool handshake_completed) {
+  auto it = firsts_.find(endpoint);
+  if (it == firsts_.end() || it->second.started_ms == 0) return;
+  if (handshake_completed && !sessions_.count(endpoint))
+    no_session_until_ms_[endpoint] = clock::now_ms() + kSessionFullHandshakeS * 1000;
+  wake_later(endpoint);
+}
+
+void TlsContextCache::add_waiter(const std::string& endpoint, Waiter* w) {
+  firsts_[endpoint].waiters.push_back(w);
+}
+
+void TlsContextCache::remove_waiter(const std::string& endpoint, Waiter* w) {
+  auto it = firsts_.find(endpoint);
+  if (it == firsts_.end()) return;
+  auto& v = it->second.waiters;
+  v.erase(std::remove(v.begin(), v.end(), w), v.end());
+  if (v.empty() && it->second.started_ms == 0) firsts_.erase(it);
+}
+
+void TlsContextCache::wake_later(const std::string& endpoint) {
+  auto it = firsts_.find(endpoint);
+  if (it == firsts_.end() || it->second.started_ms == 0) return;
+  it->second.started_ms = 0;
+  if (it->second.waiters.empty()) {
+    firsts_.erase(it);
+    return;
+  }
+  struct Later {
+    TlsContextCache* cache;
+    std::string endpoint;
+  };
+  timeval now{0, 0};
+  if (event_base_once(
+          it->second.base, -1, EV_TIMEOUT,
+          [](evutil_socket_t, short, void* arg) {
+            std::unique_ptr<Later> later(static_cast<Later*>(arg));
+            later->cache->wake(later->endpoint);
+          },
+          new Later{this, endpoint}, &now) != 0)
+    wake(endpoint);
+}
+
+// A woken waiter runs at once, inside notify(), and takes itself off the list.
+void TlsContextCache::wake(const std::string& endpoint) {
+  for (;;) {
+    auto it = firsts_.find(endpoint);
+    if (it == firsts_.end() || it->second.started_ms != 0) return;  // a new first began
+    auto& v = it->second.waiters;
+    if (v.empty()) {
+      firsts_.erase(it);
+      return;
+    }
+    Waiter* w = v.back();
+    v.pop_back();
+    w->notify();
+  }
+}
+
 namespace tls {
+
+void resume_sessions(SSL* ssl, TlsContextCache& cache, const std::string& endpoint) {
+  // Each connection gets its own copy: OpenSSL marks the session of a connection that ends
+  // without close_notify as not resumable, and the kept one must stay usable.
+  if (SSL_SESSION* kept = cache.session_for(endpoint)) {
+    SslSessionPtr copy(SSL_SESSION_dup(kept));
+    if (copy) (void)SSL_set_session(ssl, copy.get());
+  }
+  SSL_set_ex_data(ssl, resume_index(), new ResumeSlot{&cache, endpoint});
+}
 
 SslPtr new_client(SSL_CTX* ctx, const std::string& host, const TlsSettings& s, std::string& error) {
   SslPtr ssl(SSL_new(ctx));

@@ -6,6 +6,7 @@
 
 #include <ctime>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,7 +31,7 @@ struct CheckStatus {
   std::string protocol;     // imaps, smtp, ...
   std::string target;       // host:port, socket, path
   std::string state;        // "ok", "failed", "init" (from the event state of its rules)
-  std::optional<CheckResult> last;
+  std::shared_ptr<const CheckResult> last;
   int64_t runs = 0;
   time_t since = 0;  // when it entered its state
   std::vector<state::HistoryPoint> history;

@@ -218,7 +218,7 @@ bool from_text(const std::string& text, Snapshot& out, std::string& error) {
                                          get(jr, "cycles_in_state", int64_t{0}),
                                          jr.contains("previous") ? jr["previous"] : json()});
         }
-        if (jc.contains("last") && jc["last"].is_object()) c.last = result_from(jc["last"]);
+        if (jc.contains("last") && jc["last"].is_object()) c.last = std::make_shared<const CheckResult>(result_from(jc["last"]));
         if (jc.contains("memory") && jc["memory"].is_object()) c.memory = jc["memory"];
         svc.checks.push_back(std::move(c));
       }

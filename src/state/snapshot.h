@@ -5,6 +5,7 @@
 
 #include <ctime>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -46,7 +47,7 @@ struct CheckSnapshot {
   // Failed runs by failure class since the daemon started (a Prometheus counter; not kept in
   // the state file).
   std::map<std::string, int64_t> failures;
-  std::optional<CheckResult> last;
+  std::shared_ptr<const CheckResult> last;  // shared with the engine: results never change
   std::vector<RuleSnapshot> rules;
   int64_t runs = 0;
   nlohmann::json memory;  // a composite check's carry-over (replication progress, ...)

@@ -43,7 +43,7 @@ Snapshot sample_snapshot() {
   cert.not_after = 1800000000;
   cert.days_left = 42;
   r.certificate = cert;
-  c.last = r;
+  c.last = std::make_shared<const mw::CheckResult>(r);
   c.since = 1700000000 - 600;
   c.failures = {{"auth", 3}, {"timeout", 1}};
   c.rules.push_back({mw::RuleState::failed, 1, 1, 2, {}});
@@ -64,7 +64,7 @@ Snapshot sample_snapshot() {
   dr.response_ms = 800;
   dr.checked_at = 1700000000;
   dr.details = {{"steps_ms", {{"send", 120.0}, {"wait", 650.0}}}};
-  d.last = dr;
+  d.last = std::make_shared<const mw::CheckResult>(dr);
   d.rules.push_back({mw::RuleState::ok, 0, 1, 5, {}});
   delivery.checks.push_back(d);
   delivery.monitored = false;

@@ -472,7 +472,7 @@ TEST(EngineReliability, HungTlsPeersDoNotStarveHealthyOnes) {
   int good_ok = 0, hung_timeout = 0;
   for (const auto& v : engine.checks()) {
     bool is_good = v.service->name.rfind("good", 0) == 0;
-    CHECK_TEXT(v.last->has_value(), v.service->name.c_str());
+    CHECK_TEXT(*v.last != nullptr, v.service->name.c_str());
     const mw::CheckResult& r = **v.last;
     if (is_good) {
       CHECK_TEXT(r.ok, (v.service->name + ": " + r.reason()).c_str());
@@ -541,7 +541,7 @@ TEST(EngineReliability, StopCancelsChecksInFlight) {
   CHECK(run_until(
       loop, [&] { return stopped && tarpit.open_connections() == 0; }, 3000));
   CHECK_FALSE(engine.busy());
-  CHECK_FALSE(engine.checks()[0].last->has_value());  // a cancelled run is no result
+  CHECK_FALSE(*engine.checks()[0].last);  // a cancelled run is no result
   LONGS_EQUAL(1, tarpit.connections());               // and no retry
   engine.run_cycle();                                 // nothing starts any more
   CHECK_FALSE(engine.busy());
