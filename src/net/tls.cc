@@ -63,7 +63,8 @@ int resume_index() {
 }
 
 // OpenSSL hands over each session the server gives (in TLS 1.3, its tickets, read after the
-// handshake). 1: the reference is ours.
+// handshake). The cache keeps a copy: the connection goes on using this one, and OpenSSL marks
+// the session of a connection that ends without close_notify as not resumable.
 int on_new_session(SSL* ssl, SSL_SESSION* session) {
   auto* slot = static_cast<ResumeSlot*>(SSL_get_ex_data(ssl, resume_index()));
   auto* rec = static_cast<VerifyRecord*>(SSL_get_ex_data(ssl, verify_index()));
@@ -71,8 +72,8 @@ int on_new_session(SSL* ssl, SSL_SESSION* session) {
   // clean handshakes start the clock of kSessionFullHandshakeS.
   if (!slot || !rec || !rec->errors.empty() || SSL_session_reused(ssl)) return 0;
   if (!SSL_SESSION_get0_peer(session) || !SSL_SESSION_is_resumable(session)) return 0;
-  slot->cache->remember(slot->endpoint, session);
-  return 1;
+  if (SSL_SESSION* copy = SSL_SESSION_dup(session)) slot->cache->remember(slot->endpoint, copy);
+  return 0;
 }
 
 bool is_ip_literal(const std::string& host) {

@@ -10,6 +10,13 @@
            clients request /metrics in a loop for 10 s; and the daemon's peak RSS (VmHWM) before
            any request, after the scrapes and after the flood.
 
+  save     a daemon with 10,000 checks whose state file holds 60 results of history for each
+           (written by a first run, then filled in): while it runs a cycle and saves its state,
+           a client asks GET /-/healthy every 2 ms; the longest answer is how long the event
+           loop stood still (the state file is written at the end of a cycle and at most once a
+           second while results arrive). MW_BENCH_BASELINE=/path/to/another/mailwarden measures
+           that binary too, in the same run.
+
 Goals: /metrics for 10,000 checks in at most 50 ms; cycle time under the flood within 5% of the
 cycle without it; peak RSS growth from the HTTP server under 5 MB.
 
@@ -19,6 +26,7 @@ cycle without it; peak RSS growth from the HTTP server under 5 MB.
 import argparse
 import base64
 import http.client
+import json
 import os
 import re
 import signal
@@ -51,13 +59,22 @@ def control(directory, port, checks):
 
 
 class Daemon:
-    def __init__(self, checks):
-        self.dir = tempfile.mkdtemp(prefix="mw-bench-http-")
-        self.port = free_port()
+    def __init__(self, checks, binary=None, directory=None):
+        self.dir = directory or tempfile.mkdtemp(prefix="mw-bench-http-")
         self.log = os.path.join(self.dir, "daemon.log")
-        rc = control(self.dir, self.port, checks)
-        self.proc = subprocess.Popen([common.mailwarden(), "-c", rc, "-I"],
+        if directory:
+            self.port = self.port_of(directory)
+            rc = os.path.join(directory, "bench.rc")
+        else:
+            self.port = free_port()
+            rc = control(self.dir, self.port, checks)
+        self.proc = subprocess.Popen([binary or common.mailwarden(), "-c", rc, "-I"],
                                      stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
+
+    @staticmethod
+    def port_of(directory):
+        with open(os.path.join(directory, "bench.rc")) as f:
+            return int(re.search(r"set httpd port (\d+)", f.read()).group(1))
 
     def cycle_times(self):
         with open(self.log) as f:
@@ -178,6 +195,67 @@ def flood(checks, clients, seconds):
         d.stop()
 
 
+def healthy_ms(port):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    t = time.perf_counter()
+    c.request("GET", "/-/healthy")
+    c.getresponse().read()
+    c.close()
+    return (time.perf_counter() - t) * 1000
+
+
+def save(checks, binaries):
+    """The longest stall of the loop while a cycle runs and the state (60 results of history per
+    check) is saved, for each binary, from the same state file."""
+    d = Daemon(checks)
+    d.wait_cycles(1)
+    d.stop()
+    path = os.path.join(d.dir, "state.json")
+    with open(path) as f:
+        state = json.load(f)
+    now = int(time.time())
+    for svc in state["services"]:
+        for chk in svc["checks"]:
+            chk["history"] = [[now - 60 * (60 - i), 0, 0.1, "connect"] for i in range(60)]
+    with open(path, "w") as f:
+        json.dump(state, f)
+    kept = open(path).read()
+    print("save: %d checks, 60 results of history each (state file %.1f MB)" % (
+        checks, len(kept) / 1e6))
+    for label, binary in binaries:
+        with open(path, "w") as f:
+            f.write(kept)
+        os.unlink(d.log)
+        e = Daemon(checks, binary=binary, directory=d.dir)
+        try:
+            deadline = time.monotonic() + 60
+            while True:  # up, and the state restored
+                try:
+                    healthy_ms(e.port)
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+            e.wait_cycles(1)
+            stalls = []
+            e.proc.send_signal(signal.SIGUSR1)
+            start = len(e.cycle_times())
+            while len(e.cycle_times()) < start + 1:
+                stalls.append(healthy_ms(e.port))
+                time.sleep(0.002)
+            for _ in range(200):  # the save at the end of the cycle
+                stalls.append(healthy_ms(e.port))
+                time.sleep(0.002)
+            stalls.sort()
+            print("  %-15s /-/healthy during a cycle and its saves: median %.1f ms, 99th %.1f ms,"
+                  " longest %.1f ms (%d requests)" % (
+                      label, stalls[len(stalls) // 2], stalls[int(len(stalls) * 0.99)],
+                      stalls[-1], len(stalls)))
+        finally:
+            e.stop()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--checks", type=int, default=10000)
@@ -185,6 +263,11 @@ def main():
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--seconds", type=int, default=10)
     a = ap.parse_args()
+    binaries = [("mailwarden", common.mailwarden())]
+    if os.environ.get("MW_BENCH_BASELINE"):
+        binaries.append(("baseline build", os.environ["MW_BENCH_BASELINE"]))
+    print("load average: %.2f %.2f %.2f" % os.getloadavg())
+    save(a.checks, binaries)
     render(a.checks)
     flood(a.flood_checks, a.clients, a.seconds)
 
