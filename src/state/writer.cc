@@ -1,5 +1,9 @@
 #include "state/writer.h"
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <utility>
 
 namespace mw::state {
@@ -33,6 +37,9 @@ std::string Writer::flush() {
 }
 
 void Writer::run() {
+  // The loop thread has the tests and the HTTP answers to serve: on a busy machine the writer
+  // takes what CPU is left (a nice value is per thread on Linux).
+  (void)setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 10);
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
     wake_.wait(lock, [this] { return stop_ || pending_; });
