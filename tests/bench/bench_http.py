@@ -113,13 +113,13 @@ def get(port, path):
     return elapsed, len(body), render_ms
 
 
-def render(checks, cycles=3):
+def render(checks, cycles=3, label="mailwarden", binary=None):
     """After each of `cycles` cycles (a new status: nothing cached), each path once (the render
     time the server reports), then 10 more times (answered from the response made once)."""
-    d = Daemon(checks)
+    d = Daemon(checks, binary=binary)
     try:
         d.wait_cycles(1)
-        print("render: %d checks, cycle %d ms" % (checks, d.cycle_times()[0]))
+        print("render (%s): %d checks, cycle %d ms" % (label, checks, d.cycle_times()[0]))
         figures = {"/metrics": [], "/api/v1/status": []}
         cached = {"/metrics": [], "/api/v1/status": []}
         size = {}
@@ -144,8 +144,8 @@ def render(checks, cycles=3):
         d.stop()
 
 
-def flood(checks, clients, seconds):
-    d = Daemon(checks)
+def flood(checks, clients, seconds, label="mailwarden", binary=None):
+    d = Daemon(checks, binary=binary)
     try:
         d.wait_cycles(1)
 
@@ -182,8 +182,8 @@ def flood(checks, clients, seconds):
             t.join(timeout=10)
         rss_after = d.rss_kb("VmHWM")
         q, l = statistics.median(quiet), statistics.median(loaded)
-        print("flood: %d checks per cycle, %d clients for %d s (%d requests served)" % (
-            checks, clients, seconds, sum(counts)))
+        print("flood (%s): %d checks per cycle, %d clients for %d s (%d requests served)" % (
+            label, checks, clients, seconds, sum(counts)))
         print("  cycle, one scrape per cycle: median %d ms  %s" % (q, quiet))
         print("  cycle under the flood: median %d ms  %s" % (l, loaded))
         print("  difference: %+.1f%%" % ((l - q) * 100.0 / max(q, 1)))
@@ -268,8 +268,11 @@ def main():
         binaries.append(("baseline build", os.environ["MW_BENCH_BASELINE"]))
     print("load average: %.2f %.2f %.2f" % os.getloadavg())
     save(a.checks, binaries)
-    render(a.checks)
-    flood(a.flood_checks, a.clients, a.seconds)
+    for label, binary in binaries:
+        render(a.checks, label=label, binary=binary)
+    for label, binary in binaries:
+        flood(a.flood_checks, a.clients, a.seconds, label=label, binary=binary)
+    print("load average: %.2f %.2f %.2f" % os.getloadavg())
 
 
 if __name__ == "__main__":
