@@ -10,7 +10,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 out="${MW_FUZZ_BUILD:-$top/build-fuzz}"
 seconds="${1:-5}"
 [ $# -gt 0 ] && shift
-harnesses="${*:-config credentials state imap pop smtp sieve}"
+harnesses="${*:-config credentials state imap pop smtp sieve director httpc http}"
 
 python3 "$top/tests/fuzz/seeds.py" "$top" "$out/seeds"
 mkdir -p "$out/crashes"
