@@ -8,7 +8,6 @@
 // can pass the guard and reach the actions.
 #include <arpa/inet.h>
 #include <event2/event.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -122,16 +121,18 @@ class Exchange {
  public:
   Exchange(event_base* base, uint16_t port, std::string request)
       : base_(base), request_(std::move(request)) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    // Non-blocking from the start: libFuzzer's SIGALRM would interrupt a blocking connect. The
+    // write event fires once the connection is made.
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     sockaddr_in sa{};
     sa.sin_family = AF_INET;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     sa.sin_port = htons(port);
-    if (fd_ < 0 || ::connect(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+    if (fd_ < 0 || (::connect(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 &&
+                    errno != EINPROGRESS && errno != EINTR)) {
       perror("fuzz http: connect");
       abort();
     }
-    fcntl(fd_, F_SETFL, fcntl(fd_, F_GETFL) | O_NONBLOCK);
     write_ev_.reset(event_new(base, fd_, EV_WRITE | EV_PERSIST, &Exchange::on_write, this));
     read_ev_.reset(event_new(base, fd_, EV_READ | EV_PERSIST, &Exchange::on_read, this));
     watchdog_.reset(evtimer_new(base, &Exchange::on_watchdog, this));
@@ -159,6 +160,7 @@ class Exchange {
     while (self->sent_ < self->request_.size()) {
       ssize_t n = ::send(fd, self->request_.data() + self->sent_,
                          self->request_.size() - self->sent_, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
       if (n <= 0) break;  // the server closed early: it answered what it had
       self->sent_ += static_cast<size_t>(n);
@@ -170,7 +172,7 @@ class Exchange {
     auto* self = static_cast<Exchange*>(arg);
     char buf[16384];
     ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
     if (n <= 0) {
       self->done_ = true;
       self->read_ev_.reset();
