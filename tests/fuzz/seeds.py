@@ -152,6 +152,11 @@ def main():
         write(os.path.join(out, "config", "sample.rc"), open(sample, "rb").read())
     write(os.path.join(out, "state", "full.json"), json.dumps(STATE, indent=1).encode())
     write(os.path.join(out, "state", "empty.json"), b'{"format": 1, "services": []}\n')
+    # Regression inputs of defects found before: a "format" that is not a number aborted the
+    # loader; an include of /dev/zero read without bound.
+    write(os.path.join(out, "state", "format-string.json"), b'{"format":"1"}')
+    write(os.path.join(out, "state", "format-null.json"), b'{"format":null}')
+    write(os.path.join(out, "config", "include-dev-zero.rc"), b'include /dev/zero\n')
     for name, text in REQUESTS.items():
         write(os.path.join(out, "http", name), text.encode())
     scripts = os.path.join(src, "tests/peers/scripts")
