@@ -65,10 +65,16 @@ const UrlCase kUrls[] = {
      "imap+starttls://a@imap:1143/INBOX | imap+starttls starttls imap:1143 | a | p | INBOX"},
     {"receive", "pop3://a:p@pop", "pop3://a@pop:110 | pop3 none pop:110 | a | p | "},
     {"receive", "pop3s://a:p@pop", "pop3s://a@pop:995 | pop3s implicit pop:995 | a | p | "},
+    {"receive", "ftps://u:p@ftp/in/", "ftps://u@ftp:21/in | ftps starttls ftp:21 | u | p | in"},
+    {"send", "ftp://u:p@ftp", "ftp://u@ftp:21 | ftp none ftp:21 | u | p | "},
+    {"send", "irc://irc/alerts", "irc://irc:6667/#alerts | irc none irc:6667 |  |  | #alerts"},
+    {"receive", "ircs://nick@irc:7000/#ops",
+     "irctls://nick@irc:7000/#ops | irctls implicit irc:7000 | nick |  | #ops"},
     // Mistakes.
     {"send", "smtq://mx",
      "unknown URL scheme 'smtq' (known: smtp, smtps, smtp+starttls, imap, "
-     "imaps, imap+starttls, pop3, pop3s, pop3+starttls, file); did you mean "
+     "imaps, imap+starttls, pop3, pop3s, pop3+starttls, file, ftp, ftps, irc, irctls); did you "
+     "mean "
      "'smtp'?"},
     {"send", "mx.example.net:25",
      "expected a URL such as imaps://host:993 or file:///path, got "
@@ -84,12 +90,16 @@ const UrlCase kUrls[] = {
     {"send", "smtps://mx:25x", "the port must be a number, got '25x'"},
     {"send", "smtps://[::1", "unterminated IPv6 address (missing ']')"},
     {"send", "smtps://", "the URL names no host"},
-    {"send", "smtps://mx/INBOX", "only imap URLs take a path (the mailbox); this smtps URL cannot"},
+    {"send", "smtps://mx/INBOX",
+     "only imap, ftp and irc URLs take a path (the mailbox, directory or channel); this smtps "
+     "URL cannot"},
     {"send", "smtps://mx/#x", "a URL here takes no query or fragment (?... or #...)"},
     {"send", "file://host/tmp", "a file URL names a local directory: file:///path (no host)"},
     {"send", "file://", "a file URL needs a directory: file:///var/spool/probe"},
-    {"send", "pop3s://a:p@pop", "send via an smtp://, smtps://, smtp+starttls:// or file:/// URL"},
-    {"receive", "smtps://mx", "receive via an imap, pop3 or file URL (smtp only sends)"},
+    {"send", "pop3s://a:p@pop",
+     "send via an smtp://, smtps://, smtp+starttls://, file:///, ftp://, ftps://, irc:// or "
+     "irctls:// URL"},
+    {"receive", "smtps://mx", "receive via an imap, pop3, file, ftp or irc URL (smtp only sends)"},
     {"receive", "imaps://imap",
      "receiving needs a login: put it in the URL "
      "(imaps://user%40domain:pw@host) or say credentials \"NAME\""},
