@@ -277,8 +277,7 @@ Task<void> Session::store(const std::string& name, const std::string& content,
                           const std::string& final_name) {
   auto data = co_await open_data("STOR " + name);
   data->send(content);
-  co_await data->flush();
-  data->close();  // the end of the connection is the end of the file
+  co_await data->finish_and_close();  // the end of the connection is the end of the file
   co_await transfer_done("STOR " + name);
   if (final_name.empty() || final_name == name) co_return;
   Reply r = co_await command("RNFR " + name);

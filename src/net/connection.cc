@@ -307,6 +307,18 @@ bool Connection::tls_resumed() const {
   return ssl && SSL_session_reused(ssl) == 1;
 }
 
+Task<void> Connection::finish_and_close() {
+  co_await flush();
+  if (tls_active_) {
+    if (SSL* ssl = bufferevent_openssl_get_ssl(bev_.get())) {
+      (void)SSL_shutdown(ssl);  // 0: close_notify queued, the peer's not awaited
+      ERR_clear_error();
+      co_await flush();
+    }
+  }
+  close();
+}
+
 Task<void> Connection::flush() {
   // Polled: the TLS filter owns the callbacks of the socket's bufferevent beneath it.
   constexpr int64_t kPollMs = 5;

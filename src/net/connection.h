@@ -80,9 +80,10 @@ class Connection {
   Task<Received> read_line_until_quiet(int64_t quiet_ms, bool started);
 
   void send(std::string_view data);
-  // Waits until everything sent has left for the kernel: before close() ends an upload whose
-  // end is the connection's end (FTP data connections). Inactivity timeout as for reads.
-  Task<void> flush();
+  // Ends an upload whose end is the connection's end (FTP data connections): waits until
+  // everything sent has left for the kernel, sends TLS close_notify (servers take a TLS stream
+  // cut without it for a failed transfer), then closes. Inactivity timeout as for reads.
+  Task<void> finish_and_close();
   // Sends `data` but logs `shown` (credentials never reach the log).
   void send_secret(std::string_view data, std::string_view shown);
   // Registers the forms of a password this connection sends (raw, its base64, a SASL PLAIN
@@ -107,6 +108,8 @@ class Connection {
   enum class Status { idle, connecting, handshaking, open, closed, failed };
 
   Task<void> connect_one(const struct sockaddr* sa, int salen);
+  // Waits until the output (and the socket's beneath a TLS filter) is empty.
+  Task<void> flush();
   // Waits for the next event from the bufferevent; throws on timeout.
   Task<void> wait_progress(const char* what);
   void attach(bufferevent* bev);

@@ -302,8 +302,10 @@ def test_check_delivery_dropin_through_postfix_and_dovecot():
     lib.expect_match(r"^DELIVERY CRITICAL - content: wait: the probe message did not arrive "
                      r"within 2 s at imaps://alice%40example\.test@127\.0\.0\.1:\d+/INBOX \| ",
                      r.out, "line")
-    r = dropin("check_delivery", "--send", "ftp://u:p@127.0.0.1:21", "--recv", recv)
-    lib.expect_eq(r.rc, 3, "ftp: UNKNOWN (%r)" % r.out)
+    r = dropin("check_delivery", "--send", "gopher://u:p@127.0.0.1:70", "--recv", recv)
+    lib.expect_eq(r.rc, 3, "an unknown method: UNKNOWN (%r)" % r.out)
+    lib.expect_eq(r.out, "DELIVERY UNKNOWN - --send: unknown method 'gopher' (see --doc)\n",
+                  "an unknown method")
     r = dropin("check_delivery", "--doc")
     lib.expect_eq(r.rc, 0, "--doc")
     lib.expect_in("  imapstarttls  IMAP + STARTTLS\n", r.out, "--doc lists the receivers")
