@@ -128,10 +128,10 @@ def test_plain_ftp_with_allow_plaintext_and_credentials_from_the_file():
 
 
 def test_wrong_ftp_password_fails_the_send_step_as_auth():
-    t, r = run(ftp_url(password="wrong"), "file://" + lib.tmpdir())
+    t, r = run(ftp_url(password="Wr0ng-Pw7"), "file://" + lib.tmpdir())
     lib.expect_result(t, "failed", "auth", "send: login of mwftp refused: 530 Login incorrect.")
     lib.expect_eq(t["failed_step"], "send", "failed step")
-    lib.expect_not_in("wrong", r.out + r.err, "the password in the output")
+    lib.expect_not_in("Wr0ng-Pw7", r.out + r.err, "the password in the output")
 
 
 def test_a_file_that_never_appears_fails_the_wait_step():
