@@ -170,6 +170,12 @@ def test_dropins_agree_on_real_dovecot_and_postfix():
     agree("check_smtp", ["-H", "127.0.0.1", "-p", pf.ports["smtp"]], 0, "OK", r"^SMTP OK - ")
     agree("check_smtp", ["-H", "127.0.0.1", "-p", pf.ports["smtp"], "-S"], 0, "OK",
           r"^SMTP OK - ")
+    # -C/-R pairs: each command's reply matched by the pattern of the same rank.
+    agree("check_smtp", ["-H", "127.0.0.1", "-p", pf.ports["smtp"], "-C", "NOOP", "-R", "^250",
+                         "-C", "RSET", "-R", "Ok$"], 0, "OK", r"^SMTP OK - ")
+    agree("check_smtp", ["-H", "127.0.0.1", "-p", pf.ports["smtp"], "-C", "NOOP", "-R", "^5"],
+          1, "WARNING", r"^SMTP WARNING - Invalid response '250 2\.0\.0 Ok' to command 'NOOP'\n"
+          r"SMTP WARNING - \d+\.\d{3} sec\. response time" + TIME + r";;0\.000000\n$")
     # The good certificate has a year left: -D 30 is OK in both, with the certificate line.
     agree("check_simap", ["-H", "127.0.0.1", "-p", dc.ports["imaps"], "-D", "30"], 0, "OK",
           r"^OK - Certificate 'localhost' will expire on .*\nSIMAP OK - ")
