@@ -211,6 +211,8 @@ Task<std::unique_ptr<Connection>> Session::open_data(const std::string& line) {
   std::unique_ptr<Connection> data = data_.make();
   co_await data->connect(ep);
   Reply r = co_await command(line);
+  // Some servers answer a listing of an empty directory "450/550 No files found".
+  if (line == "NLST" && (r.code == 450 || r.code == 550)) co_return nullptr;
   if (r.code != 125 && r.code != 150) refused(r, line);
   // The server starts its side of the handshake after the 150 (RFC 4217 section 9).
   if (protected_) {
@@ -231,6 +233,8 @@ Task<void> Session::transfer_done(const std::string& what) {
 
 Task<std::vector<std::string>> Session::list(size_t max_names) {
   auto data = co_await open_data("NLST");
+  std::vector<std::string> names;
+  if (!data) co_return names;
   std::string text;
   while (auto chunk = co_await data->read_some(64 * 1024)) {
     text += *chunk;
@@ -241,7 +245,6 @@ Task<std::vector<std::string>> Session::list(size_t max_names) {
   }
   data->close();
   co_await transfer_done("NLST");
-  std::vector<std::string> names;
   size_t start = 0;
   while (start < text.size()) {
     size_t nl = text.find('\n', start);

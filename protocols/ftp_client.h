@@ -43,7 +43,8 @@ class Session {
   // TYPE I, then CWD `dir` when it is not empty.
   Task<void> enter(const std::string& dir);
 
-  // The names in the current directory (NLST), at most `max_names`.
+  // The names in the current directory (NLST), at most `max_names`; a "450/550 No files" is
+  // an empty directory.
   Task<std::vector<std::string>> list(size_t max_names);
   // A file's content, at most `max_bytes` (longer fails).
   Task<std::string> retrieve(const std::string& name, size_t max_bytes);
@@ -58,7 +59,8 @@ class Session {
   Task<Reply> read_reply();
 
  private:
-  // EPSV (or PASV), connected, the transfer command sent and its 125/150 read, TLS started.
+  // EPSV (or PASV), connected, the transfer command sent and its 125/150 read, TLS started;
+  // null for an NLST answered 450/550 (nothing to list).
   Task<std::unique_ptr<Connection>> open_data(const std::string& command);
   Task<Endpoint> passive_endpoint();
   // The 226/250 after a transfer.

@@ -156,7 +156,8 @@ std::vector<std::string> list_dir(const std::string& dir) {
 
 struct Scenario {
   const char* send;     // a script, or "file" (a drop directory that nothing reads)
-  const char* receive;  // a script (IMAP unless it starts with "delivery-pop"), or "file"
+  const char* receive;  // a script (IMAP unless it starts with "delivery-pop", "delivery-ftp"
+                        // or "delivery-irc"), or "file"
   const char* clauses;
   bool ok;
   const char* cls;
@@ -191,6 +192,19 @@ const Scenario kScenarios[] = {
      "send: server closed the connection while waiting for a reply", "send"},
     {"delivery-smtp-no-starttls", "file", "", false, "missing-feature",
      "send: server does not offer STARTTLS", "send"},
+    {"file", "delivery-ftp-login-refused", "", false, "auth",
+     "connect: login of alice refused: 530 Login incorrect.", "connect"},
+    {"file", "delivery-ftp-bad-pasv", "", false, "protocol",
+     "connect: malformed PASV reply: \"227 Entering Passive Mode (127,0,0,1,300,2).\"", "connect"},
+    {"file", "delivery-irc-hostile", "", false, "protocol",
+     "wait: line too long (more than 512 bytes)", "wait"},
+    {"file", "delivery-irc-banned", "", false, "rejected",
+     "connect: JOIN #alerts refused: 474 #alerts Cannot join channel (+b) -- you are banned",
+     "connect"},
+    {"file", "delivery-irc-error", "", false, "rejected",
+     "connect: server closed the session: Closing connection: too many connections from your "
+     "host",
+     "connect"},
 };
 
 struct Run {
@@ -222,7 +236,11 @@ Run play(const Scenario& s) {
   } else {
     send_url = "file://" + make_dir("out");
   }
-  if (receiver) {
+  if (receiver && std::string(s.receive).rfind("delivery-ftp", 0) == 0) {
+    receive_url = "ftp://alice:pw@127.0.0.1:" + std::to_string(receiver->port()) + "/drop";
+  } else if (receiver && std::string(s.receive).rfind("delivery-irc", 0) == 0) {
+    receive_url = "irc://127.0.0.1:" + std::to_string(receiver->port()) + "/alerts";
+  } else if (receiver) {
     bool pop = std::string(s.receive).rfind("delivery-pop", 0) == 0;
     bool probes = std::string(s.receive).find("select-refused") != std::string::npos;
     receive_url = std::string(pop ? "pop3" : "imap") +
