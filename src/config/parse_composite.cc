@@ -517,9 +517,15 @@ class CompositeParser {
     size_t service = d_.service;
     size_t check = p_.cfg_.services[service].checks.size() - 1;
     Parser& p = p_;
-    p_.use_credentials(slot, name_at, [&p, service, check, sending](const Credential& c) {
+    p_.use_credentials(slot, name_at, [&p, service, check, sending, name_at](const Credential& c) {
       auto& dc = *p.cfg_.services[service].checks[check].as<DeliveryCheck>();
       MailUrl& u = sending ? dc.send : dc.receive;
+      if (!c.masteruser.empty() && (u.is_ftp() || u.is_irc())) {
+        p.d_.error(name_at, "credentials \"" +
+                                (sending ? dc.send_credentials : dc.receive_credentials) +
+                                "\" have a masteruser; FTP and IRC log in as the user itself");
+        return;
+      }
       u.username = c.username;
       u.password = c.password;
       u.masteruser = c.masteruser;
