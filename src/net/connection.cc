@@ -255,7 +255,8 @@ Task<void> Connection::start_tls(const TlsSettings& settings, const std::string&
                      "server sent data before the TLS handshake (response injection?)");
   std::string endpoint =
       settings.cache_key() + '|' + host + '|' + settings.server_name + '|' + peer_;
-  if (!resume) co_await wait_for_session(endpoint);
+  bool cached = !resume && !own_session_;
+  if (cached) co_await wait_for_session(endpoint);
   Gate::Pass pass;
   if (io_.handshakes) pass = co_await io_.handshakes->enter(waiter_.scope());
   std::string error;
@@ -268,7 +269,7 @@ Task<void> Connection::start_tls(const TlsSettings& settings, const std::string&
   if (resume) {
     if (SSL_set_session(ssl.get(), resume) != 1)
       throw ProbeError(FailureClass::tls, "cannot resume the TLS session: " + tls::drain_errors());
-  } else {
+  } else if (cached) {
     tls::resume_sessions(ssl.get(), *io_.tls, endpoint);
   }
   // The filter takes the socket bufferevent and the SSL object, also when it fails (libevent

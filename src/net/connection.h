@@ -56,6 +56,10 @@ class Connection {
   // connections must resume the control connection's, RFC 4217 section 10.2).
   Task<void> start_tls(const TlsSettings& settings, const std::string& host,
                        SSL_SESSION* resume = nullptr);
+  // The next start_tls does a full handshake and keeps its session out of the endpoint cache:
+  // an FTPS control connection, whose own session its data connections must resume (vsftpd's
+  // require_ssl_reuse refuses a data connection that resumes any other).
+  void own_tls_session() { own_session_ = true; }
   // The TLS session to resume elsewhere (null without TLS), and whether this one was resumed.
   [[nodiscard]] SslSessionPtr tls_session() const;
   [[nodiscard]] bool tls_resumed() const;
@@ -130,7 +134,8 @@ class Connection {
   Status status_ = Status::idle;
   bool eof_ = false;
   bool tls_active_ = false;
-  std::string error_;  // the socket or TLS error reported by libevent
+  bool own_session_ = false;  // own_tls_session()
+  std::string error_;         // the socket or TLS error reported by libevent
   size_t bytes_read_ = 0;
   std::string peer_;
   std::optional<CertInfo> cert_;

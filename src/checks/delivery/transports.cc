@@ -27,6 +27,7 @@ Task<FtpLink> open_ftp(RunContext& ctx, const MailUrl& u, bool allow_plaintext,
   co_await link.ftp->greeting();
   if (u.tls_mode == config::TlsMode::starttls) {
     co_await link.ftp->auth_tls_command();
+    link.conn->own_tls_session();
     co_await link.conn->start_tls(u.tls, u.endpoint.host);
   }
   require_encryption(*link.conn, u, allow_plaintext);
