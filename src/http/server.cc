@@ -134,6 +134,7 @@ Server::Server(event_base* base, Control& control, std::string host_name)
       control_(control),
       host_name_(std::move(host_name)),
       sweep_timer_(evtimer_new(base, &Server::on_sweep, this)),
+      validate_timer_(evtimer_new(base, &Server::on_validate_poll, this)),
       http_(nullptr, evhttp_free),
       unix_http_(nullptr, evhttp_free) {
   unsigned char key[32];
@@ -142,6 +143,8 @@ Server::Server(event_base* base, Control& control, std::string host_name)
 }
 
 Server::~Server() {
+  for (auto& v : validates_) evhttp_connection_set_closecb(v.conn, nullptr, nullptr);
+  validates_.clear();
   http_.reset();  // frees the connections
   close_unix();
   sweep(true);
@@ -608,6 +611,8 @@ void Server::handle_get(Request& r) {
 // POST /service/NAME/ACTION (a page's form) or /api/v1/services/NAME/ACTION (scripts, the CLI).
 void Server::handle_post(Request& r) {
   auto parts = split_path(r.path);
+  bool validate =
+      parts.size() == 3 && parts[0] == "api" && parts[1] == "v1" && parts[2] == "validate";
   bool form = parts.size() == 3 && parts[0] == "service";
   bool api = parts.size() == 5 && parts[0] == "api" && parts[1] == "v1" && parts[2] == "services";
   auto reply = [&](int code, const char* reason, const std::string& text) {
@@ -618,6 +623,7 @@ void Server::handle_post(Request& r) {
       send_page(r, code, reason, reason, text);
     }
   };
+  if (validate) api = true;
   if (!form && !api) {
     reply(404, "Not Found", "nothing to do at " + r.path);
     return;
@@ -660,6 +666,10 @@ void Server::handle_post(Request& r) {
           api ? "missing X-Requested-By header (CSRF guard)" : "missing or wrong CSRF token");
     return;
   }
+  if (validate) {
+    start_validate(r);
+    return;
+  }
   const std::string& service = api ? parts[3] : parts[1];
   const std::string& action = api ? parts[4] : parts[2];
   std::string error, done = action + " " + service + ": done";
@@ -691,6 +701,78 @@ void Server::handle_post(Request& r) {
     return;
   }
   reply(200, "OK", done);
+}
+
+// `validate --now`: every monitored service is checked now; the answer waits (without holding
+// the loop) until each of their checks has run once more, or two minutes have passed.
+void Server::start_validate(Request& r) {
+  if (validates_.size() >= kMaxValidates) {
+    send_json(r, 503, "Service Unavailable",
+              report::dump(nlohmann::json{{"ok", false}, {"message", "too many validations"}}));
+    return;
+  }
+  Validate v{r.req,
+             evhttp_request_get_connection(r.req),
+             query_value(r.query, "format") == "json",
+             clock::now_us() + kValidateDeadlineUs,
+             {}};
+  report::Status st = report::build(control_.snapshot(false), {static_cast<int>(getpid()), true});
+  for (const auto& svc : st.services) {
+    if (!svc.monitored) continue;
+    if (!control_.check_now(svc.name).empty()) continue;
+    for (const auto& c : svc.checks) v.runs_before[svc.name + "\n" + c.id] = c.runs;
+  }
+  log::info("HTTP: validate by %s: %zu checks started", r.user->name.c_str(), v.runs_before.size());
+  evhttp_connection_set_closecb(v.conn, &Server::on_validate_gone, this);
+  validates_.push_back(std::move(v));
+  if (!evtimer_pending(validate_timer_.get(), nullptr)) {
+    timeval tv{0, 100000};
+    evtimer_add(validate_timer_.get(), &tv);
+  }
+}
+
+void Server::on_validate_gone(evhttp_connection* conn, void* arg) {
+  auto* self = static_cast<Server*>(arg);
+  std::erase_if(self->validates_, [conn](const Validate& v) { return v.conn == conn; });
+}
+
+void Server::on_validate_poll(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<Server*>(arg);
+  self->finish_validates(false);
+  if (!self->validates_.empty()) {
+    timeval tv{0, 100000};
+    evtimer_add(self->validate_timer_.get(), &tv);
+  }
+}
+
+void Server::finish_validates(bool all) {
+  if (validates_.empty()) return;
+  report::Status st = report::build(control_.snapshot(false), {static_cast<int>(getpid()), true});
+  st.written = clock::wall();
+  int64_t now = clock::now_us();
+  std::vector<Validate> waiting;
+  for (auto& v : validates_) {
+    bool done = all || now >= v.deadline_us;
+    if (!done) {
+      done = true;
+      for (const auto& svc : st.services)
+        for (const auto& c : svc.checks)
+          if (auto it = v.runs_before.find(svc.name + "\n" + c.id);
+              it != v.runs_before.end() && svc.monitored && c.runs <= it->second)
+            done = false;
+    }
+    if (!done) {
+      waiting.push_back(std::move(v));
+      continue;
+    }
+    evhttp_connection_set_closecb(v.conn, nullptr, nullptr);
+    Request r{v.req, "POST", "/api/v1/validate", nullptr, nullptr, false};
+    evhttp_add_header(evhttp_request_get_output_headers(v.req), "X-Mailwarden-All-Ok",
+                      report::all_ok(st) ? "yes" : "no");
+    send(r, 200, "OK", v.json ? "application/json" : "text/plain; charset=utf-8",
+         v.json ? report::validate_json(st) : report::validate_text(st));
+  }
+  validates_ = std::move(waiting);
 }
 
 void Server::send_page(Request& r, int code, const char* reason, const std::string& title,

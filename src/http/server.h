@@ -7,6 +7,8 @@
 //   GET  /api/v1/status?format=text      the text of `mailwarden status` (summary: /api/v1/summary)
 //   GET  /api/v1/history/NAME            the recent runs of each check of a service
 //   POST /api/v1/services/NAME/{check,monitor,unmonitor,start,stop,restart}   scripts, the CLI
+//   POST /api/v1/validate[?format=json]  checks every monitored service now and answers when
+//                                        each has run (`mailwarden validate --now`)
 //   GET  /metrics                        Prometheus text format
 // When hosts or nets are allowed, a TCP peer outside them gets 403 before anything else (a peer
 // on the unix socket is guarded by the socket's file mode instead). Every request but
@@ -80,6 +82,10 @@ class Server {
   void handle(Request& r);
   void handle_get(Request& r);
   void handle_post(Request& r);
+  void start_validate(Request& r);
+  static void on_validate_poll(evutil_socket_t, short, void* arg);
+  static void on_validate_gone(evhttp_connection* conn, void* arg);
+  void finish_validates(bool all);
   void send(Request& r, int code, const char* reason, const std::string& type,
             const std::string& body);
   void send_page(Request& r, int code, const char* reason, const std::string& title,
@@ -118,6 +124,18 @@ class Server {
   std::map<std::string, Cached> cache_;  // by path, for the status version below
   uint64_t cache_version_ = 0;           // one reference each (see on_new_connection)
   EventPtr sweep_timer_;
+  // `validate --now` requests waiting for their checks: the runs each check had before.
+  struct Validate {
+    evhttp_request* req;
+    evhttp_connection* conn;
+    bool json = false;
+    int64_t deadline_us = 0;
+    std::map<std::string, int64_t> runs_before;  // "service\ncheck id" -> runs
+  };
+  static constexpr size_t kMaxValidates = 8;
+  static constexpr int64_t kValidateDeadlineUs = 120 * 1000000LL;
+  std::vector<Validate> validates_;
+  EventPtr validate_timer_;
   // Last: freeing them frees the connections, whose end updates connections_.
   std::unique_ptr<evhttp, void (*)(evhttp*)> http_;
   std::unique_ptr<evhttp, void (*)(evhttp*)> unix_http_;  // on settings_.unix_socket

@@ -98,10 +98,10 @@ class Site:
         self.control = lib.write_control(self.dir, body)
         self.daemon = None
 
-    def start(self, ready=r"HTTP interface listening on "):
+    def start(self, ready=r"HTTP interface listening on ", checks=1):
         self.daemon = lib.Daemon(self.control).start()
         self.daemon.wait_log(ready)
-        self.daemon.wait_log(r"cycle 1: 1 checks")
+        self.daemon.wait_log(r"cycle 1: %d checks" % checks)
         return self
 
     def close(self):
@@ -437,3 +437,40 @@ def test_allow_group_is_warned_and_admits_nobody():
     lib.expect_eq(r.err, "%s:1:39: warning: allow @adm: Unix groups are not served (monit checks "
                   "their passwords with PAM, which would block the daemon); nobody logs in "
                   "through it\n" % rc, "-t warning")
+
+
+def test_validate_now_through_the_daemon():
+    down = lib.free_port()
+    site = Site("set httpd port {port} and use address 127.0.0.1\n"
+                "    allow %s:%s\n"
+                "check host down with address 127.0.0.1\n"
+                "  if failed port %d with timeout 2 seconds then alert" % (*ADMIN, down))
+    site.start(checks=2)
+    try:
+        def runs():
+            status, body = call(site.http(), "GET", "/api/v1/status", auth=ADMIN)
+            lib.expect_eq(status, 200, "status")
+            return {s["name"]: s["tests"][0]["runs"] for s in json.loads(body)["services"]}
+        before = runs()
+        r = lib.mw(site.control, "validate", "--now")
+        lib.expect_eq(r.rc, 1, "validate --now exit with a failing service")
+        lib.expect_eq(r.out, "down failed: tcp 127.0.0.1:%d: connect: cannot connect to "
+                      "127.0.0.1:%d: Connection refused\nweb ok\n" % (down, down),
+                      "validate --now output")
+        after = runs()
+        lib.expect_eq({k: after[k] - before[k] for k in after}, {"web": 1, "down": 1},
+                      "one more run of each check")
+        site.daemon.wait_log(r"HTTP: validate by admin: 2 checks started")
+        r = lib.mw(site.control, "validate", "--now", "--json")
+        lib.expect_eq(r.rc, 1, "validate --now --json exit")
+        doc = json.loads(r.out)
+        local = lib.validate_json(site.control, expect_rc=1)  # the same face, run here
+        lib.expect_eq(sorted(doc), sorted(k for k in local if k != "_result"), "the same document")
+        lib.expect_eq([(s["name"], s["status"]) for s in doc["services"]],
+                      [(s["name"], s["status"]) for s in local["services"]], "the same results")
+        lib.expect_eq([s["name"] for s in doc["services"]], ["down", "web"], "both services")
+    finally:
+        site.close()
+    r = lib.mw(site.control, "validate", "--now")
+    lib.expect_eq((r.rc, r.err), (1, "mailwarden: no daemon is running (pid file %s)\n"
+                                  % os.path.join(site.dir, "mailwarden.pid")), "without a daemon")
