@@ -98,7 +98,11 @@ int64_t wall_ms() {
 }  // namespace
 
 Dispatcher::Dispatcher(IoContext& io)
-    : exec_(io.base), director_(io), mailer_(io), alertmanager_(io), hostname_(smtp::default_hello_name()) {}
+    : exec_(io.base),
+      director_(io),
+      mailer_(io),
+      alertmanager_(io),
+      hostname_(smtp::default_hello_name()) {}
 
 Environment event_environment(const Event& e, const std::string& action) {
   std::string date = clock::format_local(e.when);
@@ -248,6 +252,12 @@ void Dispatcher::run_actions(const config::Service& service,
         ControlVerb verb = action.kind == config::ActionKind::start  ? ControlVerb::start
                            : action.kind == config::ActionKind::stop ? ControlVerb::stop
                                                                      : ControlVerb::restart;
+        if (service.mode == config::ServiceMode::passive) {
+          // mode passive: watched and alerted on, never started, stopped or restarted by a rule
+          // (the start, stop and restart verbs still work).
+          log::info("'%s': %s not run: mode passive", e.service.c_str(), control_verb_name(verb));
+          break;
+        }
         std::string why;
         if (!control(service, verb, e.description, why))
           log::warning("'%s': %s not run: %s", e.service.c_str(), control_verb_name(verb),
@@ -413,9 +423,9 @@ void Dispatcher::instance_event(const std::string& what, const std::string& desc
   // mail nobody asked for.
   for (const auto& r : config_->settings.alerts) {
     const auto& ev = r.events;
-    bool asked = !ev.negate && !ev.any_class &&
-                 std::find(ev.classes.begin(), ev.classes.end(), FailureClass::instance) !=
-                     ev.classes.end();
+    bool asked =
+        !ev.negate && !ev.any_class &&
+        std::find(ev.classes.begin(), ev.classes.end(), FailureClass::instance) != ev.classes.end();
     if (asked) mail(self, e, "alert", &r);
   }
 }

@@ -38,11 +38,10 @@ void Parser::parse_group(size_t index) {
   cfg_.services[index].groups.push_back(value("a group name"));
 }
 
-// mode active|passive|manual: how monit acts on a local service's failures. A check host runs
-// no programs, so passive reads as active; manual (not monitored until told) is kept in the
-// model for the control verbs.
+// mode active|passive|manual, as monit: passive never starts, stops or restarts the service
+// on a rule (alerts only); manual is not monitored until a verb (start, monitor) says so.
 void Parser::parse_mode(size_t index) {
-  Location where = next().where;
+  next();
   Service& svc = cfg_.services[index];
   if (accept("active")) {
     svc.mode = ServiceMode::active;
@@ -50,8 +49,6 @@ void Parser::parse_mode(size_t index) {
     svc.mode = ServiceMode::passive;
   } else if (accept("manual")) {
     svc.mode = ServiceMode::manual;
-    warn(where, "mode manual: mailwarden has no 'monitor' command yet, so '" + svc.name +
-                    "' is checked from the start");
   } else {
     fail_expected("'active', 'passive' or 'manual' after 'mode'", {"active", "passive", "manual"});
   }
@@ -59,6 +56,7 @@ void Parser::parse_mode(size_t index) {
 
 void Parser::parse_service_onreboot(size_t index) {
   next();
+  onreboot_given_.insert(index);
   Service& svc = cfg_.services[index];
   if (accept("start")) {
     svc.onreboot = OnReboot::start;
@@ -86,8 +84,8 @@ void Parser::parse_depends(size_t index) {
     if (t.kind != Token::Kind::word && t.kind != Token::Kind::string) break;
     if (svc.depends.size() > before && t.kind == Token::Kind::word &&
         (at("if") || at("group") || at("alert") || at("noalert") || at("mode") || at("onreboot") ||
-         at("depend") || at("start") || at("stop") || at("restart") ||
-         at("depends") || at("every") || at("not") || at("check") || at("set") || at("include")))
+         at("depend") || at("start") || at("stop") || at("restart") || at("depends") ||
+         at("every") || at("not") || at("check") || at("set") || at("include")))
       break;
     Location name_at = t.where;
     std::string name = value("a service name");
@@ -468,8 +466,8 @@ void Parser::parse_rule_tail(Rule& rule, const std::string& context) {
 }
 
 void Parser::parse_actions(std::vector<Action>& out) {
-  static const std::vector<std::string> actions = {"alert", "exec", "director", "restart", "start",
-                                                   "stop",  "unmonitor", "monitor"};
+  static const std::vector<std::string> actions = {"alert", "exec", "director",  "restart",
+                                                   "start", "stop", "unmonitor", "monitor"};
   do {
     const Token& t = peek();
     if (accept("alert")) {

@@ -91,13 +91,15 @@ void Parser::set_mmonit() {
 }
 
 void Parser::set_onreboot() {
-  Location where = prev().where;
-  if (!accept("start") && !accept("nostart") && !accept("laststate"))
+  if (accept("start"))
+    default_onreboot_ = OnReboot::start;
+  else if (accept("nostart"))
+    default_onreboot_ = OnReboot::nostart;
+  else if (accept("laststate"))
+    default_onreboot_ = OnReboot::laststate;
+  else
     fail_expected("'start', 'nostart' or 'laststate' after 'set onreboot'",
                   {"start", "nostart", "laststate"});
-  accepted_without_effect(where, "set onreboot",
-                          "mailwarden starts no programs and always checks every service after "
-                          "a reboot");
   check_statement_end("set onreboot", {});
 }
 

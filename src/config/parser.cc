@@ -85,9 +85,9 @@ const std::vector<Parser::BodyForm>& Parser::service_statements() {
       {"alert", &Parser::service_alert},   {"noalert", &Parser::service_noalert},
       {"mode", &Parser::parse_mode},       {"onreboot", &Parser::parse_service_onreboot},
       {"depends", &Parser::parse_depends}, {"every", &Parser::parse_every},
-      {"not", &Parser::parse_not_every},
-      {"start", &Parser::service_program}, {"stop", &Parser::service_program},
-      {"restart", &Parser::service_program}, {"depend", &Parser::parse_depends},
+      {"not", &Parser::parse_not_every},   {"start", &Parser::service_program},
+      {"stop", &Parser::service_program},  {"restart", &Parser::service_program},
+      {"depend", &Parser::parse_depends},
   };
   return forms;
 }
@@ -391,6 +391,9 @@ void Parser::finalize() {
   for (const auto& [file, where] : secret_at_)
     if (!files_with_password_.count(file)) check_secret_file_mode(file);
   check_dependencies();
+  if (default_onreboot_)
+    for (size_t i = 0; i < cfg_.services.size(); ++i)
+      if (!onreboot_given_.count(i)) cfg_.services[i].onreboot = *default_onreboot_;
   for (const auto& p : pending_timeouts_) {
     Check& chk = cfg_.services[p.service].checks[p.check];
     chk.timeout_ms = default_timeout_ms_;

@@ -430,6 +430,9 @@ class Parser {
     bool deadline_given;
   };
   std::vector<PendingTimeout> pending_timeouts_;
+  // set onreboot: the default of the services that do not say "onreboot" themselves.
+  std::optional<OnReboot> default_onreboot_;
+  std::set<size_t> onreboot_given_;
   std::vector<PendingTls> pending_tls_;
   std::vector<std::pair<size_t, TlsOverrides>> pending_mailserver_tls_;  // "with options {}"
   TlsOverrides global_tls_;

@@ -28,6 +28,7 @@
 #include "util/files.h"
 #include "util/handles.h"
 #include "util/log.h"
+#include "util/procfs.h"
 
 namespace mw::daemon {
 namespace {
@@ -165,8 +166,11 @@ class Daemon : public http::Control {
     }
     // A state file edited by hand (or from another version) may hold the wrong types; it must
     // not keep the daemon from starting.
+    // After a reboot each service's "onreboot" decides whether it is monitored.
+    bool rebooted = !snap.boot_id.empty() && !boot_id_.empty() && snap.boot_id != boot_id_;
+    if (rebooted) log::info("the host has rebooted since the state file was written");
     try {
-      engine_->restore(snap);
+      engine_->restore(snap, rebooted);
       dispatcher_->restore_state(snap.actions);
     } catch (const std::exception& e) {
       log::warning("the state file %s has an unexpected shape (%s); starting with a fresh state",
@@ -204,6 +208,7 @@ class Daemon : public http::Control {
     snap.pid = static_cast<int>(getpid());
     snap.started = started_;
     snap.written = clock::wall();
+    snap.boot_id = boot_id_;
     snap.actions = dispatcher_->save_state();
     std::string error;
     if (!state::save(engine_->config()->settings.statefile, snap, error))
@@ -314,6 +319,7 @@ class Daemon : public http::Control {
   std::vector<EventPtr> signals_;
   EventPtr cycle_timer_, save_timer_, start_timer_;
   time_t started_ = 0;
+  std::string boot_id_ = procfs::boot_id();
   bool stopping_ = false;
 };
 

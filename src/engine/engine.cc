@@ -23,7 +23,14 @@ std::string Engine::key(const std::string& service, const std::string& check_id)
 void Engine::load(std::shared_ptr<const config::Config> config) {
   std::map<std::string, Runtime> next;
   std::vector<std::string> order;
+  std::set<std::string_view> known;  // the services of the running configuration
+  if (config_)
+    for (const auto& svc : config_->services) known.insert(svc.name);
   for (const auto& svc : config->services) {
+    // mode manual: not monitored until a verb (start, monitor) says so; a service the running
+    // configuration already had keeps its state. validate checks every service.
+    if (svc.mode == config::ServiceMode::manual && !known.count(svc.name) && !ignore_schedules_)
+      unmonitored_.insert(svc.name);
     for (const auto& chk : svc.checks) {
       std::string k = key(svc.name, chk.id);
       Runtime rt;
@@ -390,13 +397,22 @@ state::Snapshot Engine::snapshot(bool history) const {
   return snap;
 }
 
-void Engine::restore(const state::Snapshot& snap) {
+void Engine::restore(const state::Snapshot& snap, bool rebooted) {
   cycle_ = snap.cycles;
   for (const auto& ss : snap.services) {
-    if (!ss.monitored && config_ &&
-        std::any_of(config_->services.begin(), config_->services.end(),
-                    [&](const config::Service& s) { return s.name == ss.name; }))
-      unmonitored_.insert(ss.name);
+    const config::Service* svc = nullptr;
+    if (config_)
+      for (const auto& s : config_->services)
+        if (s.name == ss.name) svc = &s;
+    if (svc) {
+      bool monitored = ss.monitored;
+      if (rebooted && svc->onreboot == config::OnReboot::start) monitored = true;
+      if (rebooted && svc->onreboot == config::OnReboot::nostart) monitored = false;
+      if (monitored)
+        unmonitored_.erase(ss.name);
+      else
+        unmonitored_.insert(ss.name);
+    }
     for (const auto& cs : ss.checks) {
       auto it = runtimes_.find(key(ss.name, cs.id));
       if (it == runtimes_.end()) continue;

@@ -74,7 +74,9 @@ class Engine {
   [[nodiscard]] state::Snapshot snapshot(bool history = true) const;
   // Grows whenever something a view shows changes (a result, a cycle's end, maintenance).
   [[nodiscard]] uint64_t changes() const { return changes_; }
-  void restore(const state::Snapshot& snap);
+  // `rebooted`: the state file was written before the host last booted; each service's
+  // "onreboot" then says whether it is monitored (start), not (nostart) or as it was (laststate).
+  void restore(const state::Snapshot& snap, bool rebooted = false);
 
   // Whether a result fails a rule's condition (a failed run, or a measured value past its limit).
   // Whether `rule` fails on `result`; `previous` is the value the rule saw last (for "changed").

@@ -125,6 +125,7 @@ std::string to_text(const Snapshot& s) {
   j["written_unix"] = static_cast<int64_t>(s.written);
   j["written"] = clock::format_utc(s.written);
   j["cycles"] = s.cycles;
+  if (!s.boot_id.empty()) j["boot_id"] = s.boot_id;
   json services = json::array();
   for (const auto& svc : s.services) {
     json checks = json::array();
@@ -183,6 +184,7 @@ bool from_text(const std::string& text, Snapshot& out, std::string& error) {
     s.started = static_cast<time_t>(get(j, "started_unix", int64_t{0}));
     s.written = static_cast<time_t>(get(j, "written_unix", int64_t{0}));
     s.cycles = std::max<int64_t>(0, get(j, "cycles", int64_t{0}));
+    s.boot_id = get(j, "boot_id", "").substr(0, 64);
     for (const auto& js : array_member(j, "services")) {
       if (!js.is_object()) continue;
       ServiceSnapshot svc;

@@ -65,6 +65,9 @@ struct Snapshot {
   time_t started = 0;
   time_t written = 0;
   int64_t cycles = 0;
+  // The kernel's boot id when the file was written: a different one means the host rebooted
+  // (what "onreboot" acts on).
+  std::string boot_id;
   std::vector<ServiceSnapshot> services;
   nlohmann::json actions = nlohmann::json::object();  // action bookkeeping (rate limits, ...)
 };

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 
@@ -85,6 +86,15 @@ long ticks_per_second() {
 long cpus() {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n > 0 ? n : 1;
+}
+
+std::string boot_id() {
+  auto text = read_small("/proc/sys/kernel/random/boot_id", 64);
+  if (!text) return "";
+  std::string id;
+  for (char c : *text)
+    if (std::isxdigit(static_cast<unsigned char>(c)) || c == '-') id += c;
+  return id;
 }
 
 double uptime_seconds() {

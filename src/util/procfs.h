@@ -35,6 +35,8 @@ struct ProcStat {
 [[nodiscard]] long ticks_per_second();
 [[nodiscard]] long cpus();
 [[nodiscard]] double uptime_seconds();
+// The kernel's id of this boot (/proc/sys/kernel/random/boot_id); empty when unreadable.
+[[nodiscard]] std::string boot_id();
 // /proc/meminfo in kB (MemTotal, MemAvailable, SwapTotal, SwapFree, ...).
 [[nodiscard]] std::map<std::string, int64_t> meminfo();
 

@@ -21,7 +21,7 @@ cd "$top"
 mkdir -p "$out"
 cd "$out"
 # The library is built with coverage for libFuzzer but without its main().
-[ -f Makefile ] || CXX="$cxx" CXXFLAGS="$flags -fsanitize=fuzzer-no-link" "$top/configure" --quiet
+[ -f Makefile ] || CXX="$cxx" CXXFLAGS="$flags -fsanitize=fuzzer-no-link" "$top/configure" --quiet --disable-static-deps
 make -j"${MW_JOBS:-2}" --no-print-directory libmailwarden.a >/dev/null
 
 pkgs="libevent libevent_openssl openssl libpcre2-8 libconfig++ nlohmann_json"

@@ -227,6 +227,95 @@ check system mx
         lib.expect_eq(lib.service(doc, "main_cf")["monitored"], True, "after monitor")
 
 
+def test_mode_passive_alerts_but_never_starts():
+    d = lib.tmpdir()
+    rc = control_file(d, """
+check process amavis with pidfile %s/amavisd.pid
+  start program = "touch %s/started"
+  mode passive
+""" % (d, d))
+    with lib.Daemon(rc) as dm:
+        dm.wait_log(r"'amavis': start not run: mode passive")
+        lib.expect_in("alert: 'amavis' process pidfile %s/amavisd.pid failed" % d, dm.log(),
+                      "the failure is alerted")
+        lib.expect_eq(os.path.exists(os.path.join(d, "started")), False, "start program run")
+        # The verb still starts it.
+        r = lib.mw(rc, "start", "amavis")
+        lib.expect_eq(r.rc, 0, "start amavis")
+        lib.wait_for(lambda: os.path.exists(os.path.join(d, "started")), 10, "the start program")
+
+
+def test_mode_manual_is_not_monitored_until_told():
+    d = lib.tmpdir()
+    watched = os.path.join(d, "main.cf")
+    with open(watched, "w") as f:
+        f.write("myhostname = mx.example.test\n")
+    rc = control_file(d, """
+check file standby_cf with path %s
+  mode manual
+check system mx
+""" % watched)
+    with lib.Daemon(rc) as dm:
+        dm.wait_log(r"cycle 1: 1 checks")
+        doc = lib.status_json(rc)
+        lib.expect_eq(lib.service(doc, "standby_cf")["monitored"], False, "manual, at start")
+        r = lib.mw(rc, "monitor", "standby_cf")
+        lib.expect_eq(r.rc, 0, "monitor standby_cf")
+        next_cycle(dm)
+        dm.wait_log(r"cycle \d+: 2 checks")
+    # The state file keeps it monitored across a restart of the daemon.
+    with lib.Daemon(rc) as dm:
+        dm.wait_log(r"cycle \d+: 2 checks")
+
+
+def reboot_state(rc, d, onreboot):
+    """A daemon run that unmonitors the service, then its state file as if written before the
+    host last booted."""
+    with lib.Daemon(rc) as dm:
+        dm.wait_log(r"cycle 1: ")
+        lib.expect_eq(lib.mw(rc, "unmonitor", "cf").rc, 0, "unmonitor cf")
+    state = os.path.join(d, "state.json")
+    with open(state) as f:
+        doc = json.load(f)
+    lib.expect_eq(len(doc.get("boot_id", "")), 36, "the boot id in the state file")
+    doc["boot_id"] = "00000000-0000-0000-0000-000000000000"
+    with open(state, "w") as f:
+        json.dump(doc, f)
+
+
+def test_onreboot_decides_monitoring_after_a_reboot():
+    for onreboot, monitored in (("start", True), ("nostart", False), ("laststate", False)):
+        d = lib.tmpdir()
+        watched = os.path.join(d, "main.cf")
+        with open(watched, "w") as f:
+            f.write("x\n")
+        rc = control_file(d, """
+check file cf with path %s
+  onreboot %s
+""" % (watched, onreboot))
+        reboot_state(rc, d, onreboot)
+        with lib.Daemon(rc) as dm:
+            dm.wait_log(r"the host has rebooted since the state file was written")
+            doc = lib.status_json(rc)
+            lib.expect_eq(lib.service(doc, "cf")["monitored"], monitored,
+                          "onreboot %s: monitored after a reboot" % onreboot)
+    # Without a reboot the last state stands, whatever onreboot says.
+    d = lib.tmpdir()
+    watched = os.path.join(d, "main.cf")
+    with open(watched, "w") as f:
+        f.write("x\n")
+    rc = control_file(d, """
+set onreboot nostart
+check file cf with path %s
+""" % watched)
+    with lib.Daemon(rc) as dm:
+        dm.wait_log(r"cycle 1: ")
+    with lib.Daemon(rc) as dm:
+        dm.wait_log(r"cycle \d+: 1 checks")
+        lib.expect_not_in("rebooted", dm.log(), "daemon log")
+        lib.expect_eq(lib.service(lib.status_json(rc), "cf")["monitored"], True, "no reboot")
+
+
 # ---- program, filesystem, file, system ----------------------------------------------------
 
 def test_program_runs_a_monitoring_plugin():

@@ -2,6 +2,7 @@
 """Soak: the daemon for many 1 s cycles under churn. A script that prints figures, not a test.
 
     MW_SRCDIR=. MW_BUILDDIR=build python3 tests/soak/soak.py [--cycles N] [--checks N] [--keep]
+                                       [--tmpfs-mb N] [--usr1-every SECONDS]
 
 Runs `mailwarden -I` (as root, with MAILWARDEN_ALLOW_ROOT=1, in a private directory) with
 --checks services at `set daemon 1`:
@@ -10,11 +11,12 @@ Runs `mailwarden -I` (as root, with MAILWARDEN_ALLOW_ROOT=1, in a private direct
   - 20% flapping: connects to a listener this script opens and closes every 5 s.
 Every state change mails soak@example.test through an SMTP sink this script runs, which is up
 for 25 s, then down for 15 s, and so on; mails no server takes wait in the event queue. The state
-file and the event queue live on a 1 MiB tmpfs that a filler file fills up completely for 20 s
-out of every 120 s. Every 60 s: SIGHUP (reload); every 30 s: a flood of 50 SIGUSR1.
+file and the event queue live on a small tmpfs (4 MiB) that a filler file fills up completely for 20 s
+out of every 120 s. Every 60 s: SIGHUP (reload); every 30 s: a flood of 50 SIGUSR1;
+with --usr1-every, one more SIGUSR1 (an extra cycle) every so many seconds.
 
-Every 10 s it prints the daemon's RSS and open file descriptors, the cycle reached, whether
-the state file parses, and the alert counts. At the end the flapping stops, the mail server
+Every 10 s it prints the daemon's RSS and open file descriptors, the cycle reached (from its
+log), the cycle the state file on disk was written in, whether the state file parses, and the alert counts. At the end the flapping stops, the mail server
 stays up, the queue drains, and it prints: alerts the daemon raised ("alert: ..." log lines),
 mails the sink received, mails the daemon logged as dropped, and what is left in the queue.
 Lost = raised - received - dropped (must be 0). Exit status 0 when nothing was lost, the
@@ -164,6 +166,12 @@ def main():
     ap.add_argument("--cycles", type=int, default=10000)
     ap.add_argument("--checks", type=int, default=300)
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    ap.add_argument("--tmpfs-mb", type=int, default=4,
+                    help="size of the tmpfs under the state file and the queue (the state file "
+                         "of 300 checks with their history is ~0.5 MB; an atomic write needs room "
+                         "for two)")
+    ap.add_argument("--usr1-every", type=float, default=0,
+                    help="also send one SIGUSR1 (an extra cycle) every N seconds")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("soak: run as root (it mounts a tmpfs)")
@@ -171,7 +179,7 @@ def main():
     work = tempfile.mkdtemp(prefix="mw-soak-")
     full = os.path.join(work, "full")  # the small tmpfs: state and event queue
     os.makedirs(full)
-    mounted = subprocess.call(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", full]) == 0
+    mounted = subprocess.call(["mount", "-t", "tmpfs", "-o", "size=%dm,mode=0755" % args.tmpfs_mb, "tmpfs", full]) == 0
     if not mounted:
         print("soak: cannot mount a tmpfs; the disk-full phases are skipped", flush=True)
     peer_port, dead_port, flap_port, smtp_port = free_port(), free_port(), free_port(), free_port()
@@ -218,16 +226,22 @@ def main():
     state_reads = 0
     hups = usr1 = 0
     filler = os.path.join(full, "filler")
-    last_hup = last_usr1 = last_sample = t0
-    cycle = 0
+    last_hup = last_usr1 = last_sample = last_tick = t0
+    cycle = 0  # the last "cycle N:" line of the daemon's log
+    state_cycle = 0  # the cycle the state file on disk was written in
+    scanner = LogScanner(log_path)
     print("soak: %d checks (%d ok, %d failing, %d flapping), 1 s cycles, until cycle %d; in %s"
           % (args.checks, n_ok, n_fail, n_flap, args.cycles, work), flush=True)
-    print("%8s %7s %8s %5s %6s %8s %8s %s" % ("time_s", "cycle", "rss_MB", "fds", "state", "raised", "received", "phase"),
+    print("%8s %7s %7s %8s %5s %6s %8s %8s %s" % ("time_s", "cycle", "st_cyc", "rss_MB", "fds", "state", "raised", "received", "phase"),
           flush=True)
     try:
         while cycle < args.cycles:
-            time.sleep(0.5)
+            time.sleep(min(0.5, args.usr1_every) if args.usr1_every > 0 else 0.5)
             now = time.time()
+            if args.usr1_every > 0 and now - last_tick >= args.usr1_every:
+                daemon.send_signal(signal.SIGUSR1)
+                usr1 += 1
+                last_tick = now
             if daemon.poll() is not None:
                 print("soak: the daemon exited with %s" % daemon.returncode, flush=True)
                 break
@@ -264,7 +278,7 @@ def main():
                         st = json.load(f)
                     state_reads += 1
                     ok = "ok" if st.get("format") == 1 else "BAD"
-                    cycle = int(st.get("cycles", cycle))
+                    state_cycle = int(st.get("cycles", state_cycle))
                     if ok != "ok":
                         state_failures += 1
                 except FileNotFoundError:
@@ -272,9 +286,10 @@ def main():
                 except (ValueError, OSError):
                     state_failures += 1
                     ok = "BAD"
-                raised = count(log_path, RAISED)
+                scanner.scan()
+                raised, cycle = scanner.raised, scanner.cycle
                 samples.append((now - t0, cycle, rss, fds))
-                print("%8.0f %7d %8.1f %5d %6s %8d %8d %s" % (now - t0, cycle, rss, fds, ok, raised, sink.received, phase),
+                print("%8.0f %7d %7d %8.1f %5d %6s %8d %8d %s" % (now - t0, cycle, state_cycle, rss, fds, ok, raised, sink.received, phase),
                       flush=True)
     except KeyboardInterrupt:
         print("soak: interrupted", flush=True)
@@ -287,8 +302,8 @@ def main():
     drain_until = time.time() + 120
     while time.time() < drain_until and daemon.poll() is None:
         time.sleep(2)
-        raised = count(log_path, RAISED)
-        dropped = count(log_path, DROPPED)
+        scanner.scan()
+        raised, dropped = scanner.raised, scanner.dropped
         if sink.received + dropped >= raised and not queued(full):
             break
     running = daemon.poll() is None
@@ -298,7 +313,8 @@ def main():
             daemon.wait(60)
         except subprocess.TimeoutExpired:
             daemon.kill()
-    raised, dropped = count(log_path, RAISED), count(log_path, DROPPED)
+    scanner.scan()
+    raised, dropped, cycle = scanner.raised, scanner.dropped, scanner.cycle
     left = queued(full)
     peer.terminate()
     peer.wait()
@@ -318,7 +334,7 @@ def main():
     print("  alerts raised %d, mails received %d, dropped (logged) %d, left in the queue %d, lost %d"
           % (raised, sink.received, dropped, left, lost))
     print("  state file: %d reads, %d unparseable" % (state_reads, state_failures))
-    errors = count(log_path, re.compile(r"cannot write the state file"))
+    errors = scanner.state_errors
     print("  state writes refused by the full disk (logged): %d" % errors)
     ok = ok and lost == 0 and state_failures == 0 and cycle >= args.cycles
     print("soak: %s" % ("OK" if ok else "NOT OK"), flush=True)
@@ -335,16 +351,40 @@ RAISED = re.compile(r"\] (?:info|error)\s*: alert: '")
 DROPPED = re.compile(r"alert mail to \S+ dropped")
 
 
-def count(path, pattern):
-    n = 0
-    try:
-        with open(path, errors="replace") as f:
-            for line in f:
-                if pattern.search(line):
-                    n += 1
-    except FileNotFoundError:
-        pass
-    return n
+CYCLE = re.compile(r"\] info\s*: cycle (\d+): ")
+STATE_ERROR = re.compile(r"cannot write the state file")
+
+
+class LogScanner:
+    """Reads the daemon's log incrementally (it grows to tens of MB): alerts raised, mails
+    dropped, the last cycle, refused state writes."""
+
+    def __init__(self, path):
+        self.path, self.offset, self.rest = path, 0, b""
+        self.raised = self.dropped = self.cycle = self.state_errors = 0
+
+    def scan(self):
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except FileNotFoundError:
+            return
+        self.offset += len(data)
+        lines = (self.rest + data).split(b"\n")
+        self.rest = lines.pop()
+        for raw in lines:
+            line = raw.decode(errors="replace")
+            if RAISED.search(line):
+                self.raised += 1
+            elif DROPPED.search(line):
+                self.dropped += 1
+            elif STATE_ERROR.search(line):
+                self.state_errors += 1
+            else:
+                m = CYCLE.search(line)
+                if m:
+                    self.cycle = max(self.cycle, int(m.group(1)))
 
 
 def queued(full):
