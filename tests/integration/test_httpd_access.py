@@ -12,6 +12,7 @@ import base64
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import ssl
@@ -405,6 +406,24 @@ def test_htpasswd_hashes_reload_and_actions_of_read_only_users():
             program = "stop" if verb == "stop" else "start"  # restart: stop, then start
             site.daemon.wait_log(r"'web': %s program exited with status 0" % program,
                                  count=marks.count({"stop": "stopped", "start": "started"}[program]))
+        # The page of a process offers its programs to a read-write user, not to a read-only one.
+        status, page = call(site.http(), "GET", "/service/web", auth=("bob", "bcrypt-pass"))
+        lib.expect_eq(status, 200, "the service page")
+        buttons = re.findall(r'<form method="post" action="/service/web/(\w+)">', page)
+        lib.expect_eq(buttons, ["check", "unmonitor", "restart", "stop"], "the page's actions")
+        status, page = call(site.http(), "GET", "/service/web", auth=VIEWER)
+        lib.expect_eq(re.findall(r'<form method="post"', page), [], "no actions for read-only")
+        token = re.search(r'name="csrf" value="([0-9a-f]{64})"',
+                          call(site.http(), "GET", "/service/web", auth=("bob", "bcrypt-pass"))[1])
+        status, _ = call(site.http(), "POST", "/service/web/stop", auth=("bob", "bcrypt-pass"),
+                         body="csrf=" + token.group(1),
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+        lib.expect_eq(status, 303, "the page's Stop button (then back to the page)")
+        marks += "stopped\n"
+        lib.wait_for(lambda: open(site.marks).read() == marks, 10, "the mark of the Stop button")
+        status, _ = call(site.http(), "POST", "/service/web/start", auth=("bob", "bcrypt-pass"),
+                         body="csrf=0", headers={"Content-Type": "application/x-www-form-urlencoded"})
+        lib.expect_eq(status, 403, "a form without the right token")
         status, body = call(site.http(), "POST", "/api/v1/services/nosuch/start",
                             auth=("bob", "bcrypt-pass"), headers=api)
         lib.expect_eq((status, json.loads(body)["message"]), (404, "no service named 'nosuch'"),
