@@ -150,14 +150,13 @@ Server::~Server() {
   sweep(true);
 }
 
-std::unique_ptr<evhttp, void (*)(evhttp*)> Server::new_http(const HttpdSettings& s, bool local) {
+std::unique_ptr<evhttp, void (*)(evhttp*)> Server::new_http(bool local) {
   std::unique_ptr<evhttp, void (*)(evhttp*)> h(evhttp_new(base_), evhttp_free);
   if (!h) return h;
   evhttp_set_gencb(h.get(), &Server::on_request, this);
   evhttp_set_bevcb(h.get(), local ? &Server::on_new_local_connection : &Server::on_new_connection,
                    this);
   evhttp_set_allowed_methods(h.get(), EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
-  (void)s;
   return h;
 }
 
@@ -192,7 +191,7 @@ bool Server::configure(const HttpdSettings& in, int refresh_s, std::string& erro
     http_.reset();
     bound_.clear();
   } else if (!http_ || bound_ != want) {
-    auto h = new_http(s, false);
+    auto h = new_http(false);
     if (!h) {
       error = "cannot create the HTTP server";
       return false;
@@ -234,9 +233,9 @@ bool Server::configure(const HttpdSettings& in, int refresh_s, std::string& erro
   return true;
 }
 
-// The unix socket: made with the configured mode (0600 by default when only the owner may
-// use it) before anyone can connect, a stale one left by a killed daemon replaced, one that a
-// live server answers on refused.
+// The unix socket: made with the configured mode (monit's default 0660; 0600 lets only the
+// daemon's user in) before anyone can connect, a stale one left by a killed daemon replaced, one
+// that a live server answers on refused.
 bool Server::open_unix(const HttpdSettings& s, std::string& error) {
   std::string want = s.unix_socket + " " + std::to_string(s.socket_mode) + " " +
                      std::to_string(s.socket_uid) + " " + std::to_string(s.socket_gid);
@@ -288,7 +287,7 @@ bool Server::open_unix(const HttpdSettings& s, std::string& error) {
   }
   evconnlistener* lev = evconnlistener_new(base_, nullptr, nullptr,
                                            LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
-  auto h = new_http(s, true);
+  auto h = new_http(true);
   if (!lev || !h || !evhttp_bind_listener(h.get(), lev)) {
     if (lev) {
       evconnlistener_free(lev);

@@ -71,8 +71,7 @@ class Server {
   static bufferevent* on_new_connection(event_base* base, void* arg);
   static bufferevent* on_new_local_connection(event_base* base, void* arg);
   bufferevent* track(event_base* base, bufferevent* bev, bool tls);
-  [[nodiscard]] std::unique_ptr<evhttp, void (*)(evhttp*)> new_http(const HttpdSettings& s,
-                                                                    bool local);
+  [[nodiscard]] std::unique_ptr<evhttp, void (*)(evhttp*)> new_http(bool local);
   [[nodiscard]] bool open_unix(const HttpdSettings& s, std::string& error);
   void close_unix();
   [[nodiscard]] bool check_file_password(const FileUser& u, const std::string& password,
