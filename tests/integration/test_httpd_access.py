@@ -246,6 +246,29 @@ def test_client_certificates_required_and_a_stalled_handshake_blocks_nobody():
                       "add 'unixsocket PATH' to set httpd for the CLI); showing the state file",
                       r.err, "the CLI without a client certificate")
 
+        # Seventy clients that never send a ClientHello: beyond the bound of 64 connections they
+        # are closed at once, while the 64 are still open (waiting for their timeout).
+        for _ in range(70):
+            stalled.append(socket.create_connection(("127.0.0.1", site.port), timeout=20))
+        for s in stalled[64:]:
+            lib.expect_eq(s.recv(100), b"", "a connection beyond the bound closed")
+        still_open = 0
+        for s in stalled[:64]:
+            s.setblocking(False)
+            try:
+                s.recv(100)
+            except BlockingIOError:
+                still_open += 1
+        lib.expect_eq(still_open, 64, "connections within the bound still waiting")
+        for s in stalled:
+            s.close()
+        stalled = []
+        def healthy():
+            try:
+                return call(site.https(verifying(c, cert)), "GET", "/-/healthy")[0] == 200
+            except (OSError, http.client.HTTPException):
+                return False  # the server has not yet noticed that the others are gone
+        lib.wait_for(healthy, 5, "served again once they are gone")
         # Twenty clients that connect and never send a ClientHello: others are served meanwhile,
         # and each stalled one is closed by the request timeout (10 s).
         for _ in range(20):
