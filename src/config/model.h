@@ -231,14 +231,18 @@ struct Rule {
 struct MailUrl {
   std::string shown;   // for people and logs: scheme://user@host:port/path, never the password
   std::string scheme;  // smtp smtps smtp+starttls imap imaps imap+starttls pop3 pop3s file
+                       // ftp ftps (AUTH TLS) irc irctls
   Endpoint endpoint;
   TlsMode tls_mode = TlsMode::none;
   TlsSettings tls;  // set ssl options merged with the check's own block
   std::string username;
   std::string password;
   std::string masteruser;  // from a credentials entry: authenticates to act as `username`
-  std::string path;        // imap: the mailbox (default INBOX); file: the directory
+  std::string path;        // imap: the mailbox (default INBOX); file: the directory;
+                           // ftp: the directory (empty: where the login lands); irc: the channel
   [[nodiscard]] bool is_file() const { return scheme == "file"; }
+  [[nodiscard]] bool is_ftp() const { return scheme.rfind("ftp", 0) == 0; }
+  [[nodiscard]] bool is_irc() const { return scheme.rfind("irc", 0) == 0; }
 };
 
 // check replication: the reference server's mailboxes compared with each replica's by STATUS.

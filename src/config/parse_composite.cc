@@ -55,6 +55,11 @@ const std::vector<SchemeInfo>& schemes() {
       {"pop3s", "pop3s", 995, TlsMode::implicit},
       {"pop3+starttls", "pop3+starttls", 110, TlsMode::starttls},
       {"file", "file", 0, TlsMode::none},
+      {"ftp", "ftp", 21, TlsMode::none},
+      {"ftps", "ftps", 21, TlsMode::starttls},  // explicit: AUTH TLS (RFC 4217)
+      {"irc", "irc", 6667, TlsMode::none},
+      {"irctls", "irctls", 6697, TlsMode::implicit},
+      {"ircs", "irctls", 6697, TlsMode::implicit},
   };
   return all;
 }
@@ -116,6 +121,9 @@ std::string parse_mail_url(const std::string& text, MailUrl& out) {
   out.scheme = info->canonical;
   out.tls_mode = info->tls;
   std::string rest = text.substr(sep + 3);
+  // An IRC channel may be written as it is spelled: irc://host/#alerts.
+  if (auto hash = rest.find("/#"); hash != std::string::npos && out.scheme.rfind("irc", 0) == 0)
+    rest.replace(hash, 2, "/%23");
   if (rest.find_first_of("?#") != std::string::npos)
     return "a URL here takes no query or fragment (?... or #...)";
   if (rest.find_first_of(" \t\r\n") != std::string::npos) return "a URL cannot contain spaces";
@@ -179,19 +187,35 @@ std::string parse_mail_url(const std::string& text, MailUrl& out) {
     out.endpoint.port = static_cast<uint16_t>(port);
   }
   bool imap = out.scheme.rfind("imap", 0) == 0;
+  bool with_path = imap || out.is_ftp() || out.is_irc();
   if (imap) {
     std::string mailbox = raw_path.empty() ? "" : raw_path.substr(1);
     if (!percent_decode(mailbox, out.path, error)) return "in the mailbox: " + error;
     if (out.path.empty()) out.path = "INBOX";
+  } else if (out.is_ftp()) {
+    // The directory as the server names it, relative to the login's unless it starts with '/'
+    // twice (ftp://host//abs): RFC 1738's CWD per segment, spelled as one path.
+    std::string dir = raw_path.empty() ? "" : raw_path.substr(1);
+    if (!percent_decode(dir, out.path, error)) return "in the directory: " + error;
+    while (out.path.size() > 1 && out.path.back() == '/') out.path.pop_back();
+  } else if (out.is_irc()) {
+    std::string channel = raw_path.empty() ? "" : raw_path.substr(1);
+    if (!percent_decode(channel, out.path, error)) return "in the channel: " + error;
+    if (out.path.empty())
+      return "an IRC URL names its channel: irc://nick@host:6667/alerts (or /%23alerts)";
+    if (out.path[0] != '#' && out.path[0] != '&') out.path = "#" + out.path;
+    if (out.path.size() > 50 || out.path.find_first_of(" ,:\a") != std::string::npos)
+      return "'" + str::printable(out.path) + "' is not an IRC channel name";
   } else if (!raw_path.empty() && raw_path != "/") {
-    return "only imap URLs take a path (the mailbox); this " + out.scheme + " URL cannot";
+    return "only imap, ftp and irc URLs take a path (the mailbox, directory or channel); this " +
+           out.scheme + " URL cannot";
   }
   std::string host_shown = out.endpoint.host.find(':') == std::string::npos
                                ? out.endpoint.host
                                : "[" + out.endpoint.host + "]";
   out.shown = out.scheme + "://" + (raw_user.empty() ? "" : raw_user + "@") + host_shown + ":" +
               std::to_string(out.endpoint.port);
-  if (imap) out.shown += "/" + out.path;
+  if (with_path && !out.path.empty()) out.shown += "/" + out.path;
   return {};
 }
 
@@ -442,10 +466,17 @@ class CompositeParser {
     if (k == "send") {
       p_.accept("via");
       dc.send =
-          url("the sending URL (smtp://, smtps://, smtp+starttls:// or file:///)", d_.send_at);
-      if (dc.send.scheme.rfind("smtp", 0) != 0 && !dc.send.is_file())
-        p_.fail(d_.send_at, "send via an smtp://, smtps://, smtp+starttls:// or file:/// URL");
+          url("the sending URL (smtp://, smtps://, smtp+starttls://, file:///, ftp://, ftps://, "
+              "irc:// or irctls://)",
+              d_.send_at);
+      bool smtp = dc.send.scheme.rfind("smtp", 0) == 0;
+      if (!smtp && !dc.send.is_file() && !dc.send.is_ftp() && !dc.send.is_irc())
+        p_.fail(d_.send_at,
+                "send via an smtp://, smtps://, smtp+starttls://, file:///, ftp://, ftps://, "
+                "irc:// or irctls:// URL");
       if (p_.accept("credentials")) delivery_credentials(dc.send_credentials, true);
+      // The addresses name the probe's envelope and headers; only SMTP cannot do without them.
+      if (!smtp && !is_kw(p_.peek(), "from")) return;
       p_.expect_kw("from", "after the sending URL (send via URL from \"ADDRESS\" to \"ADDRESS\")");
       dc.from = address("the sender's address");
       // "to" is a noise word: the recipient simply follows.
@@ -456,11 +487,11 @@ class CompositeParser {
     } else if (k == "receive") {
       p_.accept("via");
       dc.receive =
-          url("the receiving URL (imap://, imaps://, imap+starttls://, pop3://, pop3s:// "
-              "or file:///)",
+          url("the receiving URL (imap://, imaps://, imap+starttls://, pop3://, pop3s://, "
+              "file:///, ftp://, ftps://, irc:// or irctls://)",
               d_.receive_at);
       if (dc.receive.scheme.rfind("smtp", 0) == 0)
-        p_.fail(d_.receive_at, "receive via an imap, pop3 or file URL (smtp only sends)");
+        p_.fail(d_.receive_at, "receive via an imap, pop3, file, ftp or irc URL (smtp only sends)");
       if (p_.accept("credentials")) delivery_credentials(dc.receive_credentials, false);
     } else if (k == "within") {
       dc.within_ms = p_.duration_ms("the time the message may take to arrive", 1000);
@@ -486,9 +517,15 @@ class CompositeParser {
     size_t service = d_.service;
     size_t check = p_.cfg_.services[service].checks.size() - 1;
     Parser& p = p_;
-    p_.use_credentials(slot, name_at, [&p, service, check, sending](const Credential& c) {
+    p_.use_credentials(slot, name_at, [&p, service, check, sending, name_at](const Credential& c) {
       auto& dc = *p.cfg_.services[service].checks[check].as<DeliveryCheck>();
       MailUrl& u = sending ? dc.send : dc.receive;
+      if (!c.masteruser.empty() && (u.is_ftp() || u.is_irc())) {
+        p.d_.error(name_at, "credentials \"" +
+                                (sending ? dc.send_credentials : dc.receive_credentials) +
+                                "\" have a masteruser; FTP and IRC log in as the user itself");
+        return;
+      }
       u.username = c.username;
       u.password = c.password;
       u.masteruser = c.masteruser;
@@ -505,13 +542,17 @@ class CompositeParser {
       if (u->is_file() && named) p_.fail(at, "a file:/// URL takes no credentials");
       if (named && !u->username.empty())
         p_.fail(at, "the URL carries a login and credentials are named too: give one of them");
-      if (!u->is_file() && u != &dc.send && u->username.empty() && !named)
-        p_.fail(at,
-                "receiving needs a login: put it in the URL (imaps://user%40domain:pw@host) "
-                "or say credentials \"NAME\"");
-      if (!u->username.empty() && u->password.empty() && !named)
+      if (!u->is_file() && !u->is_irc() && (u != &dc.send || u->is_ftp()) && u->username.empty() &&
+          !named)
+        p_.fail(at, u->is_ftp() ? "FTP needs a login: put it in the URL "
+                                  "(ftps://user:pw@host/dir) or say credentials \"NAME\""
+                                : "receiving needs a login: put it in the URL "
+                                  "(imaps://user%40domain:pw@host) or say credentials \"NAME\"");
+      if (!u->username.empty() && u->password.empty() && !named && !u->is_irc())
         p_.fail(at, "the URL's user " + u->username + " has no password (user:password@host)");
     }
+    if (dc.from.empty()) dc.from = "probe@mailwarden.invalid";
+    if (dc.to.empty()) dc.to = dc.from;
     // The wait must fit in the run with room for connecting, sending and cleaning up.
     int64_t slack = 6 * check_.timeout_ms;
     check_.deadline_ms = d_.deadline.value_or(dc.within_ms + slack);
@@ -686,11 +727,13 @@ void Parser::finish_composites() {
       for (auto* u : {&dc->send, &dc->receive}) {
         settle(*u);
         const Location& at = u == &dc->send ? draft->send_at : draft->receive_at;
-        if (!u->username.empty() && u->tls_mode == TlsMode::none && !dc->allow_plaintext)
-          d_.error(at, "the password of " + u->username +
+        // An IRC URL's user is a nick: only a server password is a secret.
+        bool secret = u->is_irc() ? !u->password.empty() : !u->username.empty();
+        if (secret && u->tls_mode == TlsMode::none && !dc->allow_plaintext)
+          d_.error(at, "the password of " + (u->is_irc() ? "the IRC server" : u->username) +
                            " would cross an unencrypted connection to " + u->shown +
                            "; use a TLS scheme (smtps, smtp+starttls, imaps, imap+starttls, "
-                           "pop3s) or say 'allow plaintext'");
+                           "pop3s, ftps, irctls) or say 'allow plaintext'");
       }
     }
   }

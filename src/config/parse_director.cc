@@ -479,35 +479,7 @@ void Parser::parse_director_action(DirectorActionSpec& spec) {
   if (!cfg_.services.empty() && cfg_.services.back().kind != ServiceKind::host)
     fail(at, "director actions belong to a 'check host' whose address is a backend");
   if (accept("via")) spec.via = director_endpoint("after 'via'");
-  for (;;) {
-    if (accept("repeat")) {
-      expect_kw("every", "after 'repeat'");
-      spec.repeat_every = static_cast<int>(number("a number of cycles", 1, 100000));
-      expect_kw("cycles", "after 'repeat every N'");
-    } else if (accept("rate")) {
-      expect_kw("limit", "after 'rate' (rate limit N per M seconds)");
-      RateLimit rate;
-      rate.count = static_cast<int>(number("the number of runs", 1, 100000));
-      expect_kw("per", "after 'rate limit N' (rate limit N per M seconds)");
-      Location at_period = peek().where;
-      long long period = peek().kind == Token::Kind::number ? number("the period", 1, 1000000) : 1;
-      std::string unit = peek().kind == Token::Kind::word ? str::lower(peek().text) : "";
-      long long factor = 0;
-      if (unit == "s" || unit == "sec" || unit == "second" || unit == "seconds") factor = 1;
-      if (unit == "min" || unit == "minute" || unit == "minutes") factor = 60;
-      if (unit == "h" || unit == "hour" || unit == "hours") factor = 3600;
-      if (factor == 0)
-        fail_expected("'seconds', 'minutes' or 'hours' after 'per'",
-                      {"seconds", "minutes", "hours"});
-      next();
-      if (period * factor > 366LL * 86400)
-        fail(at_period, "a rate limit period can be at most a year");
-      rate.per_seconds = static_cast<int>(period * factor);
-      spec.rate = rate;
-    } else {
-      break;
-    }
-  }
+  while (parse_repeat_or_rate(spec.repeat_every, spec.rate)) continue;
   // The backend is the service's address, as the director lists it (an IP).
   size_t service = cfg_.services.size() - 1;
   Location where = at;

@@ -548,49 +548,66 @@ void Parser::parse_exec(ExecSpec& e) {
   e.command = string_value("the command to run after 'exec'");
   if (str::trim(e.command).empty()) fail(where, "exec needs a command");
   for (;;) {
-    if (accept("uid")) {
-      e.uid = resolve_user(value("a user name or uid"));
-    } else if (accept("gid")) {
-      e.gid = resolve_group(value("a group name or gid"));
-    } else if (accept("timeout")) {
+    if (accept("timeout")) {
       int64_t ms = duration_ms("the exec timeout", 1000);
       if (ms > 7LL * 86400 * 1000) fail(prev().where, "an exec timeout can be at most 7 days");
       e.timeout_s = static_cast<int>(ms / 1000);
-    } else if (accept("repeat")) {
-      expect_kw("every", "after 'repeat'");
-      e.repeat_every = static_cast<int>(number("a number of cycles", 1, 100000));
-      expect_kw("cycles", "after 'repeat every N'");
-    } else if (accept("rate")) {
-      expect_kw("limit", "after 'rate' (rate limit N per M seconds)");
-      RateLimit rate;
-      rate.count = static_cast<int>(number("the number of runs", 1, 100000));
-      expect_kw("per", "after 'rate limit N' (rate limit N per M seconds)");
-      Location at_period = peek().where;
-      long long period = peek().kind == Token::Kind::number ? number("the period", 1, 1000000) : 1;
-      static const std::vector<std::string> units = {"seconds", "minutes", "hours"};
-      std::string unit = peek().kind == Token::Kind::word ? str::lower(peek().text) : "";
-      long long factor = 0;
-      if (unit == "s" || unit == "sec" || unit == "second" || unit == "seconds") factor = 1;
-      if (unit == "min" || unit == "minute" || unit == "minutes") factor = 60;
-      if (unit == "h" || unit == "hour" || unit == "hours") factor = 3600;
-      if (factor == 0) fail_expected("'seconds', 'minutes' or 'hours' after 'per'", units);
-      next();
-      if (period * factor > 366LL * 86400)
-        fail(at_period, "a rate limit period can be at most a year");
-      rate.per_seconds = static_cast<int>(period * factor);
-      e.rate = rate;
-    } else {
+    } else if (!parse_run_as(e) && !parse_repeat_or_rate(e.repeat_every, e.rate)) {
       break;
     }
   }
-  // "as uid U" alone runs with U's own group, never with mailwarden's (root's) group.
-  if (e.uid && !e.gid) {
-    struct passwd* pw = getpwuid(*e.uid);
-    if (!pw)
-      fail(where, "exec as uid " + std::to_string(*e.uid) +
-                      " needs a gid as well (no user has that uid): add 'gid G'");
-    e.gid = pw->pw_gid;
+  if (e.uid && !e.gid)
+    e.gid = group_of_uid(*e.uid, where,
+                         "exec as uid " + std::to_string(*e.uid) +
+                             " needs a gid as well (no user has that uid): add 'gid G'");
+}
+
+bool Parser::parse_run_as(ExecSpec& e) {
+  if (accept("uid")) {
+    e.uid = resolve_user(value("a user name or uid"));
+  } else if (accept("gid")) {
+    e.gid = resolve_group(value("a group name or gid"));
+  } else {
+    return false;
   }
+  return true;
+}
+
+// "as uid U" alone runs with U's own group, never with mailwarden's (root's) group.
+gid_t Parser::group_of_uid(uid_t uid, const Location& where, const std::string& unknown) {
+  struct passwd* pw = getpwuid(uid);
+  if (!pw) fail(where, unknown);
+  return pw->pw_gid;
+}
+
+// "repeat every N cycles" or "rate limit N per [M] seconds|minutes|hours" after an action;
+// false when neither follows.
+bool Parser::parse_repeat_or_rate(int& repeat_every, std::optional<RateLimit>& out) {
+  if (accept("repeat")) {
+    expect_kw("every", "after 'repeat'");
+    repeat_every = static_cast<int>(number("a number of cycles", 1, 100000));
+    expect_kw("cycles", "after 'repeat every N'");
+    return true;
+  }
+  if (!accept("rate")) return false;
+  expect_kw("limit", "after 'rate' (rate limit N per M seconds)");
+  RateLimit rate;
+  rate.count = static_cast<int>(number("the number of runs", 1, 100000));
+  expect_kw("per", "after 'rate limit N' (rate limit N per M seconds)");
+  Location at_period = peek().where;
+  long long period = peek().kind == Token::Kind::number ? number("the period", 1, 1000000) : 1;
+  std::string unit = peek().kind == Token::Kind::word ? str::lower(peek().text) : "";
+  long long factor = 0;
+  if (unit == "s" || unit == "sec" || unit == "second" || unit == "seconds") factor = 1;
+  if (unit == "min" || unit == "minute" || unit == "minutes") factor = 60;
+  if (unit == "h" || unit == "hour" || unit == "hours") factor = 3600;
+  if (factor == 0)
+    fail_expected("'seconds', 'minutes' or 'hours' after 'per'", {"seconds", "minutes", "hours"});
+  next();
+  if (period * factor > 366LL * 86400) fail(at_period, "a rate limit period can be at most a year");
+  rate.per_seconds = static_cast<int>(period * factor);
+  out = rate;
+  return true;
 }
 
 // A number that fits the id type and is not (id_t)-1, which means "no change" to setuid.

@@ -255,25 +255,18 @@ ExecSpec Parser::parse_program_spec(const std::string& which) {
   if (str::trim(e.command).empty()) fail(where, "the " + which + " program needs a command");
   e.timeout_s = static_cast<int>(kServiceProgramTimeoutS);
   for (;;) {
-    if (accept("uid")) {
-      e.uid = resolve_user(value("a user name or uid"));
-    } else if (accept("gid")) {
-      e.gid = resolve_group(value("a group name or gid"));
-    } else if (accept("timeout")) {
+    if (accept("timeout")) {
       int64_t ms = duration_ms("the " + which + " program's timeout", 1000);
       if (ms > 86400LL * 1000) fail(prev().where, "a program timeout can be at most a day");
       e.timeout_s = static_cast<int>(ms / 1000);
-    } else {
+    } else if (!parse_run_as(e)) {
       break;
     }
   }
-  if (e.uid && !e.gid) {
-    struct passwd* pw = getpwuid(*e.uid);
-    if (!pw)
-      fail(where, "the " + which + " program runs as uid " + std::to_string(*e.uid) +
-                      ", which no user has: add 'gid G'");
-    e.gid = pw->pw_gid;
-  }
+  if (e.uid && !e.gid)
+    e.gid = group_of_uid(*e.uid, where,
+                         "the " + which + " program runs as uid " + std::to_string(*e.uid) +
+                             ", which no user has: add 'gid G'");
   return e;
 }
 

@@ -376,6 +376,11 @@ class Parser {
   void parse_actions(std::vector<Action>& out);
   void parse_severity(Severity& out);
   void parse_exec(ExecSpec& e);
+  // The clauses actions share: "uid U", "gid G" (after "as"); "repeat every N cycles",
+  // "rate limit N per M seconds". False when the next token starts none of them.
+  bool parse_run_as(ExecSpec& e);
+  bool parse_repeat_or_rate(int& repeat_every, std::optional<RateLimit>& rate);
+  gid_t group_of_uid(uid_t uid, const Location& where, const std::string& unknown);
   uid_t resolve_user(const std::string& name);
   gid_t resolve_group(const std::string& name);
   void finish_port_test(size_t index, Check chk, PortCheck pc, const PortClauses& c, Rule rule,

@@ -243,7 +243,8 @@ Task<void> Connection::connect_one(const sockaddr* sa, int salen) {
   log_line('*', "connected to " + peer_);
 }
 
-Task<void> Connection::start_tls(const TlsSettings& settings, const std::string& host) {
+Task<void> Connection::start_tls(const TlsSettings& settings, const std::string& host,
+                                 SSL_SESSION* resume) {
   if (!bev_ || status_ != Status::open)
     throw ProbeError(FailureClass::protocol, "connection closed before the TLS handshake");
   if (evbuffer_get_length(bufferevent_get_input(bev_.get())) > 0)
@@ -256,6 +257,8 @@ Task<void> Connection::start_tls(const TlsSettings& settings, const std::string&
   if (!ctx) throw ProbeError(FailureClass::tls, error);
   SslPtr ssl = tls::new_client(ctx, host, settings, error);
   if (!ssl) throw ProbeError(FailureClass::tls, error);
+  if (resume && SSL_set_session(ssl.get(), resume) != 1)
+    throw ProbeError(FailureClass::tls, "cannot resume the TLS session: " + tls::drain_errors());
   // The filter takes the socket bufferevent and the SSL object, also when it fails (libevent
   // frees them then), so neither may be freed here again.
   bufferevent* under = bev_.release();
@@ -290,6 +293,51 @@ Task<void> Connection::start_tls(const TlsSettings& settings, const std::string&
   std::string rejected = tls::unaccepted_verify_error(s, settings);
   if (!rejected.empty())
     throw ProbeError(FailureClass::tls, "certificate verification failed: " + rejected);
+}
+
+SslSessionPtr Connection::tls_session() const {
+  if (!tls_active_ || !bev_) return nullptr;
+  SSL* ssl = bufferevent_openssl_get_ssl(bev_.get());
+  return SslSessionPtr(ssl ? SSL_get1_session(ssl) : nullptr);
+}
+
+bool Connection::tls_resumed() const {
+  if (!tls_active_ || !bev_) return false;
+  SSL* ssl = bufferevent_openssl_get_ssl(bev_.get());
+  return ssl && SSL_session_reused(ssl) == 1;
+}
+
+Task<void> Connection::finish_and_close() {
+  co_await flush();
+  if (tls_active_) {
+    if (SSL* ssl = bufferevent_openssl_get_ssl(bev_.get())) {
+      (void)SSL_shutdown(ssl);  // 0: close_notify queued, the peer's not awaited
+      ERR_clear_error();
+      co_await flush();
+    }
+  }
+  close();
+}
+
+Task<void> Connection::flush() {
+  // Polled: the TLS filter owns the callbacks of the socket's bufferevent beneath it.
+  constexpr int64_t kPollMs = 5;
+  int64_t quiet_ms = 0;
+  size_t last = SIZE_MAX;
+  for (;;) {
+    if (!bev_ || status_ != Status::open) fail_closed("the end of the upload");
+    size_t pending = evbuffer_get_length(bufferevent_get_output(bev_.get()));
+    if (bufferevent* under = bufferevent_get_underlying(bev_.get()))
+      pending += evbuffer_get_length(bufferevent_get_output(under));
+    if (pending == 0) co_return;
+    quiet_ms = pending < last ? 0 : quiet_ms + kPollMs;
+    last = pending;
+    if (quiet_ms > options_.timeout_ms)
+      throw ProbeError(FailureClass::timeout, "could not send to " + peer_ + " within " +
+                                                  seconds_text(options_.timeout_ms));
+    Sleep sleep(waiter_.scope());
+    (void)co_await sleep(kPollMs);
+  }
 }
 
 Task<void> Connection::wait_progress(const char* what) {

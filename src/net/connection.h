@@ -52,7 +52,13 @@ class Connection {
   // TLS handshake on the open connection (TLS from the first byte, or after a STARTTLS reply).
   // `host` is the name to send as SNI and to verify. Any bytes the server sent before the
   // handshake (a STARTTLS response injection) fail the connection.
-  Task<void> start_tls(const TlsSettings& settings, const std::string& host);
+  // `resume`: a session of another connection to the same server to resume (FTPS data
+  // connections must resume the control connection's, RFC 4217 section 10.2).
+  Task<void> start_tls(const TlsSettings& settings, const std::string& host,
+                       SSL_SESSION* resume = nullptr);
+  // The TLS session to resume elsewhere (null without TLS), and whether this one was resumed.
+  [[nodiscard]] SslSessionPtr tls_session() const;
+  [[nodiscard]] bool tls_resumed() const;
 
   // The next line without its CRLF (or LF). Throws when the server closes first.
   Task<std::string> read_line();
@@ -74,6 +80,10 @@ class Connection {
   Task<Received> read_line_until_quiet(int64_t quiet_ms, bool started);
 
   void send(std::string_view data);
+  // Ends an upload whose end is the connection's end (FTP data connections): waits until
+  // everything sent has left for the kernel, sends TLS close_notify (servers take a TLS stream
+  // cut without it for a failed transfer), then closes. Inactivity timeout as for reads.
+  Task<void> finish_and_close();
   // Sends `data` but logs `shown` (credentials never reach the log).
   void send_secret(std::string_view data, std::string_view shown);
   // Registers the forms of a password this connection sends (raw, its base64, a SASL PLAIN
@@ -89,6 +99,8 @@ class Connection {
   [[nodiscard]] const std::string& peer() const { return peer_; }
   [[nodiscard]] int64_t timeout_ms() const { return options_.timeout_ms; }
   void set_timeout_ms(int64_t ms) { options_.timeout_ms = ms; }
+  // A protocol with its own line limit (IRC: 512 bytes) lowers the connection's.
+  void set_max_line(size_t n) { options_.max_line = n; }
   // Closes now (TLS close_notify is attempted by freeing the bufferevent).
   void close();
 
@@ -96,6 +108,8 @@ class Connection {
   enum class Status { idle, connecting, handshaking, open, closed, failed };
 
   Task<void> connect_one(const struct sockaddr* sa, int salen);
+  // Waits until the output (and the socket's beneath a TLS filter) is empty.
+  Task<void> flush();
   // Waits for the next event from the bufferevent; throws on timeout.
   Task<void> wait_progress(const char* what);
   void attach(bufferevent* bev);

@@ -51,10 +51,13 @@ const Method kMethods[] = {
     {"imapstarttls", false, true, true, "IMAP + STARTTLS"},
     {"file", true, true, true,
      "a local directory: the probe is a file dropped there / found there"},
-    {"ftp", true, true, false, "FTP (not supported by this drop-in yet)"},
-    {"ftps", true, true, false, "FTP over TLS (not supported by this drop-in yet)"},
-    {"irc", true, true, false, "IRC (not supported by this drop-in yet)"},
-    {"irctls", true, true, false, "IRC over TLS (not supported by this drop-in yet)"},
+    {"ftp", true, true, true,
+     "FTP (passive); the path is the directory: the probe is a file uploaded / found there"},
+    {"ftps", true, true, true,
+     "FTP with AUTH TLS (explicit, RFC 4217); data connections resume the TLS session"},
+    {"irc", true, true, true,
+     "IRC; the user is the nick, the path the channel: irc://nick@host:6667/channel"},
+    {"irctls", true, true, true, "IRC over TLS from the first byte (port 6697 style)"},
 };
 
 int print_doc() {
@@ -217,18 +220,22 @@ int run_delivery_dropin(std::string_view, const std::vector<std::string>& args) 
     return unknown(rq.json, "--send: " + e);
   if (auto e = to_mail_url(rq.recv, false, dc.receive); !e.empty())
     return unknown(rq.json, "--recv: " + e);
-  // A sender URL with a user but no password names the envelope sender only (no AUTH).
+  // A sender URL with a user but no password names the envelope sender only (no AUTH); for
+  // IRC the user is the nick, for FTP the login.
   std::string send_user = dc.send.username;
-  if (dc.send.password.empty()) dc.send.username.clear();
+  if (dc.send.password.empty() && !dc.send.is_irc() && !dc.send.is_ftp()) dc.send.username.clear();
   dc.to = !rq.to.empty() ? rq.to : dc.receive.username;
   dc.from = !rq.from.empty()                           ? rq.from
             : send_user.find('@') != std::string::npos ? send_user
                                                        : dc.to;
-  if (!dc.send.is_file() && dc.to.find('@') == std::string::npos)
+  bool smtp = dc.send.scheme.rfind("smtp", 0) == 0;
+  if (smtp && dc.to.find('@') == std::string::npos)
     return unknown(rq.json,
                    "the recipient is the --recv URL's user and must be an address "
                    "(user%40domain), or give --to ADDRESS");
-  if (dc.from.empty()) dc.from = "check_delivery@localhost";
+  if (dc.from.empty() || (!smtp && dc.from.find('@') == std::string::npos))
+    dc.from = "check_delivery@localhost";
+  if (dc.to.empty() || !smtp) dc.to = dc.to.find('@') == std::string::npos ? dc.from : dc.to;
   dc.within_ms = static_cast<int64_t>(rq.wait_s * 1000);
   dc.allow_plaintext = true;  // the seed sends what the URL says over what the URL says
 

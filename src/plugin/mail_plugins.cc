@@ -470,11 +470,27 @@ std::shared_ptr<config::Config> build_model(const Request& rq, std::string& erro
     pc.options.mail_from = rq.from;
     // check_smtp -f sends MAIL FROM only; a MAIL FROM without RCPT is all it checks.
   }
-  if (f.smtp && (!rq.commands.empty())) {
-    error =
-        "-C/-R command pairs are not supported by this drop-in (use mailwarden plugin with "
-        "a send/expect port test)";
-    return nullptr;
+  // check_smtp's -C/-R: each command after the greeting (and STARTTLS), its reply matched
+  // against the response pattern of the same rank (multi-line: ^ and $ at each line).
+  for (size_t i = 0; f.smtp && i < rq.commands.size(); ++i) {
+    config::Step s;
+    s.kind = config::Step::Kind::send;
+    s.text = rq.commands[i];
+    pc.options.steps.push_back(s);
+    if (i >= rq.responses.size()) continue;
+    config::Step e;
+    e.kind = config::Step::Kind::expect;
+    e.regex.source = rq.responses[i];
+    int err = 0;
+    PCRE2_SIZE off = 0;
+    pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(rq.responses[i].c_str()),
+                                     PCRE2_ZERO_TERMINATED, PCRE2_MULTILINE, &err, &off, nullptr);
+    if (!code) {
+      error = "Could Not Compile Regular Expression";
+      return nullptr;
+    }
+    e.regex.code = std::shared_ptr<pcre2_code>(code, pcre2_code_free);
+    pc.options.steps.push_back(e);
   }
   if (tcp) {
     std::vector<std::string> expects =
@@ -649,6 +665,16 @@ int report_smtp(const Request& rq, const CheckResult& r) {
       case FailureClass::internal:
         printf("SMTP UNKNOWN - %s\n", r.reason().c_str());
         return 3;
+      case FailureClass::content:
+        // A -R pattern that does not match: check_smtp says so, then its usual time line.
+        if (r.message.rfind("Invalid response '", 0) == 0) {
+          printf("SMTP WARNING - %s\n", r.message.c_str());
+          printf("SMTP WARNING - %.3f sec. response time|%s\n", secs, perf.c_str());
+          return 1;
+        }
+        printf("SMTP CRITICAL - %s, %.3f sec. response time|%s\n", r.reason().c_str(), secs,
+               perf.c_str());
+        return 2;
       case FailureClass::protocol:
       case FailureClass::rejected:
         if (!r.greeting.empty() && r.greeting.find(expect) == std::string::npos) {

@@ -30,6 +30,7 @@ using BuffereventPtr = std::unique_ptr<bufferevent, FnDeleter<bufferevent_free>>
 using EvconnListenerPtr = std::unique_ptr<evconnlistener, FnDeleter<evconnlistener_free>>;
 using SslCtxPtr = std::unique_ptr<SSL_CTX, FnDeleter<SSL_CTX_free>>;
 using SslPtr = std::unique_ptr<SSL, FnDeleter<SSL_free>>;
+using SslSessionPtr = std::unique_ptr<SSL_SESSION, FnDeleter<SSL_SESSION_free>>;
 using X509Ptr = std::unique_ptr<X509, FnDeleter<X509_free>>;
 using Pcre2CodePtr = std::unique_ptr<pcre2_code, FnDeleter<pcre2_code_free>>;
 using Pcre2MatchDataPtr = std::unique_ptr<pcre2_match_data, FnDeleter<pcre2_match_data_free>>;

@@ -6,7 +6,7 @@
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 out="${1:-${MW_FUZZ_BUILD:-$top/build-fuzz}}"
-harnesses="config credentials state imap pop smtp sieve"
+harnesses="config credentials state imap pop smtp sieve director httpc http"
 
 cxx=clang++
 command -v "$cxx" >/dev/null || { echo "fuzz: clang++ is missing (Debian packages clang, libclang-rt-14-dev)" >&2; exit 2; }

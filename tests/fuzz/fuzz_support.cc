@@ -3,6 +3,7 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -52,7 +53,8 @@ std::string write_scratch(const std::string& name, std::string_view data, int mo
 
 namespace {
 
-// One event loop, one listening unix socket and one parsed model per rule, for the whole run.
+// One event loop, one listening unix socket, one listening loopback TCP port and one parsed
+// model per rule, for the whole run.
 class Feeder {
  public:
   Feeder() {
@@ -60,18 +62,46 @@ class Feeder {
     dns_.reset(evdns_base_new(base_.get(), 0));
     io_ = mw::IoContext{base_.get(), dns_.get(), &tls_, &gate_};
     socket_path_ = scratch() + "/server.sock";
-    listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int unix_fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     sockaddr_un sa{};
     sa.sun_family = AF_UNIX;
     snprintf(sa.sun_path, sizeof sa.sun_path, "%s", socket_path_.c_str());
     unlink(socket_path_.c_str());
-    if (listen_fd_ < 0 || bind(listen_fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 ||
-        listen(listen_fd_, 16) != 0)
+    if (unix_fd < 0 || bind(unix_fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 ||
+        listen(unix_fd, 16) != 0)
       throw std::runtime_error("cannot listen on " + socket_path_);
-    accept_ev_.reset(
-        event_new(base_.get(), listen_fd_, EV_READ | EV_PERSIST, &Feeder::on_accept, this));
-    event_add(accept_ev_.get(), nullptr);
+    unix_.unix_path = socket_path_;
+    int tcp_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    sockaddr_in in{};
+    in.sin_family = AF_INET;
+    in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof in;
+    if (tcp_fd < 0 || bind(tcp_fd, reinterpret_cast<sockaddr*>(&in), sizeof in) != 0 ||
+        getsockname(tcp_fd, reinterpret_cast<sockaddr*>(&in), &len) != 0 || listen(tcp_fd, 16) != 0)
+      throw std::runtime_error("cannot listen on a loopback port");
+    tcp_.host = "127.0.0.1";
+    tcp_.port = ntohs(in.sin_port);
+    accept_unix_ev_.reset(
+        event_new(base_.get(), unix_fd, EV_READ | EV_PERSIST, &Feeder::on_accept, this));
+    event_add(accept_unix_ev_.get(), nullptr);
+    accept_tcp_ev_.reset(
+        event_new(base_.get(), tcp_fd, EV_READ | EV_PERSIST, &Feeder::on_accept, this));
+    event_add(accept_tcp_ev_.get(), nullptr);
   }
+
+  void drive(std::string_view bytes, const std::function<mw::Task<void>(mw::IoContext&)>& make) {
+    bytes_ = bytes;
+    bool done = false;
+    mw::start_detached(make(io_), [&](std::exception_ptr e) {
+      if (e) abort();  // the dialogue lets an error out: a broken harness
+      done = true;
+    });
+    while (!done) event_base_loop(base_.get(), EVLOOP_ONCE);
+    close_peer();
+  }
+
+  const mw::Endpoint& unix_endpoint() const { return unix_; }
+  const mw::Endpoint& tcp_endpoint() const { return tcp_; }
 
   mw::CheckResult run(const std::string& rule, std::string_view bytes) {
     const auto& config = model(rule);
@@ -147,24 +177,42 @@ class Feeder {
   mw::Gate gate_{64};
   mw::IoContext io_;
   std::string socket_path_;
-  int listen_fd_ = -1;
+  mw::Endpoint unix_, tcp_;
   int peer_fd_ = -1;
-  mw::EventPtr accept_ev_, drain_ev_;
+  mw::EventPtr accept_unix_ev_, accept_tcp_ev_, drain_ev_;
   std::string_view bytes_;
   std::map<std::string, std::shared_ptr<const mw::config::Config>> models_;
 };
 
+Feeder& feeder() {
+  static Feeder f;
+  return f;
+}
+
 }  // namespace
 
 mw::CheckResult run_against(const std::string& rule, std::string_view server_bytes) {
-  static Feeder feeder;
-  return feeder.run(rule, server_bytes);
+  return feeder().run(rule, server_bytes);
+}
+
+void drive(std::string_view server_bytes,
+           const std::function<mw::Task<void>(mw::IoContext&)>& make) {
+  feeder().drive(server_bytes, make);
+}
+
+const mw::Endpoint& unix_endpoint() {
+  return feeder().unix_endpoint();
+}
+const mw::Endpoint& tcp_endpoint() {
+  return feeder().tcp_endpoint();
 }
 
 int fuzz_replies(const std::vector<std::string>& rules, const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const std::string& rule = rules[data[0] % rules.size()];
   mw::CheckResult r = run_against(rule, {reinterpret_cast<const char*>(data) + 1, size - 1});
+  if (getenv("MW_FUZZ_SHOW"))
+    fprintf(stderr, "%s: %s %s\n", rule.c_str(), r.ok ? "ok" : "failed", r.message.c_str());
   // A failed check always says why; an empty message would be a reader that lost its verdict.
   if (!r.ok && r.message.empty()) abort();
   return 0;

@@ -4,11 +4,15 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "engine/result.h"
+#include "net/endpoint.h"
+#include "net/io_context.h"
+#include "net/task.h"
 
 namespace mwfuzz {
 
@@ -25,5 +29,14 @@ mw::CheckResult run_against(const std::string& rule, std::string_view server_byt
 // The body of a reply-reader harness: the input's first byte picks one of `rules`, the rest is
 // what the server sends. A result must be a verdict (ok, or a failure with a class and a message).
 int fuzz_replies(const std::vector<std::string>& rules, const uint8_t* data, size_t size);
+
+// For clients that are not a port test (director-admin, Alertmanager): runs the dialogue made
+// by `make` on the harness's loop until it ends, while the server says `server_bytes` to
+// whoever connects to unix_endpoint() or tcp_endpoint() (a loopback port), then half-closes.
+// The dialogue handles its own errors; one escaping it aborts (a broken harness).
+void drive(std::string_view server_bytes,
+           const std::function<mw::Task<void>(mw::IoContext&)>& make);
+[[nodiscard]] const mw::Endpoint& unix_endpoint();
+[[nodiscard]] const mw::Endpoint& tcp_endpoint();
 
 }  // namespace mwfuzz

@@ -10,7 +10,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 out="${MW_FUZZ_BUILD:-$top/build-fuzz}"
 seconds="${1:-5}"
 [ $# -gt 0 ] && shift
-harnesses="${*:-config credentials state imap pop smtp sieve}"
+harnesses="${*:-config credentials state imap pop smtp sieve director httpc http}"
 
 python3 "$top/tests/fuzz/seeds.py" "$top" "$out/seeds"
 mkdir -p "$out/crashes"
@@ -23,6 +23,7 @@ for h in $harnesses; do
   esac
   mkdir -p "$out/corpus/$h"
   log="$out/fuzz-$h.log"
+  started=$(date +%s)
   # A crash, a leak, an input slower than 10 s or above 1 GiB is a failure.
   (cd "$out" && ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1" \
     LSAN_OPTIONS="suppressions=$top/tests/fuzz/lsan.supp" \
@@ -31,15 +32,16 @@ for h in $harnesses; do
     -print_final_stats=1 -artifact_prefix="$out/crashes/$h-" ${MW_FUZZ_FLAGS:-} \
     "corpus/$h" "seeds/$h") >"$log" 2>&1
   rc=$?
+  wall=$(($(date +%s) - started))
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
   [ -n "$execs" ] || execs=$(grep -o 'Done [0-9]* runs' "$log" | tail -n 1 | sed 's/[^0-9]//g')
   crashes=$(ls "$out/crashes" 2>/dev/null | grep -c "^$h-")
   if [ "$rc" = 0 ] && [ "$crashes" = 0 ]; then
     passed=$((passed + 1))
-    echo "fuzz $h: ${execs:-?} execs in $seconds s, no crash"
+    echo "fuzz $h: ${execs:-?} execs in $wall s, no crash"
   else
     failed=$((failed + 1))
-    echo "fuzz $h: FAILED (exit $rc) after ${execs:-?} execs; see $log and $out/crashes/$h-*"
+    echo "fuzz $h: FAILED (exit $rc) after ${execs:-?} execs in $wall s; see $log and $out/crashes/$h-*"
     grep -m 3 -E '^==[0-9]+==ERROR|runtime error|SUMMARY' "$log" | sed 's/^/  /'
   fi
 done

@@ -7,19 +7,26 @@ config       tests/unit/config/*.rc (and alerts/), conf/mailwardenrc.sample
 credentials  tests/unit/config/*.cfg
 state        a state file of every shape the daemon writes (below)
 imap, pop,   what the scripted peers in tests/peers/scripts say (their send/sendline strings, the
-smtp, sieve  client's tags filled in), once per rule of the harness (the first byte picks it)
+smtp, sieve, client's tags filled in), once per rule of the harness (the first byte picks it)
+director,
+httpc
+http         the requests of tests/integration/test_http.py (below), as a client sends them
 """
 import json
 import os
 import re
 import sys
 
-RULES = {"imap": 5, "pop": 4, "smtp": 6, "sieve": 3}  # the rule tables in fuzz_*.cc
+# The rule tables in fuzz_*.cc (director: its command plans; httpc: 4 rules, then 3 requests of
+# the Alertmanager / CLI client).
+RULES = {"imap": 5, "pop": 4, "smtp": 6, "sieve": 3, "director": 5, "httpc": 7}
 PREFIXES = {
     "imap": ("imap-", "imaps-", "delivery-imap-", "replication-"),
     "pop": ("pop-", "pops-", "delivery-pop-"),
     "smtp": ("smtp-", "smtps-", "mail-", "lmtp-", "delivery-smtp-"),
     "sieve": ("sieve-",),
+    "director": ("director-",),
+    "httpc": ("http-", "https-", "generic-http"),
 }
 STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
 
@@ -84,6 +91,45 @@ STATE = {
 }
 
 
+# Requests to the HTTP interface (fuzz_http.cc: admin:s3cr3t-pw may act, viewer:view-pw may
+# read; @CSRF@ is replaced by the admin's form token).
+ADMIN = "Authorization: Basic YWRtaW46czNjcjN0LXB3\r\n"
+VIEWER = "Authorization: Basic dmlld2VyOnZpZXctcHc=\r\n"
+HOST = "Host: 127.0.0.1:8080\r\n"
+REQUESTS = {
+    "healthy": "GET /-/healthy HTTP/1.1\r\n" + HOST + "\r\n",
+    "no-auth": "GET / HTTP/1.1\r\n" + HOST + "\r\n",
+    "wrong-password": "GET / HTTP/1.1\r\n" + HOST + "Authorization: Basic YWRtaW46d3Jvbmc=\r\n\r\n",
+    "index": "GET / HTTP/1.1\r\n" + HOST + VIEWER + "\r\n",
+    "service": "GET /service/imap HTTP/1.1\r\n" + HOST + ADMIN + "\r\n",
+    "service-escaped": "GET /service/smtp%20b%26c HTTP/1.1\r\n" + HOST + VIEWER + "\r\n",
+    "no-service": "GET /service/nope HTTP/1.0\r\n" + VIEWER + "\r\n",
+    "api-status": "GET /api/v1/status HTTP/1.1\r\n" + HOST + VIEWER + "Connection: close\r\n\r\n",
+    "api-text": "GET /api/v1/status?format=text HTTP/1.1\r\n" + HOST + VIEWER + "\r\n",
+    "api-one": "GET /api/v1/status/mx-to-inbox HTTP/1.1\r\n" + HOST + VIEWER + "\r\n",
+    "api-history": "GET /api/v1/history/imap HTTP/1.1\r\n" + HOST + VIEWER + "\r\n",
+    "api-summary": "HEAD /api/v1/summary HTTP/1.1\r\n" + HOST + VIEWER + "\r\n",
+    "metrics": "GET /metrics HTTP/1.1\r\n" + HOST + VIEWER + "\r\n",
+    "api-post": "POST /api/v1/services/imap/check HTTP/1.1\r\n" + HOST + ADMIN
+                + "X-Requested-By: cli\r\nContent-Length: 0\r\n\r\n",
+    "api-post-unguarded": "POST /api/v1/services/imap/unmonitor HTTP/1.1\r\n" + HOST + ADMIN
+                          + "Content-Length: 0\r\n\r\n",
+    "api-post-viewer": "POST /api/v1/services/imap/monitor HTTP/1.1\r\n" + HOST + VIEWER
+                       + "X-Requested-By: cli\r\nContent-Length: 0\r\n\r\n",
+    "form-post": "POST /service/imap/unmonitor HTTP/1.1\r\n" + HOST + ADMIN
+                 + "Origin: http://127.0.0.1:8080\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                 + "Content-Length: 69\r\n\r\ncsrf=@CSRF@",
+    "form-post-evil": "POST /service/imap/monitor HTTP/1.1\r\n" + HOST + ADMIN
+                      + "Origin: http://evil.example\r\nContent-Length: 69\r\n\r\ncsrf=@CSRF@",
+    "form-post-chunked": "POST /service/smtp%20b%26c/check HTTP/1.1\r\n" + HOST + ADMIN
+                         + "Transfer-Encoding: chunked\r\n\r\n45\r\ncsrf=@CSRF@\r\n0\r\n\r\n",
+    "pipelined": "GET /metrics HTTP/1.1\r\n" + HOST + VIEWER + "\r\nGET /-/healthy HTTP/1.1\r\n"
+                 + HOST + "\r\n",
+    "put": "PUT / HTTP/1.1\r\n" + HOST + ADMIN + "Content-Length: 1\r\n\r\nx",
+    "absolute-uri": "GET http://127.0.0.1:8080/api/v1/status/imap?x=1#f HTTP/1.1\r\n" + VIEWER + "\r\n",
+}
+
+
 def write(path, data):
     with open(path, "wb") as f:
         f.write(data)
@@ -91,7 +137,7 @@ def write(path, data):
 
 def main():
     src, out = sys.argv[1], sys.argv[2]
-    for name in ("config", "credentials", "state") + tuple(RULES):
+    for name in ("config", "credentials", "state", "http") + tuple(RULES):
         os.makedirs(os.path.join(out, name), exist_ok=True)
     cfgdir = os.path.join(src, "tests/unit/config")
     for root, _, files in os.walk(cfgdir):
@@ -106,6 +152,13 @@ def main():
         write(os.path.join(out, "config", "sample.rc"), open(sample, "rb").read())
     write(os.path.join(out, "state", "full.json"), json.dumps(STATE, indent=1).encode())
     write(os.path.join(out, "state", "empty.json"), b'{"format": 1, "services": []}\n')
+    # Regression inputs of defects found before: a "format" that is not a number aborted the
+    # loader; an include of /dev/zero read without bound.
+    write(os.path.join(out, "state", "format-string.json"), b'{"format":"1"}')
+    write(os.path.join(out, "state", "format-null.json"), b'{"format":null}')
+    write(os.path.join(out, "config", "include-dev-zero.rc"), b'include /dev/zero\n')
+    for name, text in REQUESTS.items():
+        write(os.path.join(out, "http", name), text.encode())
     scripts = os.path.join(src, "tests/peers/scripts")
     for f in sorted(os.listdir(scripts)):
         for proto, prefixes in PREFIXES.items():

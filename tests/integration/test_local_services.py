@@ -37,6 +37,15 @@ def control_file(d, body, cycle=3600):
     return lib.write_control(d, "set daemon %d\n%s" % (cycle, body))
 
 
+def main_cf(text="myhostname = mx.example.test\n"):
+    """A directory with a main.cf to watch, and a file's path in it."""
+    d = lib.tmpdir()
+    watched = os.path.join(d, "main.cf")
+    with open(watched, "w") as f:
+        f.write(text)
+    return d, watched
+
+
 def first_test(doc, name):
     return lib.service(doc, name)["tests"][0]
 
@@ -186,10 +195,7 @@ check process crashy with pidfile %s
 # ---- control verbs ------------------------------------------------------------------------
 
 def test_unmonitor_and_monitor_survive_a_restart():
-    d = lib.tmpdir()
-    watched = os.path.join(d, "main.cf")
-    with open(watched, "w") as f:
-        f.write("myhostname = mx.example.test\n")
+    d, watched = main_cf()
     rc = control_file(d, """
 check file main_cf with path %s
   group postfix
@@ -246,10 +252,7 @@ check process amavis with pidfile %s/amavisd.pid
 
 
 def test_mode_manual_is_not_monitored_until_told():
-    d = lib.tmpdir()
-    watched = os.path.join(d, "main.cf")
-    with open(watched, "w") as f:
-        f.write("myhostname = mx.example.test\n")
+    d, watched = main_cf()
     rc = control_file(d, """
 check file standby_cf with path %s
   mode manual
@@ -285,10 +288,7 @@ def reboot_state(rc, d, onreboot):
 
 def test_onreboot_decides_monitoring_after_a_reboot():
     for onreboot, monitored in (("start", True), ("nostart", False), ("laststate", False)):
-        d = lib.tmpdir()
-        watched = os.path.join(d, "main.cf")
-        with open(watched, "w") as f:
-            f.write("x\n")
+        d, watched = main_cf()
         rc = control_file(d, """
 check file cf with path %s
   onreboot %s
@@ -300,10 +300,7 @@ check file cf with path %s
             lib.expect_eq(lib.service(doc, "cf")["monitored"], monitored,
                           "onreboot %s: monitored after a reboot" % onreboot)
     # Without a reboot the last state stands, whatever onreboot says.
-    d = lib.tmpdir()
-    watched = os.path.join(d, "main.cf")
-    with open(watched, "w") as f:
-        f.write("x\n")
+    d, watched = main_cf()
     rc = control_file(d, """
 set onreboot nostart
 check file cf with path %s

@@ -170,6 +170,12 @@ def test_dropins_agree_on_real_dovecot_and_postfix():
     agree("check_smtp", ["-H", "127.0.0.1", "-p", pf.ports["smtp"]], 0, "OK", r"^SMTP OK - ")
     agree("check_smtp", ["-H", "127.0.0.1", "-p", pf.ports["smtp"], "-S"], 0, "OK",
           r"^SMTP OK - ")
+    # -C/-R pairs: each command's reply matched by the pattern of the same rank.
+    agree("check_smtp", ["-H", "127.0.0.1", "-p", pf.ports["smtp"], "-C", "NOOP", "-R", "^250",
+                         "-C", "RSET", "-R", "Ok$"], 0, "OK", r"^SMTP OK - ")
+    agree("check_smtp", ["-H", "127.0.0.1", "-p", pf.ports["smtp"], "-C", "NOOP", "-R", "^5"],
+          1, "WARNING", r"^SMTP WARNING - Invalid response '250 2\.0\.0 Ok' to command 'NOOP'\n"
+          r"SMTP WARNING - \d+\.\d{3} sec\. response time" + TIME + r";;0\.000000\n$")
     # The good certificate has a year left: -D 30 is OK in both, with the certificate line.
     agree("check_simap", ["-H", "127.0.0.1", "-p", dc.ports["imaps"], "-D", "30"], 0, "OK",
           r"^OK - Certificate 'localhost' will expire on .*\nSIMAP OK - ")
@@ -302,8 +308,10 @@ def test_check_delivery_dropin_through_postfix_and_dovecot():
     lib.expect_match(r"^DELIVERY CRITICAL - content: wait: the probe message did not arrive "
                      r"within 2 s at imaps://alice%40example\.test@127\.0\.0\.1:\d+/INBOX \| ",
                      r.out, "line")
-    r = dropin("check_delivery", "--send", "ftp://u:p@127.0.0.1:21", "--recv", recv)
-    lib.expect_eq(r.rc, 3, "ftp: UNKNOWN (%r)" % r.out)
+    r = dropin("check_delivery", "--send", "gopher://u:p@127.0.0.1:70", "--recv", recv)
+    lib.expect_eq(r.rc, 3, "an unknown method: UNKNOWN (%r)" % r.out)
+    lib.expect_eq(r.out, "DELIVERY UNKNOWN - --send: unknown method 'gopher' (see --doc)\n",
+                  "an unknown method")
     r = dropin("check_delivery", "--doc")
     lib.expect_eq(r.rc, 0, "--doc")
     lib.expect_in("  imapstarttls  IMAP + STARTTLS\n", r.out, "--doc lists the receivers")

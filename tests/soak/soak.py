@@ -250,13 +250,13 @@ def main():
             if mounted:
                 in_full = 60 <= (now - t0) % 120 < 80
                 if in_full and not os.path.exists(filler):
-                    with open(filler, "wb") as f:
-                        try:
+                    try:  # the queue may have filled the disk already
+                        with open(filler, "wb") as f:
                             while True:
                                 f.write(b"\0" * 65536)
                                 f.flush()
-                        except OSError:
-                            pass
+                    except OSError:
+                        pass
                 elif not in_full and os.path.exists(filler):
                     os.unlink(filler)
                 phase = "disk full" if in_full else "normal"

@@ -65,10 +65,16 @@ const UrlCase kUrls[] = {
      "imap+starttls://a@imap:1143/INBOX | imap+starttls starttls imap:1143 | a | p | INBOX"},
     {"receive", "pop3://a:p@pop", "pop3://a@pop:110 | pop3 none pop:110 | a | p | "},
     {"receive", "pop3s://a:p@pop", "pop3s://a@pop:995 | pop3s implicit pop:995 | a | p | "},
+    {"receive", "ftps://u:p@ftp/in/", "ftps://u@ftp:21/in | ftps starttls ftp:21 | u | p | in"},
+    {"send", "ftp://u:p@ftp", "ftp://u@ftp:21 | ftp none ftp:21 | u | p | "},
+    {"send", "irc://irc/alerts", "irc://irc:6667/#alerts | irc none irc:6667 |  |  | #alerts"},
+    {"receive", "ircs://nick@irc:7000/#ops",
+     "irctls://nick@irc:7000/#ops | irctls implicit irc:7000 | nick |  | #ops"},
     // Mistakes.
     {"send", "smtq://mx",
      "unknown URL scheme 'smtq' (known: smtp, smtps, smtp+starttls, imap, "
-     "imaps, imap+starttls, pop3, pop3s, pop3+starttls, file); did you mean "
+     "imaps, imap+starttls, pop3, pop3s, pop3+starttls, file, ftp, ftps, irc, irctls); did you "
+     "mean "
      "'smtp'?"},
     {"send", "mx.example.net:25",
      "expected a URL such as imaps://host:993 or file:///path, got "
@@ -84,12 +90,16 @@ const UrlCase kUrls[] = {
     {"send", "smtps://mx:25x", "the port must be a number, got '25x'"},
     {"send", "smtps://[::1", "unterminated IPv6 address (missing ']')"},
     {"send", "smtps://", "the URL names no host"},
-    {"send", "smtps://mx/INBOX", "only imap URLs take a path (the mailbox); this smtps URL cannot"},
+    {"send", "smtps://mx/INBOX",
+     "only imap, ftp and irc URLs take a path (the mailbox, directory or channel); this smtps "
+     "URL cannot"},
     {"send", "smtps://mx/#x", "a URL here takes no query or fragment (?... or #...)"},
     {"send", "file://host/tmp", "a file URL names a local directory: file:///path (no host)"},
     {"send", "file://", "a file URL needs a directory: file:///var/spool/probe"},
-    {"send", "pop3s://a:p@pop", "send via an smtp://, smtps://, smtp+starttls:// or file:/// URL"},
-    {"receive", "smtps://mx", "receive via an imap, pop3 or file URL (smtp only sends)"},
+    {"send", "pop3s://a:p@pop",
+     "send via an smtp://, smtps://, smtp+starttls://, file:///, ftp://, ftps://, irc:// or "
+     "irctls:// URL"},
+    {"receive", "smtps://mx", "receive via an imap, pop3, file, ftp or irc URL (smtp only sends)"},
     {"receive", "imaps://imap",
      "receiving needs a login: put it in the URL "
      "(imaps://user%40domain:pw@host) or say credentials \"NAME\""},
@@ -146,7 +156,8 @@ std::vector<std::string> list_dir(const std::string& dir) {
 
 struct Scenario {
   const char* send;     // a script, or "file" (a drop directory that nothing reads)
-  const char* receive;  // a script (IMAP unless it starts with "delivery-pop"), or "file"
+  const char* receive;  // a script (IMAP unless it starts with "delivery-pop", "delivery-ftp"
+                        // or "delivery-irc"), or "file"
   const char* clauses;
   bool ok;
   const char* cls;
@@ -181,6 +192,19 @@ const Scenario kScenarios[] = {
      "send: server closed the connection while waiting for a reply", "send"},
     {"delivery-smtp-no-starttls", "file", "", false, "missing-feature",
      "send: server does not offer STARTTLS", "send"},
+    {"file", "delivery-ftp-login-refused", "", false, "auth",
+     "connect: login of alice refused: 530 Login incorrect.", "connect"},
+    {"file", "delivery-ftp-bad-pasv", "", false, "protocol",
+     "connect: malformed PASV reply: \"227 Entering Passive Mode (127,0,0,1,300,2).\"", "connect"},
+    {"file", "delivery-irc-hostile", "", false, "protocol",
+     "wait: line too long (more than 512 bytes)", "wait"},
+    {"file", "delivery-irc-banned", "", false, "rejected",
+     "connect: JOIN #alerts refused: 474 #alerts Cannot join channel (+b) -- you are banned",
+     "connect"},
+    {"file", "delivery-irc-error", "", false, "rejected",
+     "connect: server closed the session: Closing connection: too many connections from your "
+     "host",
+     "connect"},
 };
 
 struct Run {
@@ -212,7 +236,11 @@ Run play(const Scenario& s) {
   } else {
     send_url = "file://" + make_dir("out");
   }
-  if (receiver) {
+  if (receiver && std::string(s.receive).rfind("delivery-ftp", 0) == 0) {
+    receive_url = "ftp://alice:pw@127.0.0.1:" + std::to_string(receiver->port()) + "/drop";
+  } else if (receiver && std::string(s.receive).rfind("delivery-irc", 0) == 0) {
+    receive_url = "irc://127.0.0.1:" + std::to_string(receiver->port()) + "/alerts";
+  } else if (receiver) {
     bool pop = std::string(s.receive).rfind("delivery-pop", 0) == 0;
     bool probes = std::string(s.receive).find("select-refused") != std::string::npos;
     receive_url = std::string(pop ? "pop3" : "imap") +

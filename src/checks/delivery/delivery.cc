@@ -11,8 +11,8 @@
 
 #include "checks/delivery/message.h"
 #include "checks/delivery/receivers.h"
+#include "checks/delivery/senders.h"
 #include "net/failure.h"
-#include "protocols/smtp_client.h"
 #include "util/clock.h"
 #include "util/strings.h"
 
@@ -20,7 +20,6 @@ namespace mw::checks::delivery {
 namespace {
 
 using config::DeliveryCheck;
-using config::MailUrl;
 using nlohmann::json;
 
 constexpr size_t kMaxStaleProbes = 8;  // late probes of past runs still looked for
@@ -38,61 +37,6 @@ class Stopwatch {
  private:
   int64_t last_ = clock::now_us();
 };
-
-// The sending side: an SMTP session ready for MAIL FROM (or nothing, for a drop directory).
-struct Sender {
-  std::unique_ptr<Connection> conn;
-  std::unique_ptr<smtp::Session> smtp;
-};
-
-Task<void> connect_sender(RunContext& ctx, const DeliveryCheck& dc, Sender& s) {
-  const MailUrl& u = dc.send;
-  if (u.is_file()) co_return;
-  s.conn = co_await ctx.open(u.endpoint, u.tls_mode, u.tls, "send " + u.shown);
-  s.smtp = std::make_unique<smtp::Session>(*s.conn);
-  co_await s.smtp->greeting();
-  std::string helo = smtp::default_hello_name();
-  co_await s.smtp->hello(helo);
-  if (u.tls_mode == config::TlsMode::starttls) {
-    co_await s.smtp->starttls_command();
-    co_await s.conn->start_tls(u.tls, u.endpoint.host);
-    co_await s.smtp->hello(helo);
-  }
-  if (u.username.empty()) co_return;
-  if (!s.conn->tls_active() && !dc.allow_plaintext)
-    throw ProbeError(FailureClass::missing_feature, "not sending the password of " + u.username +
-                                                        " over an unencrypted connection to " +
-                                                        u.shown);
-  if (u.masteruser.empty()) {
-    co_await s.smtp->auth(u.username, u.password);
-  } else {
-    co_await s.smtp->auth(u.masteruser, u.password, u.username);
-  }
-}
-
-// The exact success code of the step (RFC 5321): 250 (251 for RCPT), nothing else.
-void require_positive(const smtp::Reply& r, const std::string& what, int also = 250) {
-  if (r.code == 250 || r.code == also) return;
-  throw ProbeError(
-      r.code / 100 == 4 || r.code / 100 == 5 ? FailureClass::rejected : FailureClass::protocol,
-      what + " refused: " + str::printable(r.last_line), r.last_line);
-}
-
-Task<void> send_probe(const DeliveryCheck& dc, Sender& s, const std::string& token,
-                      const std::string& message) {
-  if (dc.send.is_file()) {
-    drop_file(dc.send.path, token, message);
-    co_return;
-  }
-  smtp::Reply r = co_await s.smtp->mail_from(dc.from);
-  require_positive(r, "MAIL FROM:<" + dc.from + ">");
-  r = co_await s.smtp->rcpt_to(dc.to);
-  require_positive(r, "RCPT TO:<" + dc.to + ">", 251);
-  r = co_await s.smtp->data(message);
-  require_positive(r, "the message (DATA)");
-  co_await s.smtp->quit();
-  s.conn->close();
-}
 
 // Waits until the probe shows up on the receiving side or `within` has passed.
 Task<std::vector<std::string>> wait_for_probe(Receiver& receiver, const DeliveryCheck& dc,
@@ -154,7 +98,7 @@ Task<void> run(RunContext& ctx) {
   std::string token = new_token();
   std::vector<std::string> stale = stale_tokens(ctx.memory);
   auto receiver = make_receiver(ctx, dc);
-  Sender sender;
+  auto sender = make_sender(ctx, dc);
   Outcome out;
   Stopwatch watch;
   std::vector<std::string> found;
@@ -167,9 +111,7 @@ Task<void> run(RunContext& ctx) {
     // Sending is one step from the connection to the accepted message: a sending server that
     // is down fails "send", as does one that refuses the message.
     out.step = "send";
-    co_await connect_sender(ctx, dc, sender);
-    std::string message = probe_message(dc.from, dc.to, token, clock::wall());
-    co_await send_probe(dc, sender, token, message);
+    co_await sender->send(token);
     double send_ms = watch.lap();
     out.steps["send"] = send_ms;
 
@@ -181,7 +123,7 @@ Task<void> run(RunContext& ctx) {
 
     out.step = "found";
     std::string text = co_await receiver->fetch(found[0]);
-    std::string altered = alteration(text, token);
+    std::string altered = receiver->altered(text, token);
     if (found.size() > 1) {
       out.problem = "the probe message arrived " + std::to_string(found.size()) + " times";
     } else if (!altered.empty()) {

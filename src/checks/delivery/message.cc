@@ -105,6 +105,14 @@ std::string probe_message(const std::string& from, const std::string& to, const 
          probe_body(token);
 }
 
+std::string probe_file_name(const std::string& token) {
+  return "mailwarden-" + token + ".eml";
+}
+
+std::string irc_probe_line(const std::string& token) {
+  return "mailwarden delivery probe " + token;
+}
+
 bool carries_token(const std::string& text, const std::string& token) {
   std::string headers, body;
   split_message(text, headers, body);

@@ -26,6 +26,12 @@ inline constexpr const char* kTokenHeader = "X-Mailwarden-Probe";
 // servers add on the way (Received, Return-Path, Delivered-To) are expected.
 [[nodiscard]] std::string alteration(const std::string& received, const std::string& token);
 
+// The name of the probe as a file (drop directories, FTP): "mailwarden-TOKEN.eml".
+[[nodiscard]] std::string probe_file_name(const std::string& token);
+
+// The probe as one IRC message: "mailwarden delivery probe TOKEN".
+[[nodiscard]] std::string irc_probe_line(const std::string& token);
+
 // True when `text` carries `token` in its token header (a cheap test for files and POP).
 [[nodiscard]] bool carries_token(const std::string& text, const std::string& token);
 

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "checks/delivery/message.h"
+#include "checks/delivery/transports.h"
 #include "net/failure.h"
 #include "net/scope.h"
 #include "protocols/imap_client.h"
@@ -49,14 +50,6 @@ class Backoff {
 Task<void> nap(Scope& scope, int64_t ms) {
   Sleep sleep(scope);
   (void)co_await sleep(std::max<int64_t>(1, ms));
-}
-
-void require_encryption(const Connection& conn, const MailUrl& url, bool allow_plaintext) {
-  if (!url.username.empty() && !conn.tls_active() && !allow_plaintext)
-    throw ProbeError(FailureClass::missing_feature,
-                     "not sending the password of " + url.username +
-                         " over an unencrypted connection to " + url.shown +
-                         " (use a TLS scheme, or 'allow plaintext')");
 }
 
 // ---- IMAP ---------------------------------------------------------------------------------------
@@ -331,18 +324,157 @@ class FileReceiver : public Receiver {
   Backoff backoff_;
 };
 
+// ---- FTP directory ------------------------------------------------------------------------------
+// Polled like a drop directory: a new name is fetched once and kept if it carries the token. A
+// late probe of an earlier run is recognised by its name (probe_file_name) before it is read.
+class FtpReceiver : public Receiver {
+ public:
+  FtpReceiver(RunContext& ctx, const config::DeliveryCheck& dc) : ctx_(ctx), dc_(dc) {}
+
+  Task<void> open() override {
+    link_ =
+        co_await open_ftp(ctx_, dc_.receive, dc_.allow_plaintext, "receive " + dc_.receive.shown);
+    for (auto& name : co_await link_.ftp->list(kMaxDirEntries)) before_.insert(std::move(name));
+  }
+
+  Task<std::vector<std::string>> find(const std::string& token, bool include_old) override {
+    std::vector<std::string> out;
+    for (const auto& name : co_await link_.ftp->list(kMaxDirEntries)) {
+      if (include_old) {
+        if (name.find(token) == std::string::npos) continue;
+      } else if (before_.count(name) || not_probe_.count(name)) {
+        continue;
+      }
+      std::string text = co_await link_.ftp->retrieve(name, kMaxMessageBytes);
+      if (carries_token(text, token)) {
+        texts_[name] = std::move(text);
+        out.push_back(name);
+      } else if (!include_old) {
+        not_probe_.insert(name);
+      }
+    }
+    co_return out;
+  }
+
+  Task<void> wait_for_change(int64_t ms) override {
+    co_await nap(ctx_.scope(), std::min(ms, backoff_.next()));
+  }
+
+  Task<std::string> fetch(const std::string& id) override {
+    auto it = texts_.find(id);
+    if (it != texts_.end()) co_return it->second;
+    co_return co_await link_.ftp->retrieve(id, kMaxMessageBytes);
+  }
+
+  Task<void> remove(const std::vector<std::string>& ids) override {
+    for (const auto& id : ids) co_await link_.ftp->remove(id);
+  }
+
+  Task<void> close() override {
+    if (link_.ftp) co_await link_.ftp->quit();
+  }
+
+ private:
+  RunContext& ctx_;
+  const config::DeliveryCheck& dc_;
+  FtpLink link_;
+  std::set<std::string> before_;
+  std::set<std::string> not_probe_;
+  std::map<std::string, std::string> texts_;
+  Backoff backoff_;
+};
+
+// ---- IRC channel --------------------------------------------------------------------------------
+// A second client, joined before the probe is sent, keeps what is said in the channel (or to
+// it directly): the last kMaxIrcKept messages. Nothing can be deleted from a channel, and what
+// was said before it joined is gone: no late probes to clean up.
+constexpr size_t kMaxIrcKept = 256;
+
+class IrcReceiver : public Receiver {
+ public:
+  IrcReceiver(RunContext& ctx, const config::DeliveryCheck& dc) : ctx_(ctx), dc_(dc) {}
+
+  Task<void> open() override {
+    link_ = co_await open_irc(ctx_, dc_.receive, dc_.allow_plaintext,
+                              "receive " + dc_.receive.shown, "mwrecv");
+  }
+
+  Task<std::vector<std::string>> find(const std::string& token, bool include_old) override {
+    std::vector<std::string> out;
+    if (include_old) co_return out;
+    for (size_t i = 0; i < said_.size(); ++i)
+      if (said_[i].find(token) != std::string::npos) out.push_back(std::to_string(first_ + i));
+    co_return out;
+  }
+
+  Task<void> wait_for_change(int64_t ms) override {
+    int64_t until = clock::now_ms() + ms;
+    // Returns after the first message to the channel (or to us); other traffic is skipped.
+    for (;;) {
+      int64_t left = until - clock::now_ms();
+      if (left <= 0) co_return;
+      auto m = co_await link_.irc->next(left, ctx_.scope());
+      if (!m) co_return;
+      if ((m->command != "PRIVMSG" && m->command != "NOTICE") || m->params.size() < 2) continue;
+      const std::string& target = m->params[0];
+      if (!irc::same_name(target, dc_.receive.path) && !irc::same_name(target, link_.irc->nick()))
+        continue;
+      said_.push_back(m->params[1]);
+      if (said_.size() > kMaxIrcKept) {
+        said_.erase(said_.begin());
+        ++first_;
+      }
+      co_return;
+    }
+  }
+
+  Task<std::string> fetch(const std::string& id) override {
+    size_t n = std::stoul(id);
+    if (n < first_ || n - first_ >= said_.size())
+      throw ProbeError(FailureClass::content, "the probe line is no longer kept");
+    co_return said_[n - first_];
+  }
+
+  Task<void> remove(const std::vector<std::string>&) override { co_return; }
+
+  Task<void> close() override {
+    if (link_.irc) co_await link_.irc->quit();
+  }
+
+  [[nodiscard]] bool can_find_old() const override { return false; }
+
+  [[nodiscard]] std::string altered(const std::string& text,
+                                    const std::string& token) const override {
+    if (text == irc_probe_line(token)) return {};
+    return "expected \"" + irc_probe_line(token) + "\", got \"" + str::printable(text) + "\"";
+  }
+
+ private:
+  RunContext& ctx_;
+  const config::DeliveryCheck& dc_;
+  IrcLink link_;
+  std::vector<std::string> said_;
+  size_t first_ = 0;  // the id of said_[0]
+};
+
 }  // namespace
+
+std::string Receiver::altered(const std::string& text, const std::string& token) const {
+  return alteration(text, token);
+}
 
 std::unique_ptr<Receiver> make_receiver(RunContext& ctx, const config::DeliveryCheck& dc) {
   const std::string& s = dc.receive.scheme;
   if (s == "file") return std::make_unique<FileReceiver>(ctx, dc);
+  if (dc.receive.is_ftp()) return std::make_unique<FtpReceiver>(ctx, dc);
+  if (dc.receive.is_irc()) return std::make_unique<IrcReceiver>(ctx, dc);
   if (s.rfind("pop3", 0) == 0) return std::make_unique<PopReceiver>(ctx, dc);
   return std::make_unique<ImapReceiver>(ctx, dc);
 }
 
 void drop_file(const std::string& dir, const std::string& token, const std::string& message) {
   std::string tmp = dir + "/.mailwarden-" + token + ".tmp";
-  std::string final_path = dir + "/mailwarden-" + token + ".eml";
+  std::string final_path = dir + "/" + probe_file_name(token);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (fd < 0)
     throw ProbeError(FailureClass::connect, "cannot create " + tmp + ": " + std::strerror(errno));

@@ -1,6 +1,7 @@
 // Where the delivery check looks for its probe: an IMAP mailbox (IDLE where offered, else
 // polling), a POP3 maildrop (polling, a new session each time: a maildrop does not change under
-// an open session), or a drop directory (polling). Each is opened before the probe is sent, so
+// an open session), a drop directory or an FTP directory (polling), or an IRC channel (joined,
+// reading what is said there). Each is opened before the probe is sent, so
 // that what was there already is not mistaken for the probe.
 #pragma once
 
@@ -30,6 +31,9 @@ class Receiver {
   virtual Task<void> close() = 0;
   // Whether find(token, true) is cheap enough to clean up probes of earlier runs.
   [[nodiscard]] virtual bool can_find_old() const { return true; }
+  // Why what fetch() returned is not the probe as sent, or empty (see alteration()).
+  [[nodiscard]] virtual std::string altered(const std::string& text,
+                                            const std::string& token) const;
 };
 
 [[nodiscard]] std::unique_ptr<Receiver> make_receiver(RunContext& ctx,

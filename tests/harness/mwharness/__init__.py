@@ -14,6 +14,8 @@ Modules:
     postfix  Postfix: SMTP (STARTTLS), SMTPS, submission (STARTTLS + AUTH) -> Dovecot LMTP
     cyrus    CyrusServer / CyrusPair: Cyrus IMAP master + replica, sync_client, bulk creation
     nagios   Nagios: a private Nagios 4 running plugins each second; status.dat parsed
+    vsftpd   Vsftpd: FTP and explicit FTPS (AUTH TLS, session reuse required) for delivery probes
+    ngircd   Ngircd: IRC and IRC over TLS, one predefined channel, for delivery probes
     stack    Stack and the `stack.py up|down|status --dir DIR` command line (stack.json)
     ports    free_port(): collision-free loopback ports
     proc     HarnessError, start/stop/wait helpers (pid-based, never by name)
@@ -29,9 +31,11 @@ from .certs import make_certs
 from .cyrus import CyrusPair, CyrusServer
 from .dovecot import Dovecot
 from .nagios import Nagios
+from .ngircd import Ngircd
 from .postfix import Postfix
 from .proc import HarnessError, enable_subreaper
 from .stack import Stack
+from .vsftpd import Vsftpd
 
-__all__ = ["make_certs", "CyrusPair", "CyrusServer", "Dovecot", "Nagios", "Postfix",
+__all__ = ["make_certs", "CyrusPair", "CyrusServer", "Dovecot", "Nagios", "Ngircd", "Postfix", "Vsftpd",
            "HarnessError", "enable_subreaper", "Stack"]
