@@ -47,6 +47,8 @@ const char* const kUsage =
     "\n"
     "commands:\n"
     "  validate [--json]   run every check once, concurrently; exit 0 when all are ok\n"
+    "  validate --now [--json]\n"
+    "                      the same, done by the running daemon (needs set httpd)\n"
     "  status [--json]     what the running daemon last saw, per service and check\n"
     "  summary             one line per service\n"
     "  monitor NAME        end a service's maintenance: check it again\n"
@@ -67,9 +69,10 @@ struct Options {
   bool foreground = false;
   bool verbose = false;
   bool json = false;
+  bool now = false;  // validate --now: through the running daemon
   std::string command;
-  std::string target;  // the control verbs: NAME or all
-  std::string group;   // -g GROUP
+  std::string target;                    // the control verbs: NAME or all
+  std::string group;                     // -g GROUP
   std::vector<std::string> plugin_args;  // everything after "plugin"
 };
 
@@ -129,6 +132,35 @@ bool show_from_daemon(const mw::config::Config& config, const std::string& what,
   fputs(r.response.body.c_str(), stdout);
   rc = kExitOk;
   return true;
+}
+
+// validate --now: the running daemon checks every monitored service at once and answers when
+// each has run; its live results, not a second copy of every probe.
+int validate_now(const mw::config::Config& config, bool json) {
+  if (!config.settings.httpd.enabled) {
+    fprintf(stderr,
+            "mailwarden: validate --now asks the running daemon through its HTTP "
+            "interface, and the control file has no set httpd\n");
+    return kExitConfig;
+  }
+  if (mw::daemon::running_pid(config.settings.pidfile) <= 0) {
+    fprintf(stderr, "mailwarden: no daemon is running (pid file %s)\n",
+            config.settings.pidfile.c_str());
+    return kExitFailed;
+  }
+  auto r = mw::cli::ask_daemon(config, "POST",
+                               json ? "/api/v1/validate?format=json" : "/api/v1/validate", 130000);
+  if (!r.reached) {
+    fprintf(stderr, "mailwarden: cannot reach the daemon's HTTP interface (%s)\n", r.error.c_str());
+    return kExitFailed;
+  }
+  if (r.response.status != 200) {
+    fprintf(stderr, "mailwarden: the daemon answered HTTP %d %s\n", r.response.status,
+            r.response.reason.c_str());
+    return kExitFailed;
+  }
+  fputs(r.response.body.c_str(), stdout);
+  return r.response.headers["x-mailwarden-all-ok"] == "yes" ? kExitOk : kExitFailed;
 }
 
 int show_state(const std::shared_ptr<const mw::config::Config>& config, const std::string& what,
@@ -228,6 +260,8 @@ int main(int argc, char** argv) {
       return kExitOk;
     } else if (a == "--json") {
       opt.json = true;
+    } else if (a == "--now") {
+      opt.now = true;
     } else if (a == "-g") {
       if (++i >= args.size()) return usage_error("-g needs a group name");
       opt.group = args[i];
@@ -241,8 +275,8 @@ int main(int argc, char** argv) {
       return usage_error("unexpected argument " + a);
     }
   }
-  static const std::vector<std::string> commands = {"validate", "status",   "summary", "reload",
-                                                    "quit",     "start",    "stop",    "restart",
+  static const std::vector<std::string> commands = {"validate", "status",    "summary", "reload",
+                                                    "quit",     "start",     "stop",    "restart",
                                                     "monitor",  "unmonitor", "plugin"};
   if (!opt.command.empty() &&
       std::find(commands.begin(), commands.end(), opt.command) == commands.end())
@@ -255,6 +289,7 @@ int main(int argc, char** argv) {
   }
   if (opt.json && opt.command != "validate" && opt.command != "status")
     return usage_error("--json goes with validate or status");
+  if (opt.now && opt.command != "validate") return usage_error("--now goes with validate");
   const bool control_verb = mw::control::verb_from_name(opt.command).has_value();
   if (control_verb && opt.target.empty() == opt.group.empty())
     return usage_error(opt.command + " needs a service name, 'all', or -g GROUP");
@@ -302,6 +337,7 @@ int main(int argc, char** argv) {
     printf("Control file syntax OK\n");
     return kExitOk;
   }
+  if (opt.command == "validate" && opt.now) return validate_now(*parsed.config, opt.json);
   if (opt.command == "validate") return validate(parsed.config, opt.json);
   if (opt.command == "status" || opt.command == "summary")
     return show_state(parsed.config, opt.command, opt.json);

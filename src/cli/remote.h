@@ -1,5 +1,7 @@
 // The CLI asking the running daemon over its HTTP interface (when `set httpd` is configured),
-// as monit's CLI does: status, summary, monitor, unmonitor.
+// as monit's CLI does: status, summary, validate --now. Over the unix socket when set httpd has
+// one, else over TCP; over HTTPS the daemon's certificate is recognised by its fingerprint
+// (read from the pemfile or pemchain of the control file), not by a CA.
 #pragma once
 
 #include <string>

@@ -156,8 +156,10 @@ void Parser::set_httpd() {
     }
   }
   check_statement_end("set httpd", words);
-  if (h.ssl && h.pemfile.empty())
-    fail(where, "set httpd with ssl needs a pemfile (the server's certificate and key)");
+  if (h.ssl && h.pemfile.empty() && (h.pemchain.empty() || h.pemkey.empty()))
+    fail(where,
+         "set httpd with ssl needs a pemfile (the server's certificate and key), or a pemchain "
+         "and a pemkey");
   if (h.port == 0 && h.unix_socket.empty())
     fail(where, "set httpd needs 'port N' or 'unixsocket PATH'");
   if (h.port != 0 && !h.ssl && !loopback(h.address))
@@ -167,13 +169,11 @@ void Parser::set_httpd() {
     warn(where,
          "set httpd listens on 127.0.0.1 only (monit listens on every address); add "
          "'use address ADDR' to serve others");
-  bool restricted = std::any_of(h.allow.begin(), h.allow.end(), [](const HttpdAllow& a) {
-    return a.kind != HttpdAllow::Kind::user;
-  });
-  if (h.ssl || h.port == 0 || restricted)
-    warn(where,
-         "set httpd: 'with ssl', 'unixsocket' and allow by host, net, @group or htpasswd file "
-         "are read but not served yet: with them the HTTP interface is not started");
+  for (const auto& a : h.allow)
+    if (a.kind == HttpdAllow::Kind::group)
+      warn(a.where, "allow @" + a.group +
+                        ": Unix groups are not served (monit checks their passwords with PAM, "
+                        "which would block the daemon); nobody logs in through it");
 }
 
 void Parser::parse_httpd_ssl_block(HttpdSettings& h) {

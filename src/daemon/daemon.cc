@@ -104,6 +104,17 @@ class Daemon : public http::Control {
     save_now();
     return "";
   }
+  std::string act(const std::string& verb, const std::string& service,
+                  std::string& message) override {
+    auto v = control::verb_from_name(verb);
+    if (!v || service == "all") return "unknown action '" + verb + "'";
+    if (stopping_) return "mailwarden is stopping";
+    auto r = control::apply(*engine_, *dispatcher_, *v, service, "");
+    if (!r.ok) return r.message;
+    save_now();
+    message = r.message;
+    return "";
+  }
 
   int run() {
     const auto& s = engine_->config()->settings;
@@ -116,10 +127,7 @@ class Daemon : public http::Control {
     engine_->on_cycle_done([this](const CycleStats& st) { cycle_done(st); });
     engine_->on_result([this] { schedule_save(); });
     std::string http_error;
-    auto httpd = http::from_config(s.httpd);
-    if (!httpd.unsupported.empty())
-      log::error("set httpd: %s; the HTTP interface is not started", httpd.unsupported.c_str());
-    if (!http_->configure(httpd, s.cycle_s, http_error)) {
+    if (!http_->configure(http::from_config(s.httpd), s.cycle_s, http_error)) {
       log::error("%s", http_error.c_str());
       return 1;
     }
@@ -237,10 +245,8 @@ class Daemon : public http::Control {
     for (const auto& w : parsed.config->warnings) log::info("%s", w.c_str());
     engine_->load(parsed.config);
     std::string http_error;
-    auto httpd = http::from_config(parsed.config->settings.httpd);
-    if (!httpd.unsupported.empty())
-      log::error("set httpd: %s; the HTTP interface is not started", httpd.unsupported.c_str());
-    if (!http_->configure(httpd, parsed.config->settings.cycle_s, http_error))
+    if (!http_->configure(http::from_config(parsed.config->settings.httpd),
+                          parsed.config->settings.cycle_s, http_error))
       log::error("%s; the HTTP interface stays as it was", http_error.c_str());
     log::info("reloaded: %zu services, %zu checks", parsed.config->services.size(),
               engine_->checks().size());

@@ -75,17 +75,31 @@ Task<Response> fetch(IoContext& io, Scope& scope, const Url& url, const Request&
   opts.timeout_ms = timeout_ms;
   opts.max_line = 16 * 1024;
   opts.max_bytes = kMaxResponseBody + 256 * 1024;
-  opts.log_prefix = "http " + url.origin();
+  opts.log_prefix = "http " + (url.unix_path.empty() ? url.origin() : url.unix_path);
   Connection conn(io, scope, std::move(opts));
   Endpoint endpoint;
   endpoint.host = url.host;
   endpoint.port = url.port;
+  endpoint.unix_path = url.unix_path;
   co_await conn.connect(endpoint);
-  if (url.tls) co_await conn.start_tls(tls, url.host);
+  if (url.tls) {
+    co_await conn.start_tls(tls, url.host);
+    if (!req.pin_sha256.empty()) {
+      const auto& cert = conn.certificate();
+      if (!cert || !str::iequals(cert->sha256, req.pin_sha256))
+        throw ProbeError(FailureClass::tls,
+                         "the server's certificate is not the expected one (SHA-256 " +
+                             (cert ? cert->sha256 : std::string("none")) + ")");
+    }
+  }
 
   std::string head = req.method + " " + url.path + req.path + " HTTP/1.1\r\n";
-  head += "Host: " + (url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host) +
-          ":" + std::to_string(url.port) + "\r\n";
+  if (!url.unix_path.empty()) {
+    head += "Host: localhost\r\n";
+  } else {
+    head += "Host: " + (url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host) +
+            ":" + std::to_string(url.port) + "\r\n";
+  }
   head += "User-Agent: mailwarden\r\nConnection: close\r\n";
   for (const auto& [name, value] : req.headers) head += name + ": " + value + "\r\n";
   if (!req.body.empty() || req.method == "POST")

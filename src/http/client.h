@@ -21,7 +21,8 @@ struct Url {
   bool tls = false;
   std::string host;
   uint16_t port = 80;
-  std::string path;  // without a trailing '/'; "" for the root
+  std::string path;       // without a trailing '/'; "" for the root
+  std::string unix_path;  // when set: this unix socket instead of host and port
   [[nodiscard]] std::string origin() const {
     return std::string(tls ? "https://" : "http://") + host + ":" + std::to_string(port);
   }
@@ -43,6 +44,10 @@ struct Request {
   std::string body;
   std::string user;  // basic authentication when set (the password is never logged)
   std::string password;
+  // When set, the server's certificate must be this one (SHA-256 of its DER, lower-case hex):
+  // how the CLI recognises its own daemon, whose certificate it reads from the control file's
+  // pemfile. The caller then passes TLS settings that do not verify the chain.
+  std::string pin_sha256;
 };
 
 constexpr size_t kMaxResponseBody = 4 * 1024 * 1024;

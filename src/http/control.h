@@ -25,6 +25,10 @@ class Control {
   [[nodiscard]] virtual std::string check_now(const std::string& service) = 0;
   [[nodiscard]] virtual std::string monitor(const std::string& service) = 0;
   [[nodiscard]] virtual std::string unmonitor(const std::string& service) = 0;
+  // start, stop, restart (the service's programs; see daemon/control.h): `message` says what
+  // was done. Empty on success, else why not.
+  [[nodiscard]] virtual std::string act(const std::string& verb, const std::string& service,
+                                        std::string& message) = 0;
 };
 
 }  // namespace mw::http

@@ -1,6 +1,14 @@
 // What the HTTP server takes of `set httpd` (config::HttpdSettings, parsed with monit's whole
-// grammar): the listener and the users of basic authentication.
+// grammar): the listeners, TLS, and who may come in (hosts and nets, users, htpasswd files).
+//
+// "allow @group" is read but grants nobody: monit checks a group member's password with PAM,
+// and a PAM conversation blocks (pam_unix waits ~2 s after a wrong password, a non-root daemon
+// needs the setuid helper unix_chkpwd, LDAP or SSSD modules wait on the network), which the
+// daemon's one loop must never do. With an @group the interface still asks every request for a
+// password (only the other users can give one); `-t` says so.
 #pragma once
+
+#include <cstring>
 
 #include "config/model.h"
 #include "http/settings.h"
@@ -14,22 +22,50 @@ namespace mw::http {
   s.address = c.address;
   s.port = c.port;
   s.read_only = c.read_only;
+  if (c.ssl) {
+    s.tls.enabled = true;
+    // pemchain + pemkey, or pemfile holding both (monit's two ways).
+    s.tls.cert_file = !c.pemchain.empty() ? c.pemchain : c.pemfile;
+    s.tls.key_file = c.pemkey;
+    s.tls.client_ca = c.clientpemfile;
+    s.tls.allow_selfsigned_clients = c.allow_selfsigned_clients;
+  }
+  s.unix_socket = c.unix_socket;
+  if (c.socket_uid) s.socket_uid = static_cast<int>(*c.socket_uid);
+  if (c.socket_gid) s.socket_gid = static_cast<int>(*c.socket_gid);
+  s.socket_mode = c.socket_permission;
   for (const auto& a : c.allow) {
-    if (a.kind == config::HttpdAllow::Kind::user) {
-      s.users.push_back(User{a.user, a.password, a.read_only || c.read_only});
-    } else {
-      // Serving without the restriction the file asks for would open the interface wider
-      // than configured: the interface is not started instead, and the daemon says why.
-      s.unsupported = "'allow " +
-                      std::string(a.kind == config::HttpdAllow::Kind::network ? a.network.shown
-                                  : a.kind == config::HttpdAllow::Kind::group ? "@" + a.group
-                                                                              : a.htpasswd.path) +
-                      "' (hosts, nets, groups and htpasswd files are not served yet)";
+    switch (a.kind) {
+      case config::HttpdAllow::Kind::user:
+        s.users.push_back(User{a.user, a.password, a.read_only || c.read_only});
+        break;
+      case config::HttpdAllow::Kind::network: {
+        Network n;
+        n.shown = a.network.shown;
+        n.family = a.network.family;
+        std::memcpy(n.addr, a.network.addr, sizeof n.addr);
+        n.prefix = a.network.prefix;
+        n.host = a.network.host;
+        s.networks.push_back(std::move(n));
+        break;
+      }
+      case config::HttpdAllow::Kind::group:
+        s.groups.push_back(a.group);
+        break;
+      case config::HttpdAllow::Kind::htpasswd: {
+        Htpasswd h;
+        h.path = a.htpasswd.path;
+        h.users = a.htpasswd.users;
+        h.hash = a.htpasswd.hash == config::HttpdHtpasswd::Hash::cleartext
+                     ? Htpasswd::Hash::cleartext
+                 : a.htpasswd.hash == config::HttpdHtpasswd::Hash::crypt ? Htpasswd::Hash::crypt
+                                                                         : Htpasswd::Hash::md5;
+        h.read_only = a.read_only || c.read_only;
+        s.htpasswd.push_back(std::move(h));
+        break;
+      }
     }
   }
-  if (c.ssl) s.unsupported = "'with ssl' (TLS on the HTTP interface is not served yet)";
-  if (c.port == 0) s.unsupported = "'unixsocket' (a unix socket listener is not served yet)";
-  if (!s.unsupported.empty()) s.enabled = false;
   return s;
 }
 

@@ -2,18 +2,24 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <openssl/crypto.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
 #include <set>
 
+#include "http/access.h"
+#include "http/server_tls.h"
 #include "report/html.h"
 #include "report/status.h"
 #include "util/clock.h"
@@ -71,7 +77,8 @@ std::string query_value(const char* query, const char* name) {
 
 }  // namespace
 
-Access authenticate(const HttpdSettings& s, const char* header, const User** user) {
+Access authenticate(const HttpdSettings& s, const char* header, const User** user,
+                    const FilePasswordCheck* check) {
   static const User anonymous{"", "", true};
   *user = &anonymous;
   if (!s.has_users()) return Access::allowed;
@@ -88,6 +95,18 @@ Access authenticate(const HttpdSettings& s, const char* header, const User** use
   const User* found = nullptr;
   for (const auto& u : s.users)
     if (u.name == name && same_secret(u.password, password)) found = &u;
+  if (!found) {
+    for (const auto& f : s.file_users) {
+      if (f.user.name != name) continue;
+      bool busy = false;
+      bool ok = check ? (*check)(f, password, busy) : password_matches(f, password);
+      if (busy) return Access::busy;
+      if (ok) {
+        found = &f.user;
+        break;
+      }
+    }
+  }
   if (!found) return Access::unauthenticated;
   *user = found;
   return Access::allowed;
@@ -107,6 +126,7 @@ struct Server::Request {
   std::string path;  // decoded
   const char* query = nullptr;
   const User* user = nullptr;
+  bool local = false;  // came through the unix socket
 };
 
 Server::Server(event_base* base, Control& control, std::string host_name)
@@ -114,29 +134,64 @@ Server::Server(event_base* base, Control& control, std::string host_name)
       control_(control),
       host_name_(std::move(host_name)),
       sweep_timer_(evtimer_new(base, &Server::on_sweep, this)),
-      http_(nullptr, evhttp_free) {
+      validate_timer_(evtimer_new(base, &Server::on_validate_poll, this)),
+      http_(nullptr, evhttp_free),
+      unix_http_(nullptr, evhttp_free) {
   unsigned char key[32];
   if (RAND_bytes(key, sizeof key) != 1) abort();  // no randomness: nothing can be trusted
   csrf_key_.assign(reinterpret_cast<const char*>(key), sizeof key);
 }
 
 Server::~Server() {
+  for (auto& v : validates_) evhttp_connection_set_closecb(v.conn, nullptr, nullptr);
+  validates_.clear();
   http_.reset();  // frees the connections
+  close_unix();
   sweep(true);
 }
 
-bool Server::configure(const HttpdSettings& s, int refresh_s, std::string& error) {
+std::unique_ptr<evhttp, void (*)(evhttp*)> Server::new_http(bool local) {
+  std::unique_ptr<evhttp, void (*)(evhttp*)> h(evhttp_new(base_), evhttp_free);
+  if (!h) return h;
+  evhttp_set_gencb(h.get(), &Server::on_request, this);
+  evhttp_set_bevcb(h.get(), local ? &Server::on_new_local_connection : &Server::on_new_connection,
+                   this);
+  evhttp_set_allowed_methods(h.get(), EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
+  return h;
+}
+
+bool Server::configure(const HttpdSettings& in, int refresh_s, std::string& error) {
   refresh_s_ = std::max(5, refresh_s);
-  std::string want = s.address + ":" + std::to_string(s.port);
-  if (!s.enabled) {
+  if (!in.enabled) {
     http_.reset();
+    close_unix();
     sweep(false);
     bound_.clear();
-    settings_ = s;
+    tls_ctx_.reset();
+    settings_ = in;
     return true;
   }
-  if (!http_ || bound_ != want) {
-    std::unique_ptr<evhttp, void (*)(evhttp*)> h(evhttp_new(base_), evhttp_free);
+  // Everything that reads files or names first: a failure leaves the interface as it was.
+  HttpdSettings s = in;
+  std::vector<std::string> warnings;
+  if (!load_htpasswd(s.htpasswd, s.file_users, warnings, error)) return false;
+  SslCtxPtr ctx;
+  if (s.port != 0 && s.tls.enabled) {
+    ctx = make_server_context(s.tls, error);
+    if (!ctx) return false;
+  }
+  std::vector<Network> networks = resolve_networks(s.networks, warnings);
+  for (const auto& w : warnings) log::warning("set httpd: %s", w.c_str());
+  for (const auto& g : s.groups)
+    log::warning("set httpd: 'allow @%s' admits nobody (PAM is not used; see mailwardenrc(5))",
+                 g.c_str());
+
+  std::string want = s.port == 0 ? "" : s.address + ":" + std::to_string(s.port);
+  if (s.port == 0) {
+    http_.reset();
+    bound_.clear();
+  } else if (!http_ || bound_ != want) {
+    auto h = new_http(false);
     if (!h) {
       error = "cannot create the HTTP server";
       return false;
@@ -145,19 +200,115 @@ bool Server::configure(const HttpdSettings& s, int refresh_s, std::string& error
       error = "cannot listen on " + want + ": " + strerror(errno);
       return false;
     }
-    evhttp_set_gencb(h.get(), &Server::on_request, this);
-    evhttp_set_bevcb(h.get(), &Server::on_new_connection, this);
-    evhttp_set_allowed_methods(h.get(), EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
     http_ = std::move(h);
     bound_ = want;
-    log::info("HTTP interface listening on %s%s", want.c_str(),
-              s.has_users() ? "" : " (no users: read-only, without authentication)");
   }
-  evhttp_set_max_headers_size(http_.get(), static_cast<ev_ssize_t>(s.max_header_bytes));
-  evhttp_set_max_body_size(http_.get(), static_cast<ev_ssize_t>(s.max_body_bytes));
-  evhttp_set_timeout(http_.get(), s.timeout_s);
-  settings_ = s;
+  if (!s.unix_socket.empty()) {
+    if (!open_unix(s, error)) return false;
+  } else {
+    close_unix();
+  }
+  bool announce = settings_.port != s.port || settings_.address != s.address ||
+                  settings_.tls.enabled != s.tls.enabled || !settings_.enabled ||
+                  settings_.unix_socket != s.unix_socket;
+  tls_ctx_ = std::move(ctx);
+  networks_ = std::move(networks);
+  verified_.clear();
+  for (evhttp* h : {http_.get(), unix_http_.get()}) {
+    if (!h) continue;
+    evhttp_set_max_headers_size(h, static_cast<ev_ssize_t>(s.max_header_bytes));
+    evhttp_set_max_body_size(h, static_cast<ev_ssize_t>(s.max_body_bytes));
+    evhttp_set_timeout(h, s.timeout_s);
+  }
+  settings_ = std::move(s);
+  if (announce) {
+    const char* users =
+        settings_.has_users() ? "" : " (no users: read-only, without authentication)";
+    if (http_)
+      log::info("HTTP interface listening on %s%s%s", bound_.c_str(), tls_ctx_ ? " (TLS)" : "",
+                users);
+    if (unix_http_)
+      log::info("HTTP interface listening on unix socket %s%s", unix_path_.c_str(), users);
+  }
   return true;
+}
+
+// The unix socket: made with the configured mode (monit's default 0660; 0600 lets only the
+// daemon's user in) before anyone can connect, a stale one left by a killed daemon replaced, one
+// that a live server answers on refused.
+bool Server::open_unix(const HttpdSettings& s, std::string& error) {
+  std::string want = s.unix_socket + " " + std::to_string(s.socket_mode) + " " +
+                     std::to_string(s.socket_uid) + " " + std::to_string(s.socket_gid);
+  if (unix_http_ && unix_bound_ == want) return true;
+  const std::string& path = s.unix_socket;
+  sockaddr_un sun{};
+  sun.sun_family = AF_UNIX;
+  if (path.size() >= sizeof sun.sun_path) {
+    error = "the unix socket path " + path + " is too long";
+    return false;
+  }
+  std::memcpy(sun.sun_path, path.c_str(), path.size() + 1);
+  bool ours = path == unix_path_;
+  struct stat st;
+  if (!ours && lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      error = "cannot listen on " + path + ": a file that is not a socket is in the way";
+      return false;
+    }
+    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool live = probe >= 0 && connect(probe, reinterpret_cast<sockaddr*>(&sun), sizeof sun) == 0;
+    if (probe >= 0) close(probe);
+    if (live) {
+      error = "cannot listen on " + path + ": another server answers on it";
+      return false;
+    }
+  }
+  close_unix();
+  (void)unlink(path.c_str());  // stale
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) {
+    error = "cannot create a unix socket: " + std::string(strerror(errno));
+    return false;
+  }
+  mode_t old = umask(0177);  // no moment where others may connect
+  int rc = bind(fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun);
+  umask(old);
+  int err = errno;
+  if (rc != 0 || chmod(path.c_str(), static_cast<mode_t>(s.socket_mode)) != 0 ||
+      ((s.socket_uid >= 0 || s.socket_gid >= 0) &&
+       chown(path.c_str(), static_cast<uid_t>(s.socket_uid), static_cast<gid_t>(s.socket_gid)) !=
+           0) ||
+      listen(fd, 128) != 0) {
+    if (rc == 0) err = errno;
+    close(fd);
+    if (rc == 0) (void)unlink(path.c_str());
+    error = "cannot listen on unix socket " + path + ": " + strerror(err);
+    return false;
+  }
+  evconnlistener* lev = evconnlistener_new(base_, nullptr, nullptr,
+                                           LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+  auto h = new_http(true);
+  if (!lev || !h || !evhttp_bind_listener(h.get(), lev)) {
+    if (lev) {
+      evconnlistener_free(lev);
+    } else {
+      close(fd);
+    }
+    (void)unlink(path.c_str());
+    error = "cannot serve unix socket " + path;
+    return false;
+  }
+  unix_http_ = std::move(h);
+  unix_path_ = path;
+  unix_bound_ = want;
+  return true;
+}
+
+void Server::close_unix() {
+  unix_http_.reset();
+  if (!unix_path_.empty()) (void)unlink(unix_path_.c_str());
+  unix_path_.clear();
+  unix_bound_.clear();
 }
 
 // evhttp in libevent 2.1 neither bounds nor reports its connections. Each one's bufferevent is
@@ -168,32 +319,63 @@ bool Server::configure(const HttpdSettings& s, int refresh_s, std::string& error
 bufferevent* Server::on_new_connection(event_base* base, void* arg) {
   auto* self = static_cast<Server*>(arg);
   self->sweep(false);
-  bufferevent* bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-  if (!bev) return nullptr;
-  bufferevent_incref(bev);
-  self->tracked_.push_back(bev);
-  self->connections_ = static_cast<int>(self->tracked_.size());
-  if (!evtimer_pending(self->sweep_timer_.get(), nullptr)) {
-    timeval tv{1, 0};
-    evtimer_add(self->sweep_timer_.get(), &tv);
+  if (self->tls_ctx_) {
+    SSL* ssl = SSL_new(self->tls_ctx_.get());
+    if (!ssl) return nullptr;
+    // The handshake runs under evhttp's read timeout like a request does: a client that never
+    // finishes it holds a socket (counted below) for at most the timeout, never the loop.
+    bufferevent* bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                      BEV_OPT_CLOSE_ON_FREE);
+    if (!bev) {
+      SSL_free(ssl);
+      return nullptr;
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return self->track(base, bev, true);
   }
-  if (self->connections_ > self->settings_.max_connections) {
+  bufferevent* bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+  return bev ? self->track(base, bev, false) : nullptr;
+}
+
+bufferevent* Server::on_new_local_connection(event_base* base, void* arg) {
+  auto* self = static_cast<Server*>(arg);
+  self->sweep(false);
+  bufferevent* bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+  return bev ? self->track(base, bev, false) : nullptr;
+}
+
+bufferevent* Server::track(event_base* base, bufferevent* bev, bool tls) {
+  bufferevent_incref(bev);
+  tracked_.push_back(bev);
+  connections_ = static_cast<int>(tracked_.size());
+  if (!evtimer_pending(sweep_timer_.get(), nullptr)) {
+    timeval tv{1, 0};
+    evtimer_add(sweep_timer_.get(), &tv);
+  }
+  if (connections_ > settings_.max_connections) {
     bufferevent_incref(bev);  // for the callback below
     event_base_once(
         base, -1, EV_TIMEOUT,
-        [](evutil_socket_t, short, void* p) {
+        tls ? +[](evutil_socket_t, short, void* p) {
+          // Over TLS a plain answer would be noise: the connection is just closed.
           auto* b = static_cast<bufferevent*>(p);
           evutil_socket_t fd = bufferevent_getfd(b);
-          if (fd >= 0) {
-            static const char busy[] =
-                "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: "
-                "close\r\n\r\n";
-            ssize_t ignored = ::send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-            (void)ignored;
-            shutdown(fd, SHUT_RDWR);
-          }
+          if (fd >= 0) shutdown(fd, SHUT_RDWR);
           bufferevent_decref(b);
-        },
+        }
+            : +[](evutil_socket_t, short, void* p) {
+                auto* b = static_cast<bufferevent*>(p);
+                evutil_socket_t fd = bufferevent_getfd(b);
+                if (fd >= 0) {
+                  static const char busy[] =
+                      "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: "
+                      "close\r\n\r\n";
+                  ssize_t ignored = ::send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+                  (void)ignored;
+                  shutdown(fd, SHUT_RDWR);
+                }
+                bufferevent_decref(b);
+              },
         bev, nullptr);
   }
   return bev;
@@ -227,7 +409,7 @@ void Server::on_sweep(evutil_socket_t, short, void* arg) {
 
 void Server::on_request(evhttp_request* req, void* arg) {
   auto* self = static_cast<Server*>(arg);
-  Request r{req, "", "", nullptr, nullptr};
+  Request r{req, "", "", nullptr, nullptr, false};
   switch (evhttp_request_get_command(req)) {
     case EVHTTP_REQ_GET:
       r.method = "GET";
@@ -256,13 +438,61 @@ void Server::on_request(evhttp_request* req, void* arg) {
   self->handle(r);
 }
 
+// Whether a password for an htpasswd user may be checked now, and whether it matches: a
+// password verified before costs nothing, a new one a crypt(3) within the second's budget.
+bool Server::check_file_password(const FileUser& u, const std::string& password, bool& busy) {
+  std::string key = csrf_token(csrf_key_, u.user.name + '\0' + u.hash + '\0' + password);
+  if (verified_.count(key)) return true;
+  int64_t now = clock::now_us();
+  if (now / 1000000 != hashing_second_) {
+    hashing_second_ = now / 1000000;
+    hashing_us_ = 0;
+  }
+  if (hashing_us_ >= kHashingBudgetUs) {
+    busy = true;
+    return false;
+  }
+  bool ok = password_matches(u, password);
+  hashing_us_ += clock::now_us() - now;
+  if (ok) {
+    if (verified_.size() >= 256) verified_.clear();
+    verified_.insert(key);
+  }
+  return ok;
+}
+
 void Server::handle(Request& r) {
+  evhttp_connection* conn = evhttp_request_get_connection(r.req);
+  bufferevent* bev = conn ? evhttp_connection_get_bufferevent(conn) : nullptr;
+  sockaddr_storage peer{};
+  socklen_t peer_len = sizeof peer;
+  evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+  if (fd < 0 || getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0)
+    peer.ss_family = AF_UNSPEC;
+  r.local = peer.ss_family == AF_UNIX;
+  // monit's order: the peer's address first, then the password.
+  if (!settings_.networks.empty() && !r.local &&
+      !network_allows(networks_, reinterpret_cast<const sockaddr*>(&peer))) {
+    send(r, 403, "Forbidden", "text/plain; charset=utf-8",
+         "your address is not allowed to use this interface\n");
+    return;
+  }
   if (r.path == "/-/healthy") {
     send(r, 200, "OK", "text/plain; charset=utf-8", "OK\n");
     return;
   }
   const char* auth = evhttp_find_header(evhttp_request_get_input_headers(r.req), "Authorization");
-  if (authenticate(settings_, auth, &r.user) != Access::allowed) {
+  FilePasswordCheck check = [this](const FileUser& u, const std::string& pw, bool& busy) {
+    return check_file_password(u, pw, busy);
+  };
+  Access access = authenticate(settings_, auth, &r.user, &check);
+  if (access == Access::busy) {
+    evhttp_add_header(evhttp_request_get_output_headers(r.req), "Retry-After", "1");
+    send(r, 503, "Service Unavailable", "text/plain; charset=utf-8",
+         "too many password checks this second; try again\n");
+    return;
+  }
+  if (access != Access::allowed) {
     evhttp_add_header(evhttp_request_get_output_headers(r.req), "WWW-Authenticate",
                       "Basic realm=\"mailwarden\", charset=\"UTF-8\"");
     send(r, 401, "Unauthorized", "text/plain; charset=utf-8", "authentication required\n");
@@ -380,6 +610,8 @@ void Server::handle_get(Request& r) {
 // POST /service/NAME/ACTION (a page's form) or /api/v1/services/NAME/ACTION (scripts, the CLI).
 void Server::handle_post(Request& r) {
   auto parts = split_path(r.path);
+  bool validate =
+      parts.size() == 3 && parts[0] == "api" && parts[1] == "v1" && parts[2] == "validate";
   bool form = parts.size() == 3 && parts[0] == "service";
   bool api = parts.size() == 5 && parts[0] == "api" && parts[1] == "v1" && parts[2] == "services";
   auto reply = [&](int code, const char* reason, const std::string& text) {
@@ -390,6 +622,7 @@ void Server::handle_post(Request& r) {
       send_page(r, code, reason, reason, text);
     }
   };
+  if (validate) api = true;
   if (!form && !api) {
     reply(404, "Not Found", "nothing to do at " + r.path);
     return;
@@ -432,17 +665,24 @@ void Server::handle_post(Request& r) {
           api ? "missing X-Requested-By header (CSRF guard)" : "missing or wrong CSRF token");
     return;
   }
+  if (validate) {
+    start_validate(r);
+    return;
+  }
   const std::string& service = api ? parts[3] : parts[1];
   const std::string& action = api ? parts[4] : parts[2];
-  std::string error;
+  std::string error, done = action + " " + service + ": done";
   if (action == "check") {
     error = control_.check_now(service);
   } else if (action == "monitor") {
     error = control_.monitor(service);
   } else if (action == "unmonitor") {
     error = control_.unmonitor(service);
+  } else if (action == "start" || action == "stop" || action == "restart") {
+    error = control_.act(action, service, done);
   } else {
-    reply(404, "Not Found", "unknown action '" + action + "' (check, monitor, unmonitor)");
+    reply(404, "Not Found",
+          "unknown action '" + action + "' (check, monitor, unmonitor, start, stop, restart)");
     return;
   }
   log::info("HTTP: %s %s '%s' by %s: %s", r.method.c_str(), action.c_str(), service.c_str(),
@@ -459,7 +699,79 @@ void Server::handle_post(Request& r) {
     send(r, 303, "See Other", "text/plain; charset=utf-8", action + ": done\n");
     return;
   }
-  reply(200, "OK", action + " " + service + ": done");
+  reply(200, "OK", done);
+}
+
+// `validate --now`: every monitored service is checked now; the answer waits (without holding
+// the loop) until each of their checks has run once more, or two minutes have passed.
+void Server::start_validate(Request& r) {
+  if (validates_.size() >= kMaxValidates) {
+    send_json(r, 503, "Service Unavailable",
+              report::dump(nlohmann::json{{"ok", false}, {"message", "too many validations"}}));
+    return;
+  }
+  Validate v{r.req,
+             evhttp_request_get_connection(r.req),
+             query_value(r.query, "format") == "json",
+             clock::now_us() + kValidateDeadlineUs,
+             {}};
+  report::Status st = report::build(control_.snapshot(false), {static_cast<int>(getpid()), true});
+  for (const auto& svc : st.services) {
+    if (!svc.monitored) continue;
+    if (!control_.check_now(svc.name).empty()) continue;
+    for (const auto& c : svc.checks) v.runs_before[svc.name + "\n" + c.id] = c.runs;
+  }
+  log::info("HTTP: validate by %s: %zu checks started", r.user->name.c_str(), v.runs_before.size());
+  evhttp_connection_set_closecb(v.conn, &Server::on_validate_gone, this);
+  validates_.push_back(std::move(v));
+  if (!evtimer_pending(validate_timer_.get(), nullptr)) {
+    timeval tv{0, 100000};
+    evtimer_add(validate_timer_.get(), &tv);
+  }
+}
+
+void Server::on_validate_gone(evhttp_connection* conn, void* arg) {
+  auto* self = static_cast<Server*>(arg);
+  std::erase_if(self->validates_, [conn](const Validate& v) { return v.conn == conn; });
+}
+
+void Server::on_validate_poll(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<Server*>(arg);
+  self->finish_validates(false);
+  if (!self->validates_.empty()) {
+    timeval tv{0, 100000};
+    evtimer_add(self->validate_timer_.get(), &tv);
+  }
+}
+
+void Server::finish_validates(bool all) {
+  if (validates_.empty()) return;
+  report::Status st = report::build(control_.snapshot(false), {static_cast<int>(getpid()), true});
+  st.written = clock::wall();
+  int64_t now = clock::now_us();
+  std::vector<Validate> waiting;
+  for (auto& v : validates_) {
+    bool done = all || now >= v.deadline_us;
+    if (!done) {
+      done = true;
+      for (const auto& svc : st.services)
+        for (const auto& c : svc.checks)
+          if (auto it = v.runs_before.find(svc.name + "\n" + c.id);
+              it != v.runs_before.end() && svc.monitored && c.runs <= it->second)
+            done = false;
+    }
+    if (!done) {
+      waiting.push_back(std::move(v));
+      continue;
+    }
+    evhttp_connection_set_closecb(v.conn, nullptr, nullptr);
+    Request r{v.req, "POST", "/api/v1/validate", nullptr, nullptr, false};
+    evhttp_add_header(evhttp_request_get_output_headers(v.req), "X-Mailwarden-All-Ok",
+                      report::all_ok(st) ? "yes" : "no");
+    send(r, 200, "OK", v.json ? "application/json" : "text/plain; charset=utf-8",
+         v.json ? report::validate_json(st) : report::validate_text(st));
+  }
+  validates_ = std::move(waiting);
 }
 
 void Server::send_page(Request& r, int code, const char* reason, const std::string& title,

@@ -17,20 +17,66 @@ struct User {
   bool read_only = false;
 };
 
+// "allow 10.0.0.0/8", "allow ::1", "allow monitor.example.org": who may connect over TCP.
+struct Network {
+  std::string shown;   // as written
+  int family = 0;      // AF_INET or AF_INET6; 0: `host` is a name, resolved when served
+  uint8_t addr[16]{};  // network address, host bits cleared
+  int prefix = 0;
+  std::string host;
+};
+
+// "allow [cleartext|crypt|md5] FILE [USER ...]": users and password hashes read from a file
+// (at start and on every reload).
+struct Htpasswd {
+  enum class Hash { cleartext, crypt, md5 } hash = Hash::cleartext;
+  std::string path;
+  std::vector<std::string> users;  // empty: every user of the file
+  bool read_only = false;
+};
+
+// A user of an htpasswd file, as read: `hash` is checked with crypt(3) (or compared, for a
+// cleartext file).
+struct FileUser {
+  User user;  // its name and read-only flag (no password: `hash` stands for it)
+  std::string hash;
+  bool cleartext = false;
+};
+
+// "with ssl { pemfile: P | pemchain: P pemkey: K [clientpemfile: CA] }".
+struct ServerTls {
+  bool enabled = false;
+  std::string cert_file;  // the certificate (and its chain); the key too when key_file is empty
+  std::string key_file;
+  std::string client_ca;  // clients must show a certificate signed by these CAs
+  bool allow_selfsigned_clients = false;
+};
+
 struct HttpdSettings {
   bool enabled = false;
   std::string where;  // "FILE:LINE:COL" of the statement, for -t warnings
   std::string address = "127.0.0.1";
-  uint16_t port = 0;
-  std::vector<User> users;  // empty: no authentication (only sensible on loopback)
-  bool read_only = false;   // nobody may act (check now, monitor, unmonitor)
-  std::string unsupported;  // what of `set httpd` is not served (then enabled is false)
+  uint16_t port = 0;        // 0: no TCP listener
+  ServerTls tls;            // on the TCP listener
+  std::string unix_socket;  // a listener on this path too (plain HTTP: the file mode guards it)
+  int socket_uid = -1, socket_gid = -1;
+  int socket_mode = 0660;
+  std::vector<User> users;  // empty (and no file, no group): no authentication
+  std::vector<Htpasswd> htpasswd;
+  std::vector<FileUser> file_users;  // read from `htpasswd` by the server when it is configured
+  std::vector<std::string> groups;   // "allow @group": read, never grants (see from_config.h)
+  std::vector<Network> networks;     // empty: every TCP peer may try to log in
+  bool read_only = false;            // nobody may act (check now, monitor, unmonitor)
   // Bounds on what a client may cost: a slow or hostile one never delays a probe.
   size_t max_header_bytes = 8 * 1024;
   size_t max_body_bytes = 16 * 1024;
   int timeout_s = 10;        // a request must arrive (and its response leave) within this
   int max_connections = 64;  // open at once; more are closed at once
-  [[nodiscard]] bool has_users() const { return !users.empty(); }
+  // Whether requests need a password: any kind of user is configured. A configuration whose
+  // only users cannot log in (an @group) still asks for one, and so admits nobody.
+  [[nodiscard]] bool has_users() const {
+    return !users.empty() || !htpasswd.empty() || !groups.empty() || !file_users.empty();
+  }
   // The user the CLI logs in as (the first read-write user, else the first one).
   [[nodiscard]] const User* cli_user() const {
     for (const auto& u : users)

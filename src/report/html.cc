@@ -264,6 +264,15 @@ std::string html_service(const Status&, const ServiceStatus& s, const PageContex
     } else {
       out += action_form(s.name, "monitor", "Monitor", ctx);
     }
+    // A process has programs to run (the control verbs; a missing one is logged as such).
+    if (s.type == "process") {
+      if (s.monitored) {
+        out += action_form(s.name, "restart", "Restart", ctx);
+        out += action_form(s.name, "stop", "Stop", ctx);
+      } else {
+        out += action_form(s.name, "start", "Start", ctx);
+      }
+    }
     out += "</p>";
   }
   out +=

@@ -257,7 +257,10 @@ TEST(HttpConfig, Errors) {
   std::string errors;
   auto h = mwtest::parse_text("set httpd port 2812 allow 10.0.0.0/8\n", &errors);
   CHECK_TEXT(h != nullptr, errors.c_str());
-  CHECK_FALSE(mw::http::from_config(h->settings.httpd).enabled);  // not served: not opened wider
+  const auto served = mw::http::from_config(h->settings.httpd);
+  CHECK(served.enabled);
+  LONGS_EQUAL(1, served.networks.size());
+  LONGS_EQUAL(8, served.networks[0].prefix);
   CHECK(mwtest::parse_text("set alertmanager \"ftp://x\"\n", &errors) == nullptr);
   CHECK(errors.find("http:// or https://") != std::string::npos);
   CHECK(mwtest::parse_text("set alertmanager \"http://u:p@x:9093\"\n", &errors) == nullptr);
