@@ -96,12 +96,12 @@ class Daemon : public http::Control {
   }
   std::string monitor(const std::string& service) override {
     if (!engine_->set_monitored(service, true)) return "no service named '" + service + "'";
-    save_now();
+    save_now(small_state());
     return "";
   }
   std::string unmonitor(const std::string& service) override {
     if (!engine_->set_monitored(service, false)) return "no service named '" + service + "'";
-    save_now();
+    save_now(small_state());
     return "";
   }
   std::string act(const std::string& verb, const std::string& service,
@@ -111,7 +111,7 @@ class Daemon : public http::Control {
     if (stopping_) return "mailwarden is stopping";
     auto r = control::apply(*engine_, *dispatcher_, *v, service, "");
     if (!r.ok) return r.message;
-    save_now();
+    save_now(small_state());
     message = r.message;
     return "";
   }
@@ -192,11 +192,16 @@ class Daemon : public http::Control {
     std::string failed;
     for (size_t i = 0; i < st.failures.size() && i < 5; ++i) failed += "; " + st.failures[i];
     if (st.failures.size() > 5) failed += "; ...";
+    save_now(small_state());
     log::info("cycle %lld: %d checks, %d ok, %d failed in %lld ms%s",
               static_cast<long long>(st.cycle), st.checks, st.ok, st.failed,
               static_cast<long long>(st.elapsed_ms), failed.c_str());
-    save_now();
   }
+
+  // A small state (a few hundred checks: a millisecond or two of JSON) is on disk before the
+  // cycle line is logged and before a verb answers, so that whoever reads the state file next
+  // (status without set httpd) sees it; a large one is written off the loop only.
+  [[nodiscard]] bool small_state() const { return engine_->checks().size() <= 500; }
 
   void schedule_save() {
     if (evtimer_pending(save_timer_.get(), nullptr)) return;

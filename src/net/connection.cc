@@ -267,7 +267,10 @@ Task<void> Connection::start_tls(const TlsSettings& settings, const std::string&
   // A session the caller names (an FTP data connection resumes its control connection's)
   // wins over the one kept for the endpoint.
   if (resume) {
-    if (SSL_set_session(ssl.get(), resume) != 1)
+    // A copy: OpenSSL marks the session of a connection that ends without close_notify as not
+    // resumable, and the next data connection must still resume the control connection's.
+    SslSessionPtr copy(SSL_SESSION_dup(resume));
+    if (SSL_set_session(ssl.get(), copy ? copy.get() : resume) != 1)
       throw ProbeError(FailureClass::tls, "cannot resume the TLS session: " + tls::drain_errors());
   } else if (cached) {
     tls::resume_sessions(ssl.get(), *io_.tls, endpoint);

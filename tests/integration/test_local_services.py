@@ -228,9 +228,9 @@ check system mx
         r = lib.mw(rc, "monitor", "all")
         lib.expect_eq(r.rc, 0, "monitor all")
         next_cycle(dm)
-        lib.expect_in("cycle", dm.log(), "log")
-        doc = lib.status_json(rc)
-        lib.expect_eq(lib.service(doc, "main_cf")["monitored"], True, "after monitor")
+        # The state file is written off the daemon's loop, right after the cycle.
+        lib.wait_for(lambda: lib.service(lib.status_json(rc), "main_cf")["monitored"], 10,
+                     "main_cf monitored in the state file")
 
 
 def test_mode_passive_alerts_but_never_starts():
