@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -31,6 +32,13 @@ const std::string& scratch() {
     std::string base = stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) ? "/dev/shm" : "/tmp";
     std::string tmpl = base + "/mw-fuzz-XXXXXX";
     if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+    // Removed when the run ends normally (-runs, -max_total_time); a crash leaves it to look at.
+    // Its own copy of the path: static strings are destroyed before this handler runs.
+    static const std::string* remove_at_exit = new std::string(tmpl);
+    std::atexit([] {
+      std::error_code ec;
+      std::filesystem::remove_all(*remove_at_exit, ec);
+    });
     return tmpl;
   }();
   return dir;
