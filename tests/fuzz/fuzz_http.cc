@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include "http/server.h"
@@ -51,7 +52,7 @@ mw::state::Snapshot sample_snapshot() {
   cert.not_after = 1800000000;
   cert.days_left = 42;
   r.certificate = cert;
-  c.last = r;
+  c.last = std::make_shared<const mw::CheckResult>(r);
   c.since = 1700000000 - 600;
   c.failures = {{"auth", 3}, {"timeout", 1}};
   c.rules.push_back({mw::RuleState::failed, 1, 1, 2, {}});
@@ -73,7 +74,7 @@ mw::state::Snapshot sample_snapshot() {
   dr.response_ms = 800;
   dr.checked_at = 1700000000;
   dr.details = {{"steps_ms", {{"send", 120.0}, {"wait", 650.0}}}};
-  d.last = dr;
+  d.last = std::make_shared<const mw::CheckResult>(dr);
   d.rules.push_back({mw::RuleState::ok, 0, 1, 5, {}});
   delivery.checks.push_back(d);
   snap.services.push_back(delivery);
@@ -97,6 +98,13 @@ class FakeControl : public mw::http::Control {
   }
   std::string monitor(const std::string& service) override { return set(service, true); }
   std::string unmonitor(const std::string& service) override { return set(service, false); }
+  std::string act(const std::string& verb, const std::string& service,
+                  std::string& message) override {
+    if (verb != "start" && verb != "stop" && verb != "restart") return "unknown action";
+    if (!find(service)) return "no service named '" + service + "'";
+    message = verb + " program started";
+    return "";
+  }
 
  private:
   mw::state::ServiceSnapshot* find(const std::string& name) {
