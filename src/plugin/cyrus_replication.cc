@@ -322,20 +322,11 @@ int run_cyrus_replication_dropin(std::string_view, const std::vector<std::string
   r.failed_only = rq.failed_only;
   r.allow_plaintext = true;  // the seed logs in over whatever the URI says
 
-  auto cfg = std::make_shared<config::Config>();
-  config::Service svc;
-  svc.name = "check_cyrus_replication";
-  svc.kind = config::ServiceKind::replication;
-  config::Check chk;
-  chk.timeout_ms = 30000;
-  chk.deadline_ms = r.budget_ms + 60000;
-  chk.description = "replication " + r.servers[0].shown;
-  chk.id = chk.description;
-  chk.kind = &checks::get("replication");
-  chk.spec = std::make_shared<config::ReplicationCheck>(std::move(r));
-  chk.rules.emplace_back();
-  svc.checks.push_back(std::move(chk));
-  cfg->services.push_back(std::move(svc));
+  int64_t deadline_ms = r.budget_ms + 60000;
+  std::string description = "replication " + r.servers[0].shown;
+  auto cfg = one_check_model("check_cyrus_replication", config::ServiceKind::replication,
+                             "replication", description,
+                             std::make_shared<config::ReplicationCheck>(std::move(r)), deadline_ms);
 
   json state = json::object();
   if (access(rq.state_file.c_str(), F_OK) == 0) {

@@ -239,20 +239,11 @@ int run_delivery_dropin(std::string_view, const std::vector<std::string>& args) 
   dc.within_ms = static_cast<int64_t>(rq.wait_s * 1000);
   dc.allow_plaintext = true;  // the seed sends what the URL says over what the URL says
 
-  auto cfg = std::make_shared<config::Config>();
-  config::Service svc;
-  svc.name = "check_delivery";
-  svc.kind = config::ServiceKind::delivery;
-  config::Check chk;
-  chk.timeout_ms = 30000;
-  chk.deadline_ms = dc.within_ms + 60000;
-  chk.description = "delivery " + dc.send.shown + " -> " + dc.receive.shown;
-  chk.id = chk.description;
-  chk.kind = &checks::get("delivery");
-  chk.spec = std::make_shared<config::DeliveryCheck>(std::move(dc));
-  chk.rules.emplace_back();
-  svc.checks.push_back(std::move(chk));
-  cfg->services.push_back(std::move(svc));
+  int64_t deadline_ms = dc.within_ms + 60000;
+  std::string description = "delivery " + dc.send.shown + " -> " + dc.receive.shown;
+  auto cfg =
+      one_check_model("check_delivery", config::ServiceKind::delivery, "delivery", description,
+                      std::make_shared<config::DeliveryCheck>(std::move(dc)), deadline_ms);
   const auto& service = cfg->services.front();
   CheckResult r = run_once(cfg, service, {&service.checks.front()}).front();
 

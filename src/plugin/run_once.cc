@@ -5,6 +5,7 @@
 
 #include <cstdio>
 
+#include "checks/registry.h"
 #include "daemon/daemon.h"
 #include "engine/probe.h"
 #include "net/gate.h"
@@ -51,6 +52,26 @@ int print(const Report& r) {
 }
 
 }  // namespace
+
+std::shared_ptr<config::Config> one_check_model(
+    const std::string& service, config::ServiceKind service_kind, const std::string& kind,
+    const std::string& description, std::shared_ptr<config::Spec> spec, int64_t deadline_ms) {
+  auto cfg = std::make_shared<config::Config>();
+  config::Service svc;
+  svc.name = service;
+  svc.kind = service_kind;
+  config::Check chk;
+  chk.timeout_ms = 30000;
+  chk.deadline_ms = deadline_ms;
+  chk.description = description;
+  chk.id = description;
+  chk.kind = &checks::get(kind);
+  chk.spec = std::move(spec);
+  chk.rules.emplace_back();
+  svc.checks.push_back(std::move(chk));
+  cfg->services.push_back(std::move(svc));
+  return cfg;
+}
 
 int plugin_command(const std::shared_ptr<const config::Config>& config,
                    const std::string& parse_error, const std::vector<std::string>& args) {

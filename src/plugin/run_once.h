@@ -20,6 +20,13 @@ namespace mw::plugin {
                                                 const std::vector<const config::Check*>& checks,
                                                 const std::vector<nlohmann::json>& memory = {});
 
+// The in-memory control file of a drop-in: one service named `service` holding one check of the
+// registry kind `kind` with `spec`, one default rule, `description` as its name and id, a 30 s
+// timeout and the deadline `deadline_ms`.
+[[nodiscard]] std::shared_ptr<config::Config> one_check_model(
+    const std::string& service, config::ServiceKind service_kind, const std::string& kind,
+    const std::string& description, std::shared_ptr<config::Spec> spec, int64_t deadline_ms);
+
 // `mailwarden [-c FILE] plugin SERVICE [CHECK] [-w RANGE] [-c RANGE]`; `parse_error` is what
 // the control file's parser said (empty when it parsed). Returns the exit code.
 [[nodiscard]] int plugin_command(const std::shared_ptr<const config::Config>& config,
