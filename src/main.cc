@@ -3,6 +3,7 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -26,6 +27,7 @@
 #include "plugin/run_once.h"
 #include "report/status.h"
 #include "state/snapshot.h"
+#include "util/accounts.h"
 #include "util/handles.h"
 #include "util/log.h"
 
@@ -105,6 +107,29 @@ int validate(const std::shared_ptr<const mw::config::Config>& config, bool json)
   fputs((json ? mw::report::validate_json(status) : mw::report::validate_text(status)).c_str(),
         stdout);
   return mw::report::all_ok(status) ? kExitOk : kExitFailed;
+}
+
+// "allow @group": pam_unix reads /etc/shadow to check another user's password. Said by -t (not by
+// the parser: the answer depends on the machine, and on who runs the daemon).
+std::string shadow_warning(const mw::config::Config& config) {
+  const auto& h = config.settings.httpd;
+  auto group = std::find_if(h.allow.begin(), h.allow.end(), [](const auto& a) {
+    return a.kind == mw::config::HttpdAllow::Kind::group;
+  });
+  if (!h.enabled || group == h.allow.end()) return "";
+  const auto& user = config.settings.user;
+  uid_t uid = user ? user->uid : geteuid();
+  gid_t gid = user ? user->gid : getegid();
+  std::string name = user ? user->name : "";
+  if (!user)
+    if (const passwd* pw = getpwuid(uid)) name = pw->pw_name;
+  if (mw::accounts::can_read_shadow(uid, gid, name)) return "";
+  std::string who = name.empty() ? "uid " + std::to_string(uid) : name;
+  return group->where.str() + ": warning: allow @" + group->group + ": the daemon runs as " + who +
+         ", which cannot read /etc/shadow: PAM (pam_unix) cannot check the passwords of the "
+         "group's users. Add " +
+         who + " to group shadow (adduser " + who +
+         " shadow), or use an htpasswd file (allow md5 FILE)";
 }
 
 // With `set httpd`, the running daemon answers itself (its live view, not the last state file).
@@ -334,6 +359,8 @@ int main(int argc, char** argv) {
   }
   if (opt.syntax_only) {
     for (const auto& w : parsed.config->warnings) fprintf(stderr, "%s\n", w.c_str());
+    if (std::string w = shadow_warning(*parsed.config); !w.empty())
+      fprintf(stderr, "%s\n", w.c_str());
     printf("Control file syntax OK\n");
     return kExitOk;
   }

@@ -14,6 +14,7 @@
 
 #include "config/parser.h"
 #include "config/parser_impl.h"
+#include "util/accounts.h"
 #include "util/files.h"
 #include "util/strings.h"
 
@@ -169,11 +170,11 @@ void Parser::set_httpd() {
     warn(where,
          "set httpd listens on 127.0.0.1 only (monit listens on every address); add "
          "'use address ADDR' to serve others");
+  // A group may be made after the control file is written: not an error, but worth a word.
   for (const auto& a : h.allow)
-    if (a.kind == HttpdAllow::Kind::group)
-      warn(a.where, "allow @" + a.group +
-                        ": Unix groups are not served (monit checks their passwords with PAM, "
-                        "which would block the daemon); nobody logs in through it");
+    if (a.kind == HttpdAllow::Kind::group && !accounts::group_exists(a.group))
+      warn(a.where, "allow @" + a.group + ": there is no Unix group '" + a.group +
+                        "' (yet); nobody logs in through it until there is");
 }
 
 void Parser::parse_httpd_ssl_block(HttpdSettings& h) {

@@ -292,4 +292,19 @@ std::string apr1_crypt(const std::string& password, const std::string& salt_in) 
   return out;
 }
 
+bool basic_credentials(const char* header, std::string& name, std::string& password) {
+  if (!header) return false;
+  std::string_view h = header;
+  if (h.size() < 6 || !str::iequals(h.substr(0, 6), "basic ")) return false;
+  std::string_view encoded = str::trim(h.substr(6));
+  std::string decoded;
+  if (encoded.size() > 1024 || !str::base64_decode(encoded, decoded)) return false;
+  auto colon = decoded.find(':');
+  if (colon == std::string::npos) return false;
+  name = decoded.substr(0, colon);
+  password = decoded.substr(colon + 1);
+  OPENSSL_cleanse(decoded.data(), decoded.size());
+  return true;
+}
+
 }  // namespace mw::http

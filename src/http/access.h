@@ -5,7 +5,8 @@
 //   - htpasswd files ("allow [cleartext|crypt|md5] FILE [USER ...]"): read at start and on every
 //     reload, bounded, with the permissions of a secret file; hashes checked by crypt(3)
 //     (libxcrypt: bcrypt $2b$/$2y$, sha512-crypt $6$, sha256-crypt $5$, md5-crypt $1$, DES) and
-//     Apache's $apr1$ md5, or compared as cleartext.
+//     Apache's $apr1$ md5, or compared as cleartext;
+//   - Unix groups ("allow @group"): members checked with PAM off the event loop (group_login.h).
 #pragma once
 
 #include <sys/socket.h>
@@ -37,6 +38,10 @@ constexpr size_t kMaxHtpasswdUsers = 10000;
 // Checks `password` against a user of a file: crypt(3) for a hash, a constant-time comparison
 // for cleartext.
 [[nodiscard]] bool password_matches(const FileUser& user, const std::string& password);
+
+// The user name and password of a basic-auth Authorization header; false when it is not one.
+[[nodiscard]] bool basic_credentials(const char* authorization_header, std::string& name,
+                                     std::string& password);
 
 // Apache's "$apr1$SALT$HASH" (md5-crypt with its own magic), which libxcrypt does not know.
 [[nodiscard]] std::string apr1_crypt(const std::string& password, const std::string& salt);

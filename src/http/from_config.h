@@ -1,11 +1,6 @@
 // What the HTTP server takes of `set httpd` (config::HttpdSettings, parsed with monit's whole
 // grammar): the listeners, TLS, and who may come in (hosts and nets, users, htpasswd files).
-//
-// "allow @group" is read but grants nobody: monit checks a group member's password with PAM,
-// and a PAM conversation blocks (pam_unix waits ~2 s after a wrong password, a non-root daemon
-// needs the setuid helper unix_chkpwd, LDAP or SSSD modules wait on the network), which the
-// daemon's one loop must never do. With an @group the interface still asks every request for a
-// password (only the other users can give one); `-t` says so.
+// "allow @group" users are checked with PAM off the event loop (group_login.h).
 #pragma once
 
 #include <cstring>
@@ -50,7 +45,7 @@ namespace mw::http {
         break;
       }
       case config::HttpdAllow::Kind::group:
-        s.groups.push_back(a.group);
+        s.groups.push_back(Group{a.group, a.read_only || c.read_only});
         break;
       case config::HttpdAllow::Kind::htpasswd: {
         Htpasswd h;

@@ -6,6 +6,7 @@
 #include <event2/event.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
+#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <set>
 
@@ -82,16 +84,8 @@ Access authenticate(const HttpdSettings& s, const char* header, const User** use
   static const User anonymous{"", "", true};
   *user = &anonymous;
   if (!s.has_users()) return Access::allowed;
-  if (!header) return Access::unauthenticated;
-  std::string h = header;
-  if (h.size() < 6 || !str::iequals(h.substr(0, 6), "basic ")) return Access::unauthenticated;
-  std::string rest = h.substr(6), decoded;
-  std::string encoded(str::trim(rest));
-  if (encoded.size() > 1024 || !str::base64_decode(encoded, decoded))
-    return Access::unauthenticated;
-  auto colon = decoded.find(':');
-  if (colon == std::string::npos) return Access::unauthenticated;
-  std::string name = decoded.substr(0, colon), password = decoded.substr(colon + 1);
+  std::string name, password;
+  if (!basic_credentials(header, name, password)) return Access::unauthenticated;
   const User* found = nullptr;
   for (const auto& u : s.users)
     if (u.name == name && same_secret(u.password, password)) found = &u;
@@ -182,9 +176,7 @@ bool Server::configure(const HttpdSettings& in, int refresh_s, std::string& erro
   }
   std::vector<Network> networks = resolve_networks(s.networks, warnings);
   for (const auto& w : warnings) log::warning("set httpd: %s", w.c_str());
-  for (const auto& g : s.groups)
-    log::warning("set httpd: 'allow @%s' admits nobody (PAM is not used; see mailwardenrc(5))",
-                 g.c_str());
+  configure_groups(s);
 
   std::string want = s.port == 0 ? "" : s.address + ":" + std::to_string(s.port);
   if (s.port == 0) {
@@ -438,6 +430,29 @@ void Server::on_request(evhttp_request* req, void* arg) {
   self->handle(r);
 }
 
+// "allow @group": the worker that asks PAM is made with the first group and kept across reloads.
+void Server::configure_groups(const HttpdSettings& s) {
+  if (s.groups.empty()) {
+    if (group_login_) group_login_->configure({}, s.read_only);
+    return;
+  }
+  if (!group_login_) {
+    const char* confdir = getenv("MAILWARDEN_PAM_CONFDIR");  // tests only (mailwardenrc(5))
+    group_login_ = std::make_unique<GroupLogin>(base_, "mailwarden", confdir ? confdir : "");
+  }
+  group_login_->configure(s.groups, s.read_only);
+  int fd = open("/etc/shadow", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    close(fd);
+  } else if (errno == EACCES) {
+    log::warning(
+        "set httpd: 'allow @%s': mailwarden (uid %d) cannot read /etc/shadow, so PAM's pam_unix "
+        "can check no password but mailwarden's own user's; add that user to group shadow, or "
+        "use an htpasswd file (see mailwardenrc(5))",
+        s.groups.front().name.c_str(), static_cast<int>(geteuid()));
+  }
+}
+
 // Whether a password for an htpasswd user may be checked now, and whether it matches: a
 // password verified before costs nothing, a new one a crypt(3) within the second's budget.
 bool Server::check_file_password(const FileUser& u, const std::string& password, bool& busy) {
@@ -486,6 +501,24 @@ void Server::handle(Request& r) {
     return check_file_password(u, pw, busy);
   };
   Access access = authenticate(settings_, auth, &r.user, &check);
+  std::string name, password;
+  if (access == Access::unauthenticated && group_login_ && !settings_.groups.empty() &&
+      basic_credentials(auth, name, password)) {
+    // A Unix group's member: PAM answers later, off the loop; the request waits for it.
+    group_login_->check(r.req, peer_name(reinterpret_cast<const sockaddr*>(&peer)), name, password,
+                        [this, r](GroupLogin::Outcome o, const User* user) mutable {
+                          r.user = user;
+                          admit(r, o == GroupLogin::Outcome::allowed ? Access::allowed
+                                   : o == GroupLogin::Outcome::busy  ? Access::busy
+                                                                     : Access::unauthenticated);
+                        });
+    return;
+  }
+  admit(r, access);
+}
+
+// The verdict on a request's password: refused, or handled as its user.
+void Server::admit(Request& r, Access access) {
   if (access == Access::busy) {
     evhttp_add_header(evhttp_request_get_output_headers(r.req), "Retry-After", "1");
     send(r, 503, "Service Unavailable", "text/plain; charset=utf-8",

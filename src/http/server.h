@@ -12,8 +12,8 @@
 //   GET  /metrics                        Prometheus text format
 // When hosts or nets are allowed, a TCP peer outside them gets 403 before anything else (a peer
 // on the unix socket is guarded by the socket's file mode instead). Every request but
-// /-/healthy needs a user's password when users are configured (the control file's, or an
-// htpasswd file's); a POST
+// /-/healthy needs a user's password when users are configured (the control file's, an
+// htpasswd file's, or a Unix group member's checked with PAM: group_login.h); a POST
 // needs a read-write user and passes a CSRF guard (a form token bound to the user, or the
 // X-Requested-By header that a browser cannot send cross-site without asking first). Requests
 // are bounded in size and time, and connections in number: a hostile client costs a socket
@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "http/control.h"
+#include "http/group_login.h"
 #include "http/settings.h"
 #include "util/handles.h"
 
@@ -79,6 +80,8 @@ class Server {
   static void on_sweep(evutil_socket_t, short, void* arg);
   void sweep(bool all);
   void handle(Request& r);
+  void admit(Request& r, Access access);
+  void configure_groups(const HttpdSettings& s);
   void handle_get(Request& r);
   void handle_post(Request& r);
   void start_validate(Request& r);
@@ -135,6 +138,7 @@ class Server {
   static constexpr int64_t kValidateDeadlineUs = 120 * 1000000LL;
   std::vector<Validate> validates_;
   EventPtr validate_timer_;
+  std::unique_ptr<GroupLogin> group_login_;  // "allow @group": PAM off the loop
   // Last: freeing them frees the connections, whose end updates connections_.
   std::unique_ptr<evhttp, void (*)(evhttp*)> http_;
   std::unique_ptr<evhttp, void (*)(evhttp*)> unix_http_;  // on settings_.unix_socket

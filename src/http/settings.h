@@ -35,6 +35,13 @@ struct Htpasswd {
   bool read_only = false;
 };
 
+// "allow @GROUP [read-only]": every Unix user of the group (primary or supplementary) whose
+// password PAM accepts (service "mailwarden": pam_authenticate, then pam_acct_mgmt).
+struct Group {
+  std::string name;
+  bool read_only = false;
+};
+
 // A user of an htpasswd file, as read: `hash` is checked with crypt(3) (or compared, for a
 // cleartext file).
 struct FileUser {
@@ -64,7 +71,7 @@ struct HttpdSettings {
   std::vector<User> users;  // empty (and no file, no group): no authentication
   std::vector<Htpasswd> htpasswd;
   std::vector<FileUser> file_users;  // read from `htpasswd` by the server when it is configured
-  std::vector<std::string> groups;   // "allow @group": read, never grants (see from_config.h)
+  std::vector<Group> groups;         // "allow @group": checked with PAM (group_login.h)
   std::vector<Network> networks;     // empty: every TCP peer may try to log in
   bool read_only = false;            // nobody may act (check now, monitor, unmonitor)
   // Bounds on what a client may cost: a slow or hostile one never delays a probe.
@@ -72,12 +79,13 @@ struct HttpdSettings {
   size_t max_body_bytes = 16 * 1024;
   int timeout_s = 10;        // a request must arrive (and its response leave) within this
   int max_connections = 64;  // open at once; more are closed at once
-  // Whether requests need a password: any kind of user is configured. A configuration whose
-  // only users cannot log in (an @group) still asks for one, and so admits nobody.
+  // Whether requests need a password: any kind of user is configured.
   [[nodiscard]] bool has_users() const {
     return !users.empty() || !htpasswd.empty() || !groups.empty() || !file_users.empty();
   }
-  // The user the CLI logs in as (the first read-write user, else the first one).
+  // The user the CLI logs in as unless told otherwise (src/cli/remote.h): the first read-write
+  // user of the control file, else the first one; none when only htpasswd files and groups
+  // are allowed (their passwords are not in the control file).
   [[nodiscard]] const User* cli_user() const {
     for (const auto& u : users)
       if (!u.read_only) return &u;
