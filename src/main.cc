@@ -143,14 +143,18 @@ bool show_from_daemon(const mw::config::Config& config, const std::string& what,
   auto r = mw::cli::ask_daemon(config, "GET", path);
   if (!r.reached) {
     fprintf(stderr,
-            "mailwarden: warning: cannot reach the daemon's HTTP interface (%s); showing "
-            "the state file\n",
+            r.no_login ? "mailwarden: warning: cannot log in to the daemon: %s; showing the "
+                         "state file\n"
+                       : "mailwarden: warning: cannot reach the daemon's HTTP interface (%s); "
+                         "showing the state file\n",
             r.error.c_str());
     return false;
   }
   if (r.response.status != 200) {
     fprintf(stderr, "mailwarden: the daemon answered HTTP %d %s\n", r.response.status,
             r.response.reason.c_str());
+    if (std::string why = mw::cli::explain_refusal(r); !why.empty())
+      fprintf(stderr, "mailwarden: %s\n", why.c_str());
     rc = kExitFailed;
     return true;
   }
@@ -176,12 +180,17 @@ int validate_now(const mw::config::Config& config, bool json) {
   auto r = mw::cli::ask_daemon(config, "POST",
                                json ? "/api/v1/validate?format=json" : "/api/v1/validate", 130000);
   if (!r.reached) {
-    fprintf(stderr, "mailwarden: cannot reach the daemon's HTTP interface (%s)\n", r.error.c_str());
+    fprintf(stderr,
+            r.no_login ? "mailwarden: cannot log in to the daemon: %s\n"
+                       : "mailwarden: cannot reach the daemon's HTTP interface (%s)\n",
+            r.error.c_str());
     return kExitFailed;
   }
   if (r.response.status != 200) {
     fprintf(stderr, "mailwarden: the daemon answered HTTP %d %s\n", r.response.status,
             r.response.reason.c_str());
+    if (std::string why = mw::cli::explain_refusal(r); !why.empty())
+      fprintf(stderr, "mailwarden: %s\n", why.c_str());
     return kExitFailed;
   }
   fputs(r.response.body.c_str(), stdout);

@@ -2,6 +2,14 @@
 
 #include <event2/dns.h>
 #include <event2/event.h>
+#include <fcntl.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
+#include "config/credentials.h"
 
 #include "http/from_config.h"
 #include "http/server_tls.h"
@@ -11,6 +19,121 @@
 #include "util/handles.h"
 
 namespace mw::cli {
+namespace {
+
+// Reads a line from the terminal with its echo off; false when there is no terminal.
+bool ask_password(const std::string& prompt, std::string& password) {
+  int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return false;
+  termios saved{};
+  bool restore = tcgetattr(fd, &saved) == 0;
+  if (restore) {
+    termios quiet = saved;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    quiet.c_lflag |= ECHONL;
+    (void)tcsetattr(fd, TCSAFLUSH, &quiet);
+  }
+  ssize_t ignored = write(fd, prompt.data(), prompt.size());
+  (void)ignored;
+  password.clear();
+  char c;
+  bool ok = false;
+  while (read(fd, &c, 1) == 1) {
+    if (c == '\n') {
+      ok = true;
+      break;
+    }
+    if (password.size() < 1024) password += c;
+  }
+  if (restore) (void)tcsetattr(fd, TCSAFLUSH, &saved);
+  close(fd);
+  return ok;
+}
+
+const char* env(const char* name) {
+  const char* v = getenv(name);
+  return v && *v ? v : nullptr;
+}
+
+}  // namespace
+
+bool cli_login(const http::HttpdSettings& s, Login& login, std::string& error) {
+  login = Login{};
+  if (const char* user = env("MAILWARDEN_HTTP_USER")) {
+    login.user = user;
+    login.from = "MAILWARDEN_HTTP_USER";
+    if (const char* password = getenv("MAILWARDEN_HTTP_PASSWORD")) {
+      login.password = password;
+      return true;
+    }
+    if (ask_password("Password of " + login.user + " for mailwarden's HTTP interface: ",
+                     login.password))
+      return true;
+    error =
+        "MAILWARDEN_HTTP_USER is set, but MAILWARDEN_HTTP_PASSWORD is not and there is no "
+        "terminal to ask for the password on";
+    return false;
+  }
+  if (const char* path = env("MAILWARDEN_HTTP_CREDENTIALS")) {
+    config::Location at;
+    std::string why;
+    auto file = config::CredentialsFile::load(path, at, why);
+    if (!file) {
+      error = "MAILWARDEN_HTTP_CREDENTIALS: " + at.str() + ": " + why;
+      return false;
+    }
+    const config::Credential* c = file->find("httpd");
+    if (!c || c->username.empty()) {
+      error = std::string("MAILWARDEN_HTTP_CREDENTIALS: ") + path +
+              " has no entry httpd: { username = \"...\"; password = \"...\"; }";
+      return false;
+    }
+    login.user = c->username;
+    login.password = c->password;
+    login.from = std::string(path) + " (entry httpd)";
+    return true;
+  }
+  if (const http::User* u = s.cli_user()) {
+    login.user = u->name;
+    login.password = u->password;
+    login.from = "the control file";
+    return true;
+  }
+  if (!s.has_users()) return true;
+  error =
+      "the daemon's HTTP interface asks for a password, and the control file has no 'allow "
+      "USER:PASSWORD' for the CLI to use (its users are in htpasswd files or Unix groups). Set "
+      "MAILWARDEN_HTTP_USER=NAME (the password is asked on the terminal, or read from "
+      "MAILWARDEN_HTTP_PASSWORD), or MAILWARDEN_HTTP_CREDENTIALS=FILE (a credentials file with an "
+      "entry httpd); see mailwarden(1)";
+  return false;
+}
+
+std::string explain_refusal(const RemoteResult& r) {
+  if (!r.reached) return "";
+  std::string who = r.user.empty() ? "no user" : "user '" + r.user + "' (from " + r.user_from + ")";
+  if (r.response.status == 401) {
+    if (r.user.empty())
+      return "the daemon asks for a password; set MAILWARDEN_HTTP_USER (see mailwarden(1))";
+    return "the daemon refused the password of " + who +
+           "; check it, or log in as another user with MAILWARDEN_HTTP_USER and "
+           "MAILWARDEN_HTTP_PASSWORD (see mailwarden(1))";
+  }
+  if (r.response.status == 403) {
+    std::string message;
+    try {
+      auto j = nlohmann::json::parse(r.response.body);
+      if (j.is_object() && j.contains("message") && j["message"].is_string())
+        message = j["message"].get<std::string>();
+    } catch (const std::exception&) {
+      message = r.response.body;
+      while (!message.empty() && (message.back() == '\n' || message.back() == '\r'))
+        message.pop_back();
+    }
+    return "the daemon refused " + who + (message.empty() ? "" : ": " + message);
+  }
+  return "";
+}
 
 RemoteResult ask_daemon(const config::Config& config, const std::string& method,
                         const std::string& path, int64_t timeout_ms) {
@@ -52,10 +175,15 @@ RemoteResult ask_daemon(const config::Config& config, const std::string& method,
   req.method = method;
   req.path = path;
   req.headers = {{"X-Requested-By", "mailwarden-cli"}, {"Accept", "application/json"}};
-  if (const http::User* u = s.cli_user()) {
-    req.user = u->name;
-    req.password = u->password;
+  Login login;
+  if (!cli_login(s, login, out.error)) {
+    out.no_login = true;
+    return out;
   }
+  req.user = login.user;
+  req.password = login.password;
+  out.user = login.user;
+  out.user_from = login.from;
   Scope scope(base.get());
   scope.set_deadline(timeout_ms);
   auto run = [&]() -> Task<void> {

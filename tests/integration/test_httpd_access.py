@@ -471,16 +471,6 @@ def test_htpasswd_hashes_reload_and_actions_of_read_only_users():
         site.close()
 
 
-def test_allow_group_is_warned_and_admits_nobody():
-    d = lib.tmpdir()
-    rc = lib.write_control(d, "set httpd port 2812 address 127.0.0.1 allow @adm allow admin:pw\n", defaults=False)
-    r = lib.mw(rc, "-t")
-    lib.expect_eq(r.rc, 0, "-t accepts it")
-    lib.expect_eq(r.err, "%s:1:39: warning: allow @adm: Unix groups are not served (monit checks "
-                  "their passwords with PAM, which would block the daemon); nobody logs in "
-                  "through it\n" % rc, "-t warning")
-
-
 def test_validate_now_through_the_daemon():
     down = lib.free_port()
     site = Site("set httpd port {port} and use address 127.0.0.1\n"
