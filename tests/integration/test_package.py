@@ -25,7 +25,7 @@ GONE = ["/usr/bin/mailwarden", "/etc/mailwarden", "/var/lib/mailwarden", "/var/l
         "/lib/systemd/system/mailwarden.service", "/etc/logrotate.d/mailwarden",
         "/usr/share/man/man1/mailwarden.1.gz", "/usr/share/man/man5/mailwardenrc.5.gz",
         "/usr/share/doc/mailwarden", "/usr/lib/tmpfiles.d/mailwarden.conf",
-        "/etc/systemd/system/multi-user.target.wants/mailwarden.service"]
+        "/etc/systemd/system/multi-user.target.wants/mailwarden.service", "/etc/pam.d/mailwarden"]
 
 
 def installed():
@@ -87,6 +87,7 @@ def test_install_check_and_purge():
         "/var/log/mailwarden": ("0o750", "mailwarden", "mailwarden"),
         "/lib/systemd/system/mailwarden.service": ("0o644", "root", "root"),
         "/etc/logrotate.d/mailwarden": ("0o644", "root", "root"),
+        "/etc/pam.d/mailwarden": ("0o644", "root", "root"),
         "/usr/lib/tmpfiles.d/mailwarden.conf": ("0o644", "root", "root"),
         "/usr/share/man/man1/mailwarden.1.gz": ("0o644", "root", "root"),
         "/usr/share/man/man5/mailwardenrc.5.gz": ("0o644", "root", "root"),
@@ -100,7 +101,8 @@ def test_install_check_and_purge():
         lib.expect_eq(f.read(), g.read(), "the installed unit is conf/mailwarden.service")
     conffiles = lib.run(["dpkg-query", "-W", "-f", "${Conffiles}", "mailwarden"]).out
     names = sorted(line.split()[0] for line in conffiles.strip().splitlines())
-    lib.expect_eq(names, ["/etc/logrotate.d/mailwarden", RC], "the package's conffiles")
+    lib.expect_eq(names, ["/etc/logrotate.d/mailwarden", RC, "/etc/pam.d/mailwarden"],
+                  "the package's conffiles")
 
     # The shipped control file is valid, for root and for the user the service runs as.
     r = lib.run(["/usr/bin/mailwarden", "-c", RC, "-t"])
