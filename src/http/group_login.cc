@@ -6,7 +6,9 @@
 #include <openssl/crypto.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <security/pam_appl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -176,7 +178,12 @@ GroupLogin::GroupLogin(event_base* base, std::string service, std::string confdi
   notify_event_.reset(
       event_new(base_, notified_.get(), EV_READ | EV_PERSIST, &GroupLogin::on_notify, this));
   event_add(notify_event_.get(), nullptr);
+  // The daemon's signals are for its loop: the worker (and what PAM modules start) gets none.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
   worker_ = std::thread([shared = shared_] { work(shared); });
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
 GroupLogin::~GroupLogin() {
@@ -237,13 +244,17 @@ void GroupLogin::check(evhttp_request* req, const std::string& from, const std::
   std::vector<std::string> names;
   for (const auto& g : groups_) names.push_back(g.name);
   uint64_t id = ++next_id_;
+  bool queued = false;
   {
     std::lock_guard<std::mutex> lock(shared_->mu);
-    if (shared_->jobs.size() >= kMaxQueued) {
-      resume(Outcome::busy, nullptr);
-      return;
+    if (shared_->jobs.size() < kMaxQueued) {
+      shared_->jobs.push_back(Job{id, user, password, from, std::move(names)});
+      queued = true;
     }
-    shared_->jobs.push_back(Job{id, user, password, from, std::move(names)});
+  }
+  if (!queued) {
+    resume(Outcome::busy, nullptr);
+    return;
   }
   shared_->wake.notify_one();
   auto p = std::make_unique<Pending>();
@@ -360,6 +371,8 @@ void GroupLogin::on_closed(evhttp_connection* conn, void* arg) {
     Pending& p = *it->second;
     if (p.conn != conn) continue;
     --self->source(p.source).in_progress;
+    log::debug("HTTP: the client of '%s' from %s left during its password check",
+               printable(p.user).c_str(), p.source.c_str());
     if (!evhttp_request_get_connection(p.req)) evhttp_request_free(p.req);
     self->pending_.erase(it);
     return;

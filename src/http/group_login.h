@@ -7,7 +7,9 @@
 // modules wait on the network, and even the group lookup may ask a directory. None of it runs
 // on the event loop. One worker thread takes the checks from a bounded queue (a check that does
 // not fit is answered 503) and hands each verdict back to the loop through a socket pair; the
-// HTTP request waits meanwhile, and is forgotten if its connection closes first.
+// HTTP request waits meanwhile. When evhttp reports its connection closed before the verdict
+// (a reload that rebinds, the daemon stopping, a timeout) the request is forgotten; a client
+// that just goes away is noticed by evhttp when the answer is written, and costs nothing more.
 //
 // A verified password is remembered for a minute (as an HMAC of user and password under a key
 // made at start: never the password itself), so that a browser's every request does not cost a

@@ -3,7 +3,7 @@
 configuration through MAILWARDEN_PAM_CONFDIR) accepts; a wrong password, or a user outside the
 groups, gets 401; a read-only group's member cannot act; a slow PAM round (pam_unix waits ~2 s
 after a wrong password) holds neither /-/healthy nor anything else on the loop; a client that
-leaves while its check runs is forgotten; passwords never reach the log. The CLI logs in as such
+leaves while its check runs breaks nothing; passwords never reach the log. The CLI logs in as such
 a user through MAILWARDEN_HTTP_USER / MAILWARDEN_HTTP_PASSWORD or a credentials file, and says
 what to set when it has nobody to log in as. -t checks the groups and /etc/shadow.
 
@@ -158,7 +158,8 @@ def test_group_members_log_in_with_pam_off_the_loop():
         lib.expect_eq(done, [("healthy", 200), ("cached", 200), ("bad", 401)],
                       "the order of the answers")
 
-        # A client that leaves while its check runs: the verdict is dropped, nothing breaks.
+        # A client that leaves while its check runs: its answer meets a closed socket, nothing
+        # breaks.
         n = len(site.daemon.log().split("refused: PAM")) - 1
         with socket.create_connection(("127.0.0.1", port), timeout=5,
                                       source_address=("127.0.0.6", 0)) as s:
