@@ -74,6 +74,12 @@ bool cli_login(const http::HttpdSettings& s, Login& login, std::string& error) {
         "terminal to ask for the password on";
     return false;
   }
+  if (getenv("MAILWARDEN_HTTP_PASSWORD")) {
+    error =
+        "MAILWARDEN_HTTP_PASSWORD is set, but MAILWARDEN_HTTP_USER (whose password it is) is "
+        "not";
+    return false;
+  }
   if (const char* path = env("MAILWARDEN_HTTP_CREDENTIALS")) {
     config::Location at;
     std::string why;

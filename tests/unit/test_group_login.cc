@@ -10,6 +10,7 @@
 #include <fstream>
 #include <string>
 
+#include "cli/remote.h"
 #include "http/group_login.h"
 #include "support.h"
 #include "util/accounts.h"
@@ -147,4 +148,64 @@ TEST(GroupLogin, PeerNames) {
   sockaddr un{};
   un.sa_family = AF_UNIX;
   STRCMP_EQUAL("local", mw::http::peer_name(&un).c_str());
+}
+
+TEST_GROUP(CliLogin){void teardown() override{
+    for (const char* v
+         : {"MAILWARDEN_HTTP_USER", "MAILWARDEN_HTTP_PASSWORD", "MAILWARDEN_HTTP_CREDENTIALS"})
+        unsetenv(v);
+}
+}
+;
+
+TEST(CliLogin, EnvironmentThenCredentialsFileThenControlFile) {
+  mw::http::HttpdSettings s;
+  s.groups = {{"admins", false}};
+  mw::cli::Login login;
+  std::string error;
+  // Only a group: nobody to log in as, and the error says what to set.
+  CHECK_FALSE(mw::cli::cli_login(s, login, error));
+  CHECK(error.find("MAILWARDEN_HTTP_USER=NAME") != std::string::npos);
+  CHECK(error.find("MAILWARDEN_HTTP_CREDENTIALS=FILE") != std::string::npos);
+  s.users = {{"viewer", "look", true}, {"admin", "s3cret", false}};
+  CHECK(mw::cli::cli_login(s, login, error));
+  STRCMP_EQUAL("admin", login.user.c_str());
+  STRCMP_EQUAL("the control file", login.from.c_str());
+
+  setenv("MAILWARDEN_HTTP_PASSWORD", "pw", 1);
+  CHECK_FALSE(mw::cli::cli_login(s, login, error));
+  STRCMP_EQUAL(
+      "MAILWARDEN_HTTP_PASSWORD is set, but MAILWARDEN_HTTP_USER (whose password it is) is not",
+      error.c_str());
+  setenv("MAILWARDEN_HTTP_USER", "alice", 1);
+  CHECK(mw::cli::cli_login(s, login, error));
+  STRCMP_EQUAL("alice", login.user.c_str());
+  STRCMP_EQUAL("pw", login.password.c_str());
+  STRCMP_EQUAL("MAILWARDEN_HTTP_USER", login.from.c_str());
+  unsetenv("MAILWARDEN_HTTP_USER");
+  unsetenv("MAILWARDEN_HTTP_PASSWORD");
+
+  char path[] = "/tmp/mw-cli-credentials-XXXXXX";
+  int fd = mkstemp(path);
+  CHECK(fd >= 0);
+  std::string body = "httpd: { username = \"bob\"; password = \"b0b-pass\"; };\n";
+  CHECK(write(fd, body.data(), body.size()) == static_cast<ssize_t>(body.size()));
+  close(fd);
+  setenv("MAILWARDEN_HTTP_CREDENTIALS", path, 1);
+  CHECK_TEXT(mw::cli::cli_login(s, login, error), error.c_str());
+  STRCMP_EQUAL("bob", login.user.c_str());
+  STRCMP_EQUAL("b0b-pass", login.password.c_str());
+  STRCMP_EQUAL((std::string(path) + " (entry httpd)").c_str(), login.from.c_str());
+  chmod(path, 0644);  // readable by others: refused, as for `set credentials`
+  CHECK_FALSE(mw::cli::cli_login(s, login, error));
+  CHECK(error.rfind("MAILWARDEN_HTTP_CREDENTIALS: ", 0) == 0);
+  CHECK(error.find("b0b-pass") == std::string::npos);
+  std::ofstream(path) << "other: { username = \"x\"; password = \"y\"; };\n";
+  chmod(path, 0600);
+  CHECK_FALSE(mw::cli::cli_login(s, login, error));
+  STRCMP_EQUAL((std::string("MAILWARDEN_HTTP_CREDENTIALS: ") + path +
+                " has no entry httpd: { username = \"...\"; password = \"...\"; }")
+                   .c_str(),
+               error.c_str());
+  unlink(path);
 }
