@@ -24,7 +24,7 @@ cd "$out"
 [ -f Makefile ] || CXX="$cxx" CXXFLAGS="$flags -fsanitize=fuzzer-no-link" "$top/configure" --quiet --disable-static-deps
 make -j"${MW_JOBS:-2}" --no-print-directory libmailwarden.a >/dev/null
 
-pkgs="libevent libevent_openssl openssl libpcre2-8 libconfig++ libxcrypt nlohmann_json"
+pkgs="libevent libevent_openssl openssl libpcre2-8 libconfig++ libxcrypt pam nlohmann_json"
 cppflags="-std=c++20 -I$top/src -I$top -I$out $(pkg-config --cflags $pkgs)"
 libs="$(pkg-config --libs $pkgs)"
 $cxx $flags -fsanitize=fuzzer-no-link $cppflags -c "$top/tests/fuzz/fuzz_support.cc" -o fuzz_support.o
