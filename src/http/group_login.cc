@@ -3,6 +3,7 @@
 #include "http/group_login.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
@@ -167,10 +168,10 @@ int64_t failure_delay_us(int failures) {
   return std::min<int64_t>(us, 4000000);
 }
 
-GroupLogin::GroupLogin(event_base* base, std::string service, std::string confdir)
+GroupLogin::GroupLogin(event_base* base, std::string service)
     : base_(base), shared_(std::make_shared<Shared>()) {
   shared_->service = std::move(service);
-  shared_->confdir = std::move(confdir);
+  if (const char* confdir = getenv("MAILWARDEN_PAM_CONFDIR")) shared_->confdir = confdir;
   int fds[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) abort();
   notified_.reset(fds[0]);
@@ -211,6 +212,17 @@ void GroupLogin::configure(const std::vector<Group>& groups, bool read_only) {
   groups_ = groups;
   read_only_ = read_only;
   cache_.clear();
+  if (groups.empty()) return;
+  int fd = open("/etc/shadow", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    close(fd);
+  } else if (errno == EACCES) {
+    log::warning(
+        "set httpd: 'allow @%s': mailwarden (uid %d) cannot read /etc/shadow, so PAM's pam_unix "
+        "can check no password but that of its own user; add the user to group shadow, or use "
+        "an htpasswd file (see mailwardenrc(5))",
+        groups.front().name.c_str(), static_cast<int>(geteuid()));
+  }
 }
 
 GroupLogin::Source& GroupLogin::source(const std::string& name) {

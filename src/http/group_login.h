@@ -94,13 +94,15 @@ class GroupLogin {
   static constexpr int64_t kDeadlineUs = 30 * 1000000LL;  // a PAM round that takes longer: 503
   static constexpr int64_t kFailureMemoryUs = 60 * 1000000LL;
 
-  // `service`: the PAM service ("mailwarden"); `confdir`: see pam_login.
-  GroupLogin(event_base* base, std::string service, std::string confdir);
+  // `service`: the PAM service. Its configuration is read from /etc/pam.d, or from the
+  // directory MAILWARDEN_PAM_CONFDIR names (for tests: see pam_login).
+  explicit GroupLogin(event_base* base, std::string service = "mailwarden");
   ~GroupLogin();
   GroupLogin(const GroupLogin&) = delete;
   GroupLogin& operator=(const GroupLogin&) = delete;
 
-  // The groups to admit (start, reload): verified passwords are forgotten.
+  // The groups to admit (start, reload): verified passwords are forgotten. Logs a warning when
+  // groups are given and the daemon cannot read /etc/shadow.
   void configure(const std::vector<Group>& groups, bool read_only);
   // Checks a request's basic-auth name and password: at once when the password was verified
   // lately or the check cannot be queued, else from the loop when the worker has answered.

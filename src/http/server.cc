@@ -6,7 +6,6 @@
 #include <event2/event.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
-#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
@@ -16,7 +15,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 #include <set>
 
@@ -176,7 +174,9 @@ bool Server::configure(const HttpdSettings& in, int refresh_s, std::string& erro
   }
   std::vector<Network> networks = resolve_networks(s.networks, warnings);
   for (const auto& w : warnings) log::warning("set httpd: %s", w.c_str());
-  configure_groups(s);
+  // "allow @group": the worker that asks PAM is made with the first group, kept across reloads.
+  if (!s.groups.empty() && !group_login_) group_login_ = std::make_unique<GroupLogin>(base_);
+  if (group_login_) group_login_->configure(s.groups, s.read_only);
 
   std::string want = s.port == 0 ? "" : s.address + ":" + std::to_string(s.port);
   if (s.port == 0) {
@@ -428,29 +428,6 @@ void Server::on_request(evhttp_request* req, void* arg) {
   r.path = decoded;
   free(decoded);
   self->handle(r);
-}
-
-// "allow @group": the worker that asks PAM is made with the first group and kept across reloads.
-void Server::configure_groups(const HttpdSettings& s) {
-  if (s.groups.empty()) {
-    if (group_login_) group_login_->configure({}, s.read_only);
-    return;
-  }
-  if (!group_login_) {
-    const char* confdir = getenv("MAILWARDEN_PAM_CONFDIR");  // tests only (mailwardenrc(5))
-    group_login_ = std::make_unique<GroupLogin>(base_, "mailwarden", confdir ? confdir : "");
-  }
-  group_login_->configure(s.groups, s.read_only);
-  int fd = open("/etc/shadow", O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    close(fd);
-  } else if (errno == EACCES) {
-    log::warning(
-        "set httpd: 'allow @%s': mailwarden (uid %d) cannot read /etc/shadow, so PAM's pam_unix "
-        "can check no password but mailwarden's own user's; add that user to group shadow, or "
-        "use an htpasswd file (see mailwardenrc(5))",
-        s.groups.front().name.c_str(), static_cast<int>(geteuid()));
-  }
 }
 
 // Whether a password for an htpasswd user may be checked now, and whether it matches: a

@@ -81,7 +81,6 @@ class Server {
   void sweep(bool all);
   void handle(Request& r);
   void admit(Request& r, Access access);
-  void configure_groups(const HttpdSettings& s);
   void handle_get(Request& r);
   void handle_post(Request& r);
   void start_validate(Request& r);

@@ -233,3 +233,21 @@ def test_dash_t_checks_groups_and_the_shadow_file():
                                   "the passwords of the group's users. Add nobody to group "
                                   "shadow (adduser nobody shadow), or use an htpasswd file "
                                   "(allow md5 FILE)\n" % rc), "-t: /etc/shadow unreadable")
+
+
+def test_a_daemon_that_cannot_read_shadow_says_so():
+    d = lib.tmpdir()
+    os.chmod(d, 0o777)  # the pid and state files of a daemon that drops to nobody
+    port = lib.free_port()
+    rc = lib.write_control(d, "set user nobody\nset httpd port %d address 127.0.0.1 allow @adm\n"
+                           % port)
+    daemon = lib.Daemon(rc).start()
+    try:
+        daemon.wait_log(r"HTTP interface listening on ")
+        lib.expect_in("warning: set httpd: 'allow @adm': mailwarden (uid %d) cannot read "
+                      "/etc/shadow, so PAM's pam_unix can check no password but that of its own "
+                      "user; add the user to group shadow, or use an htpasswd file (see "
+                      "mailwardenrc(5))" % pwd.getpwnam("nobody").pw_uid, daemon.log(),
+                      "the daemon's warning")
+    finally:
+        daemon.stop()
