@@ -5,7 +5,8 @@ groups, gets 401; a read-only group's member cannot act; a slow PAM round (pam_u
 after a wrong password) holds neither /-/healthy nor anything else on the loop; a client that
 leaves while its check runs breaks nothing; passwords never reach the log. The CLI logs in as such
 a user through MAILWARDEN_HTTP_USER / MAILWARDEN_HTTP_PASSWORD or a credentials file, and says
-what to set when it has nobody to log in as. -t checks the groups and /etc/shadow.
+what to set when it has nobody to log in as. -t checks the groups and /etc/shadow, and a
+daemon that cannot read /etc/shadow logs so.
 
 The accounts are made with useradd/groupadd (as root) and removed at the end.
 """
