@@ -1,19 +1,29 @@
 // "allow @group": group membership, the shadow file check, the cache of verified passwords, the
 // failure delay, and PAM rounds on a private configuration (pam_permit, pam_deny).
 #include <CppUTest/TestHarness.h>
+#include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <event2/http.h>
 #include <grp.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "cli/remote.h"
+#include "http/access.h"
 #include "http/group_login.h"
 #include "support.h"
 #include "util/accounts.h"
+#include "util/clock.h"
+#include "util/handles.h"
 #include "util/strings.h"
 
 namespace {
@@ -208,4 +218,131 @@ TEST(CliLogin, EnvironmentThenCredentialsFileThenControlFile) {
                    .c_str(),
                error.c_str());
   unlink(path);
+}
+
+namespace {
+
+// GroupLogin behind a real evhttp server on loopback: each request's basic-auth user and
+// password are checked, and the answer says the outcome and whether it came at once (the cache).
+struct LoginServer {
+  mw::EventBasePtr base{event_base_new()};
+  std::unique_ptr<evhttp, void (*)(evhttp*)> http{evhttp_new(base.get()), evhttp_free};
+  std::unique_ptr<mw::http::GroupLogin> login;
+  int port = 0;
+
+  explicit LoginServer(const std::string& confdir, bool read_only_group) {
+    setenv("MAILWARDEN_PAM_CONFDIR", confdir.c_str(), 1);
+    login = std::make_unique<mw::http::GroupLogin>(base.get());
+    unsetenv("MAILWARDEN_PAM_CONFDIR");
+    login->configure({{"no-such-group-mw", false}, {root_group(), read_only_group}}, false);
+    evhttp_bound_socket* s = evhttp_bind_socket_with_handle(http.get(), "127.0.0.1", 0);
+    sockaddr_in a{};
+    socklen_t n = sizeof a;
+    getsockname(evhttp_bound_socket_get_fd(s), reinterpret_cast<sockaddr*>(&a), &n);
+    port = ntohs(a.sin_port);
+    evhttp_set_gencb(http.get(), &LoginServer::on_request, this);
+  }
+
+  static void on_request(evhttp_request* req, void* arg) {
+    auto* self = static_cast<LoginServer*>(arg);
+    std::string name, password;
+    const char* auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    CHECK(mw::http::basic_credentials(auth, name, password));
+    auto returned = std::make_shared<bool>(false);
+    self->login->check(req, "127.0.0.1", name, password,
+                       [req, returned](mw::http::GroupLogin::Outcome o, const mw::http::User* u) {
+                         using O = mw::http::GroupLogin::Outcome;
+                         int code = o == O::allowed ? 200 : o == O::busy ? 503 : 401;
+                         std::string body = *returned ? "later" : "at once";
+                         if (u) body += std::string(" ") + u->name + (u->read_only ? " ro" : " rw");
+                         evbuffer* buf = evbuffer_new();
+                         evbuffer_add(buf, body.data(), body.size());
+                         evhttp_send_reply(req, code, "x", buf);
+                         evbuffer_free(buf);
+                       });
+    *returned = true;
+  }
+
+  // Runs the loop until each of `credentials` has had its answer (one client thread each).
+  std::vector<std::string> run(const std::vector<std::string>& credentials) {
+    std::vector<std::string> out(credentials.size());
+    std::atomic<size_t> done{0};
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < credentials.size(); ++i)
+      threads.emplace_back([&, i] {
+        out[i] = get(credentials[i]);
+        ++done;
+      });
+    while (done < credentials.size()) {
+      event_base_loop(base.get(), EVLOOP_NONBLOCK);
+      usleep(1000);
+    }
+    for (auto& t : threads) t.join();
+    return out;
+  }
+
+  // "STATUS BODY" of one GET with basic auth `credentials` ("user:password").
+  std::string get(const std::string& credentials) const {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return "connect failed";
+    std::string request = "GET / HTTP/1.0\r\nAuthorization: Basic " +
+                          mw::str::base64_encode(credentials) + "\r\n\r\n";
+    if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size()))
+      return "write failed";
+    std::string response;
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) response.append(buf, static_cast<size_t>(n));
+    close(fd);
+    auto body = response.find("\r\n\r\n");
+    return response.substr(9, 3) + " " +
+           (body == std::string::npos ? "" : response.substr(body + 4));
+  }
+};
+
+}  // namespace
+
+TEST(GroupLogin, VerdictsComeBackToTheLoopAndSuccessesAreRemembered) {
+  std::string permit = pam_dir("pam_permit.so");
+  {
+    LoginServer server(permit, false);
+    auto first = server.run({"root:pw"});
+    STRCMP_EQUAL("200 later root rw", first[0].c_str());
+    // The same password again: from the cache, answered at once; another password: PAM again.
+    auto again = server.run({"root:pw"});
+    STRCMP_EQUAL("200 at once root rw", again[0].c_str());
+    auto other = server.run({"root:other"});
+    STRCMP_EQUAL("200 later root rw", other[0].c_str());
+    // A user in none of the groups, or none at all: refused without PAM's say.
+    auto stranger = server.run({"no-such-user-mw:pw"});
+    STRCMP_EQUAL("401 later", stranger[0].c_str());
+  }
+  {
+    LoginServer server(permit, true);  // root's group allowed read-only
+    STRCMP_EQUAL("200 later root ro", server.run({"root:pw"})[0].c_str());
+  }
+  remove_pam_dir(permit);
+}
+
+TEST(GroupLogin, FailuresAreDelayedAndOneSourceHasFourChecksAtMost) {
+  std::string deny = pam_dir("pam_deny.so");
+  LoginServer server(deny, false);
+  // Five at once from one address: four are checked, and each answered after its delay (250 ms
+  // for the first failure, doubling); the fifth is turned away at once.
+  int64_t t0 = mw::clock::now_us();
+  auto five = server.run({"root:b1", "root:b2", "root:b3", "root:b4", "root:b5"});
+  int refused = 0, busy = 0;
+  for (const auto& r : five) {
+    if (r == "401 later") ++refused;
+    if (r == "503 at once") ++busy;
+  }
+  LONGS_EQUAL(4, refused);
+  LONGS_EQUAL(1, busy);
+  CHECK(mw::clock::now_us() - t0 >= 2000000);  // the fourth failure waited 2 s
+  LONGS_EQUAL(0, server.login->waiting());
+  remove_pam_dir(deny);
 }
