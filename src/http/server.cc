@@ -540,7 +540,7 @@ void Server::handle_get(Request& r) {
                  (api && parts.size() == 4 && parts[2] == "history");
   state::Snapshot snap = control_.snapshot(history);
   int64_t snapshot_us = clock::now_us();
-  report::Status st = report::build(snap, {static_cast<int>(getpid()), true});
+  report::Status st = report::build(std::move(snap), {static_cast<int>(getpid()), true});
   int64_t model_us = clock::now_us();
   st.written = page.now;
   // The response of a cacheable path: kept for the next requests of this version.

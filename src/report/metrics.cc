@@ -1,7 +1,11 @@
 #include "report/metrics.h"
 #include "config.h"
 
-#include <cstdio>
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <string_view>
+#include <vector>
 
 namespace mw::report {
 namespace {
@@ -18,30 +22,32 @@ void header(std::string& out, const char* name, const char* type, const char* he
   out += '\n';
 }
 
+// " VALUE\n" after a series' labels.
 void number(std::string& out, double v) {
-  char buf[40];
-  int n = snprintf(buf, sizeof buf, " %.17g\n", v);
-  out.append(buf, static_cast<size_t>(n));
+  out += ' ';
+  append_sample_value(out, v);
+  out += '\n';
 }
 
 void integer(std::string& out, int64_t v) {
-  char buf[32];
-  int n = snprintf(buf, sizeof buf, " %lld\n", static_cast<long long>(v));
-  out.append(buf, static_cast<size_t>(n));
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  out += ' ';
+  out.append(buf, end);
+  out += '\n';
 }
 
 // {service="..",check="..",protocol="..",target=".."} without the closing brace.
-std::string check_labels(const ServiceStatus& s, const CheckStatus& c) {
-  std::string l = "{service=\"";
-  append_label_value(l, s.name);
-  l += "\",check=\"";
-  append_label_value(l, c.description);
-  l += "\",protocol=\"";
-  append_label_value(l, c.protocol.empty() ? c.kind : c.protocol);
-  l += "\",target=\"";
-  append_label_value(l, c.target);
-  l += '"';
-  return l;
+void append_check_labels(std::string& out, const ServiceStatus& s, const CheckStatus& c) {
+  out += "{service=\"";
+  append_label_value(out, s.name);
+  out += "\",check=\"";
+  append_label_value(out, c.description);
+  out += "\",protocol=\"";
+  append_label_value(out, c.protocol.empty() ? c.kind : c.protocol);
+  out += "\",target=\"";
+  append_label_value(out, c.target);
+  out += '"';
 }
 
 time_t failing_since(const CheckStatus& c) {
@@ -56,34 +62,70 @@ void for_each_check(const Status& snap, Fn fn) {
 
 }  // namespace
 
+void append_sample_value(std::string& out, double v) {
+  // The format's words for what is not a finite number (Go's ParseFloat reads them).
+  if (std::isnan(v)) {
+    out += "NaN";
+    return;
+  }
+  if (std::isinf(v)) {
+    out += v > 0 ? "+Inf" : "-Inf";
+    return;
+  }
+  char buf[32];
+  // A whole number as such ("1800000000", not "1.8e+09"); any other value as the shortest text
+  // that reads back as the same double, as Prometheus' own clients write it.
+  auto [end, ec] = std::abs(v) < 1e15 && v == std::trunc(v)
+                       ? std::to_chars(buf, buf + sizeof buf, static_cast<int64_t>(v))
+                       : std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, end);
+}
+
 void append_label_value(std::string& out, const std::string& value) {
-  for (char ch : value) {
-    switch (ch) {
+  // Runs without a character to escape are appended whole: most values have none.
+  size_t start = 0;
+  for (size_t i = 0; i < value.size(); ++i) {
+    const char* escaped = nullptr;
+    switch (value[i]) {
       case '\\':
-        out += "\\\\";
+        escaped = "\\\\";
         break;
       case '"':
-        out += "\\\"";
+        escaped = "\\\"";
         break;
       case '\n':
-        out += "\\n";
+        escaped = "\\n";
         break;
       default:
-        out += ch;
+        continue;
     }
+    out.append(value, start, i - start);
+    out += escaped;
+    start = i + 1;
   }
+  out.append(value, start, std::string::npos);
 }
 
 std::string metrics_text(const Status& snap, const DaemonFacts& facts) {
   size_t checks = 0;
   for (const auto& s : snap.services) checks += s.checks.size();
-  // The labels are built once per check and reused by every series of that check.
-  std::vector<std::string> labels;
-  labels.reserve(checks);
-  for_each_check(snap, [&](const auto& s, const auto& c) { labels.push_back(check_labels(s, c)); });
+  // The labels are built once per check, into one string, and reused by every series of it.
+  std::string label_text;
+  label_text.reserve(checks * 128);
+  std::vector<size_t> label_end;  // where each check's labels end in label_text
+  label_end.reserve(checks);
+  for_each_check(snap, [&](const auto& s, const auto& c) {
+    append_check_labels(label_text, s, c);
+    label_end.push_back(label_text.size());
+  });
+  auto labels_of = [&](size_t i) {
+    size_t begin = i ? label_end[i - 1] : 0;
+    return std::string_view(label_text).substr(begin, label_end[i] - begin);
+  };
 
   std::string out;
-  out.reserve(checks * 700 + 4096);
+  // About seven series of ~100 bytes per check, each with its labels.
+  out.reserve(checks * (7 * 60 + 7 * label_text.size() / std::max<size_t>(checks, 1)) + 4096);
 
   header(out, "mailwarden_build_info", "gauge", "The mailwarden version running.");
   out += "mailwarden_build_info{version=\"" PACKAGE_VERSION "\"} 1\n";
@@ -107,7 +149,7 @@ std::string metrics_text(const Status& snap, const DaemonFacts& facts) {
   header(out, "mailwarden_check_success", "gauge",
          "1 when the check's last run succeeded, else 0.");
   for_each_check(snap, [&](const auto&, const auto& c) {
-    const std::string& l = labels[i++];
+    std::string_view l = labels_of(i++);
     if (!c.last) return;
     out += "mailwarden_check_success";
     out += l;
@@ -117,7 +159,7 @@ std::string metrics_text(const Status& snap, const DaemonFacts& facts) {
   header(out, "mailwarden_check_duration_seconds", "gauge",
          "How long the check's last run took (connect to the end of the dialogue).");
   for_each_check(snap, [&](const auto&, const auto& c) {
-    const std::string& l = labels[i++];
+    std::string_view l = labels_of(i++);
     if (!c.last) return;
     out += "mailwarden_check_duration_seconds";
     out += l;
@@ -128,7 +170,7 @@ std::string metrics_text(const Status& snap, const DaemonFacts& facts) {
   header(out, "mailwarden_check_last_run_timestamp_seconds", "gauge",
          "When the check last ran (Unix time).");
   for_each_check(snap, [&](const auto&, const auto& c) {
-    const std::string& l = labels[i++];
+    std::string_view l = labels_of(i++);
     if (!c.last) return;
     out += "mailwarden_check_last_run_timestamp_seconds";
     out += l;
@@ -139,7 +181,7 @@ std::string metrics_text(const Status& snap, const DaemonFacts& facts) {
   header(out, "mailwarden_check_failing_since_timestamp_seconds", "gauge",
          "When the failure going on began (Unix time); absent while the check succeeds.");
   for_each_check(snap, [&](const auto&, const auto& c) {
-    const std::string& l = labels[i++];
+    std::string_view l = labels_of(i++);
     if (!failing_since(c)) return;
     out += "mailwarden_check_failing_since_timestamp_seconds";
     out += l;
@@ -150,7 +192,7 @@ std::string metrics_text(const Status& snap, const DaemonFacts& facts) {
   header(out, "mailwarden_check_failures_total", "counter",
          "Failed runs of the check since the daemon started, by failure class.");
   for_each_check(snap, [&](const auto&, const auto& c) {
-    const std::string& l = labels[i++];
+    std::string_view l = labels_of(i++);
     for (const auto& [cls, n] : c.failures) {
       out += "mailwarden_check_failures_total";
       out += l;
@@ -164,7 +206,7 @@ std::string metrics_text(const Status& snap, const DaemonFacts& facts) {
   header(out, "mailwarden_certificate_expiry_timestamp_seconds", "gauge",
          "When the certificate the server last presented expires (Unix time).");
   for_each_check(snap, [&](const auto&, const auto& c) {
-    const std::string& l = labels[i++];
+    std::string_view l = labels_of(i++);
     if (!c.last || !c.last->certificate || !c.last->certificate->not_after) return;
     out += "mailwarden_certificate_expiry_timestamp_seconds";
     out += l;
