@@ -106,7 +106,7 @@ void append_label_value(std::string& out, const std::string& value) {
   out.append(value, start, std::string::npos);
 }
 
-std::string metrics_text(const Status& snap, const DaemonFacts& facts) {
+void append_metrics_text(std::string& out, const Status& snap, const DaemonFacts& facts) {
   size_t checks = 0;
   for (const auto& s : snap.services) checks += s.checks.size();
   // The labels are built once per check, into one string, and reused by every series of it.
@@ -123,9 +123,9 @@ std::string metrics_text(const Status& snap, const DaemonFacts& facts) {
     return std::string_view(label_text).substr(begin, label_end[i] - begin);
   };
 
-  std::string out;
-  // About seven series of ~100 bytes per check, each with its labels.
-  out.reserve(checks * (7 * 60 + 7 * label_text.size() / std::max<size_t>(checks, 1)) + 4096);
+  // About seven series of ~60 bytes per check, each with its labels.
+  out.reserve(out.size() + checks * (7 * 60 + 7 * label_text.size() / std::max<size_t>(checks, 1)) +
+              4096);
 
   header(out, "mailwarden_build_info", "gauge", "The mailwarden version running.");
   out += "mailwarden_build_info{version=\"" PACKAGE_VERSION "\"} 1\n";
@@ -273,6 +273,11 @@ std::string metrics_text(const Status& snap, const DaemonFacts& facts) {
     out += "\"}";
     integer(out, n);
   }
+}
+
+std::string metrics_text(const Status& snap, const DaemonFacts& facts) {
+  std::string out;
+  append_metrics_text(out, snap, facts);
   return out;
 }
 
