@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <charconv>
 #include <limits>
 #include <type_traits>
 
@@ -147,30 +148,106 @@ void append_member(std::string& out, int depth, const char* key, bool& first) {
   out += "\": ";
 }
 
-json check_to_json(const CheckSnapshot& c) {
-  json rules = json::array();
-  for (const auto& r : c.rules) {
-    json jr = {{"state", rule_state_name(r.state)},
-               {"history", r.history},
-               {"recorded", r.recorded},
-               {"cycles_in_state", r.cycles_in_state}};
-    if (!r.previous.is_null()) jr["previous"] = r.previous;
-    rules.push_back(std::move(jr));
+template <typename Int>
+void append_int(std::string& out, Int v) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, end);
+}
+
+// A number as nlohmann writes it ("5.0", "0.125", null for what is not finite).
+void append_double(std::string& out, double v) {
+  out += json(v).dump();
+}
+
+void open_line(std::string& out, int depth, bool first) {
+  out += first ? "\n" : ",\n";
+  out.append(static_cast<size_t>(depth), ' ');
+}
+
+// A check at depth 4 (an element of a service's "checks"), its members at depth 5. The members
+// with the most values -- the history and the rules -- are written directly; the others are
+// dumped by nlohmann.
+void append_check(std::string& out, const CheckSnapshot& c) {
+  out += '{';
+  bool first = true;
+  append_member(out, 5, "description", first);
+  append_dump(out, c.description, 5);
+  if (!c.history.empty()) {
+    append_member(out, 5, "history", first);
+    out += '[';
+    bool first_point = true;
+    for (const auto& h : c.history) {
+      open_line(out, 6, first_point);
+      first_point = false;
+      out += "[\n       ";
+      append_int(out, static_cast<int64_t>(h.at));
+      out += h.ok ? ",\n       1,\n       " : ",\n       0,\n       ";
+      append_double(out, h.response_ms);
+      // A class name is a word of letters and underscores: nothing to escape.
+      out += ",\n       \"";
+      out += failure_class_name(h.cls);
+      out += "\"\n      ]";
+    }
+    out += "\n     ]";
   }
-  json jc = {{"id", c.id}, {"description", c.description}, {"runs", c.runs}};
-  jc["rules"] = std::move(rules);
-  if (!c.kind.empty()) jc["kind"] = c.kind;
-  if (!c.protocol.empty()) jc["protocol"] = c.protocol;
-  if (!c.target.empty()) jc["target"] = c.target;
-  if (c.since) jc["since_unix"] = static_cast<int64_t>(c.since);
-  json history = json::array();
-  for (const auto& h : c.history)
-    history.push_back(json::array(
-        {static_cast<int64_t>(h.at), h.ok ? 1 : 0, h.response_ms, failure_class_name(h.cls)}));
-  if (!history.empty()) jc["history"] = std::move(history);
-  if (c.last) jc["last"] = result_to_json(*c.last);
-  if (!c.memory.is_null()) jc["memory"] = c.memory;
-  return jc;
+  append_member(out, 5, "id", first);
+  append_dump(out, c.id, 5);
+  if (!c.kind.empty()) {
+    append_member(out, 5, "kind", first);
+    append_dump(out, c.kind, 5);
+  }
+  if (c.last) {
+    append_member(out, 5, "last", first);
+    append_dump(out, result_to_json(*c.last), 5);
+  }
+  if (!c.memory.is_null()) {
+    append_member(out, 5, "memory", first);
+    append_dump(out, c.memory, 5);
+  }
+  if (!c.protocol.empty()) {
+    append_member(out, 5, "protocol", first);
+    append_dump(out, c.protocol, 5);
+  }
+  append_member(out, 5, "rules", first);
+  if (c.rules.empty()) {
+    out += "[]";
+  } else {
+    out += '[';
+    bool first_rule = true;
+    for (const auto& r : c.rules) {
+      open_line(out, 6, first_rule);
+      first_rule = false;
+      out += '{';
+      bool first_member = true;
+      append_member(out, 7, "cycles_in_state", first_member);
+      append_int(out, r.cycles_in_state);
+      append_member(out, 7, "history", first_member);
+      append_int(out, r.history);
+      if (!r.previous.is_null()) {
+        append_member(out, 7, "previous", first_member);
+        append_dump(out, r.previous, 7);
+      }
+      append_member(out, 7, "recorded", first_member);
+      append_int(out, r.recorded);
+      append_member(out, 7, "state", first_member);
+      out += '"';
+      out += rule_state_name(r.state);  // a word: nothing to escape
+      out += "\"\n      }";
+    }
+    out += "\n     ]";
+  }
+  append_member(out, 5, "runs", first);
+  append_int(out, c.runs);
+  if (c.since) {
+    append_member(out, 5, "since_unix", first);
+    append_int(out, static_cast<int64_t>(c.since));
+  }
+  if (!c.target.empty()) {
+    append_member(out, 5, "target", first);
+    append_dump(out, c.target, 5);
+  }
+  out += "\n    }";
 }
 
 // A service at depth 2 (an element of "services"), its checks at depth 4.
@@ -184,7 +261,7 @@ void append_service(std::string& out, const ServiceSnapshot& svc) {
     out += '[';
     for (size_t i = 0; i < svc.checks.size(); ++i) {
       out += i ? ",\n    " : "\n    ";
-      append_dump(out, check_to_json(svc.checks[i]), 4);
+      append_check(out, svc.checks[i]);
     }
     out += "\n   ]";
   }
