@@ -520,8 +520,8 @@ void Server::handle_get(Request& r) {
     send_page(r, 404, "Not Found", "Not found", "Nothing is at " + r.path + ".");
     return;
   }
-  // What does not depend on the user is made once per version of the status and shared by
-  // every response until the next change: a flood of scrapes costs no rendering.
+  // What does not depend on the user is made once per version of the status (/metrics at most
+  // once a second) and shared by every response until then: a flood of scrapes costs little.
   bool cacheable = api || (!parts.empty() && parts[0] == "metrics");
   std::string key = r.path + (query_value(r.query, "format") == "text" ? "?text" : "");
   uint64_t version = control_.version();
