@@ -121,11 +121,12 @@ json result_to_json(const CheckResult& r) {
 namespace {
 
 // The state file is one JSON document, indented by one space per level. It is written piece by
-// piece: each check is a small document of its own, dumped and indented to its depth, so that
-// the memory a save needs is the text and one check, not a document of the whole state (for ten
-// thousand checks with their history, tens of megabytes more on the writer thread). The text is
-// the same, byte for byte, as the dump of the whole document: nlohmann's objects sort their
-// keys, so the members below are written in that order.
+// piece, check after check (the nested values -- a result, a composite's memory -- dumped by
+// nlohmann and indented to their depth), so that the memory a save needs is a piece of the text,
+// not a document of the whole state (for ten thousand checks with their history, tens of
+// megabytes more on the writer thread). The text is the same, byte for byte, as the dump of the
+// whole document: nlohmann's objects sort their keys, so the members below are written in that
+// order.
 void append_dump(std::string& out, const json& j, int depth) {
   // A byte sequence that is not UTF-8 must not make the state unwritable.
   std::string text = j.dump(1, ' ', false, json::error_handler_t::replace);
