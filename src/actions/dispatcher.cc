@@ -541,7 +541,11 @@ nlohmann::json Dispatcher::save_state() const {
                   {"recovered", m.recovered},
                   {"since", static_cast<int64_t>(m.since)},
                   {"posted", m.posted}};
-  return {{"rate_limits", limiter_.save()}, {"rules", rules}};
+  // Moved in, not copied (an initializer list copies): a rule per check adds up.
+  nlohmann::json out = nlohmann::json::object();
+  out["rate_limits"] = limiter_.save();
+  out["rules"] = std::move(rules);
+  return out;
 }
 
 void Dispatcher::restore_state(const nlohmann::json& j) {

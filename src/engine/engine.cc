@@ -1,6 +1,7 @@
 #include "engine/engine.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include <tuple>
 #include "engine/compare.h"
@@ -43,12 +44,18 @@ void Engine::load(std::shared_ptr<const config::Config> config) {
       rt.previous.resize(chk.rules.size());
       rt.service = &svc;
       rt.check = &chk;
+      rt.protocol.clear();
+      rt.target.clear();
+      if (chk.kind->labels) std::tie(rt.protocol, rt.target) = chk.kind->labels(chk);
       order.push_back(k);
       next.emplace(k, std::move(rt));
     }
   }
   runtimes_ = std::move(next);
   order_ = std::move(order);
+  ordered_.clear();
+  ordered_.reserve(order_.size());
+  for (const auto& k : order_) ordered_.push_back(&runtimes_.at(k));
   config_ = std::move(config);
   if (dispatcher_) dispatcher_->load(config_);
 }
@@ -370,31 +377,37 @@ state::Snapshot Engine::snapshot(bool history) const {
   state::Snapshot snap;
   snap.cycles = cycle_;
   if (!config_) return snap;
+  snap.services.reserve(config_->services.size());
+  auto next = ordered_.begin();  // the runtimes in the order of the loops below
   for (const auto& svc : config_->services) {
     state::ServiceSnapshot ss;
     ss.name = svc.name;
     ss.type = svc.type;
     ss.groups = svc.groups;
     ss.monitored = !unmonitored_.count(svc.name);
+    ss.checks.reserve(svc.checks.size());
     for (const auto& chk : svc.checks) {
-      const Runtime& rt = runtimes_.at(key(svc.name, chk.id));
-      state::CheckSnapshot cs;
+      if (next == ordered_.end() || (*next)->check != &chk) abort();  // load() keeps them in step
+      const Runtime& rt = **next++;
+      state::CheckSnapshot& cs = ss.checks.emplace_back();
       cs.id = chk.id;
       cs.description = chk.description;
-      cs.kind = std::string(chk.kind->name);
-      if (chk.kind->labels) std::tie(cs.protocol, cs.target) = chk.kind->labels(chk);
+      cs.kind = chk.kind->name;
+      cs.protocol = rt.protocol;
+      cs.target = rt.target;
       cs.since = rt.since;
-      if (history) cs.history.assign(rt.history.begin(), rt.history.end());
       cs.failures = rt.failures;
       cs.last = rt.last;
       cs.runs = rt.runs;
-      cs.memory = rt.memory;
+      cs.rules.reserve(rt.rules.size());
       for (size_t i = 0; i < rt.rules.size(); ++i) {
         const auto& es = rt.rules[i];
-        cs.rules.push_back({es.state(), es.history(), es.recorded(), es.cycles_in_state(),
-                            i < rt.previous.size() ? rt.previous[i] : nlohmann::json()});
+        cs.rules.push_back({es.state(), es.history(), es.recorded(), es.cycles_in_state(), {}});
+        if (history && i < rt.previous.size()) cs.rules.back().previous = rt.previous[i];
       }
-      ss.checks.push_back(std::move(cs));
+      if (!history) continue;  // a view: the status model reads none of what follows
+      cs.history.assign(rt.history.begin(), rt.history.end());
+      cs.memory = rt.memory;
     }
     snap.services.push_back(std::move(ss));
   }

@@ -70,7 +70,9 @@ class Engine {
   // How long the last complete cycle took (0 before the first one ends).
   [[nodiscard]] int64_t last_cycle_ms() const { return last_cycle_ms_; }
 
-  // `history`: with each check's recent results (the views that show them ask for it).
+  // `history`: everything the state file keeps, with each check's recent results (the state
+  // file, the views that show them); without it, only what the status model shows (no history,
+  // no rule's `previous` value, no composite's memory): what most HTTP requests cost.
   [[nodiscard]] state::Snapshot snapshot(bool history = true) const;
   // Grows whenever something a view shows changes (a result, a cycle's end, maintenance).
   [[nodiscard]] uint64_t changes() const { return changes_; }
@@ -109,6 +111,8 @@ class Engine {
     time_t since = 0;  // when the check's state (any rule failed, or none) last changed
     std::map<std::string, int64_t> failures;  // failed runs by class, since the start
     std::function<void()> cancel;             // while it runs
+    // The kind's status and metric labels, made once per configuration (snapshots copy them).
+    std::string protocol, target;
   };
   // A cycle whose checks have not all finished. Cycles overlap when a check outlasts the
   // interval: each still gets its summary when its own last check is done.
@@ -131,6 +135,8 @@ class Engine {
   std::shared_ptr<const config::Config> config_;
   std::map<std::string, Runtime> runtimes_;
   std::vector<std::string> order_;
+  // runtimes_ in control-file order (service by service), so that a snapshot needs no lookup.
+  std::vector<const Runtime*> ordered_;
   std::set<std::string> unmonitored_;
   std::deque<std::pair<std::string, int64_t>> queue_;  // key, the cycle it was queued in
   int running_ = 0;

@@ -530,33 +530,51 @@ void Server::handle_get(Request& r) {
     send_page(r, 404, "Not Found", "Not found", "Nothing is at " + r.path + ".");
     return;
   }
-  // What does not depend on the user is made once per version of the status and shared by
-  // every response until the next change: a flood of scrapes costs no rendering.
+  // What does not depend on the user is made once per version of the status (/metrics at most
+  // once a second) and shared by every response until then: a flood of scrapes costs little.
   bool cacheable = api || (!parts.empty() && parts[0] == "metrics");
   std::string key = r.path + (query_value(r.query, "format") == "text" ? "?text" : "");
   uint64_t version = control_.version();
+  int64_t started_us = clock::now_us();
+  // Whether a response made before still answers: the status has not changed since, or it is
+  // /metrics and less than kMetricsMaxAgeUs old.
+  auto current = [&](const std::string& path, const Cached& c) {
+    return c.version == version ||
+           (path == "/metrics" && started_us - c.made_us < kMetricsMaxAgeUs);
+  };
   if (cache_version_ != version || cache_.size() > kMaxCached) {
-    cache_.clear();
+    std::erase_if(cache_, [&](const auto& entry) {
+      return cache_.size() > kMaxCached || !current(entry.first, entry.second);
+    });
     cache_version_ = version;
   }
   if (cacheable) {
     if (auto it = cache_.find(key); it != cache_.end()) {
-      send_shared(r, it->second.code, it->second.type, it->second.body, {});
-      return;
+      if (current(key, it->second)) {
+        send_shared(r, it->second.code, it->second.type, it->second.body, {});
+        return;
+      }
+      // Freed now (unless still being sent), not after the new one is made.
+      if (key == "/metrics" && it->second.body.use_count() == 1)
+        metrics_buffer_ = std::move(*it->second.body);
+      cache_.erase(it);
     }
   }
-  int64_t started_us = clock::now_us();
   bool history = (!parts.empty() && parts[0] == "service") ||
                  (api && parts.size() == 4 && parts[2] == "history");
-  state::Snapshot snap = control_.snapshot(history);
-  int64_t snapshot_us = clock::now_us();
-  report::Status st = report::build(snap, {static_cast<int>(getpid()), true});
+  int64_t snapshot_us = 0;
+  report::Status st;
+  {
+    state::Snapshot snap = control_.snapshot(history);
+    snapshot_us = clock::now_us();
+    st = report::build(std::move(snap), {static_cast<int>(getpid()), true});
+  }  // what the model did not take is freed before the formatter runs
   int64_t model_us = clock::now_us();
   st.written = page.now;
   // The response of a cacheable path: kept for the next requests of this version.
   auto reply = [&](int code, const std::string& type, std::string body) {
-    auto shared = std::make_shared<const std::string>(std::move(body));
-    if (cacheable) cache_[key] = Cached{code, type, shared};
+    auto shared = std::make_shared<std::string>(std::move(body));
+    if (cacheable) cache_[key] = Cached{code, type, shared, version, started_us};
     send_shared(r, code, type, shared,
                 {snapshot_us - started_us, model_us - snapshot_us, clock::now_us() - model_us});
   };
@@ -580,8 +598,10 @@ void Server::handle_get(Request& r) {
     return;
   }
   if (parts[0] == "metrics") {
-    reply(200, "text/plain; version=0.0.4; charset=utf-8",
-          report::metrics_text(st, control_.facts()));
+    std::string body = std::move(metrics_buffer_);
+    body.clear();
+    report::append_metrics_text(body, st, control_.facts());
+    reply(200, "text/plain; version=0.0.4; charset=utf-8", std::move(body));
     return;
   }
   bool text = query_value(r.query, "format") == "text";

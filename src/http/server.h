@@ -119,11 +119,20 @@ class Server {
   struct Cached {
     int code = 200;
     std::string type;
-    std::shared_ptr<const std::string> body;
+    std::shared_ptr<std::string> body;  // handed out as const
+    uint64_t version = 0;               // of the status it shows
+    int64_t made_us = 0;
   };
   static constexpr size_t kMaxCached = 256;
+  // /metrics is made at most once a second: while a cycle runs every result is a new status,
+  // and a flood of scrapes would otherwise make (and hold, while it is sent) a body per request.
+  // A scrape may show the state of up to a second ago, nothing to Prometheus.
+  static constexpr int64_t kMetricsMaxAgeUs = 1000000;
   std::map<std::string, Cached> cache_;  // by path, for the status version below
-  uint64_t cache_version_ = 0;           // one reference each (see on_new_connection)
+  // The buffer of the last /metrics body once nobody holds it: the next one is written into
+  // memory already mapped (several megabytes for 10,000 checks).
+  std::string metrics_buffer_;
+  uint64_t cache_version_ = 0;  // one reference each (see on_new_connection)
   EventPtr sweep_timer_;
   // `validate --now` requests waiting for their checks: the runs each check had before.
   struct Validate {

@@ -1,10 +1,29 @@
 #include "report/metrics.h"
 #include "config.h"
 
-#include <cstdio>
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <string_view>
+#include <vector>
 
 namespace mw::report {
 namespace {
+
+constexpr size_t kSampleValueChars = 32;  // "-2.2250738585072014e-308" and more
+
+// Writes a sample's value at `buf` (kSampleValueChars long); returns where it ends.
+char* sample_value_chars(char* buf, double v) {
+  // The format's words for what is not a finite number (Go's ParseFloat reads them).
+  if (std::isnan(v)) return std::copy_n("NaN", 3, buf);
+  if (std::isinf(v)) return std::copy_n(v > 0 ? "+Inf" : "-Inf", 4, buf);
+  // A whole number as such ("1800000000", not "1.8e+09"); any other value as the shortest text
+  // that reads back as the same double, as Prometheus' own clients write it.
+  auto [end, ec] = std::abs(v) < 1e15 && v == std::trunc(v)
+                       ? std::to_chars(buf, buf + kSampleValueChars, static_cast<int64_t>(v))
+                       : std::to_chars(buf, buf + kSampleValueChars, v);
+  return end;
+}
 
 void header(std::string& out, const char* name, const char* type, const char* help) {
   out += "# HELP ";
@@ -18,30 +37,60 @@ void header(std::string& out, const char* name, const char* type, const char* he
   out += '\n';
 }
 
+// "} VALUE\n": what ends a series after its labels, made without touching the output.
+class ValueText {
+ public:
+  explicit ValueText(double v) {
+    buf_[0] = '}';
+    buf_[1] = ' ';
+    char* end = sample_value_chars(buf_ + 2, v);
+    *end++ = '\n';
+    len_ = static_cast<size_t>(end - buf_);
+  }
+  explicit ValueText(int64_t v) {
+    buf_[0] = '}';
+    buf_[1] = ' ';
+    auto [end, ec] = std::to_chars(buf_ + 2, buf_ + sizeof buf_ - 1, v);
+    *end++ = '\n';
+    len_ = static_cast<size_t>(end - buf_);
+  }
+  [[nodiscard]] std::string_view view() const { return {buf_, len_}; }
+
+ private:
+  char buf_[kSampleValueChars + 4];
+  size_t len_ = 0;
+};
+
+// NAME{LABELS} VALUE\n with the labels of a check (without their closing brace).
+void series(std::string& out, std::string_view name, std::string_view labels,
+            std::string_view end) {
+  out += name;
+  out += labels;
+  out += end;
+}
+
+// " VALUE\n" after a series' name or labels.
 void number(std::string& out, double v) {
-  char buf[40];
-  int n = snprintf(buf, sizeof buf, " %.17g\n", v);
-  out.append(buf, static_cast<size_t>(n));
+  out += ' ';
+  append_sample_value(out, v);
+  out += '\n';
 }
 
 void integer(std::string& out, int64_t v) {
-  char buf[32];
-  int n = snprintf(buf, sizeof buf, " %lld\n", static_cast<long long>(v));
-  out.append(buf, static_cast<size_t>(n));
+  out += ValueText(v).view().substr(1);
 }
 
 // {service="..",check="..",protocol="..",target=".."} without the closing brace.
-std::string check_labels(const ServiceStatus& s, const CheckStatus& c) {
-  std::string l = "{service=\"";
-  append_label_value(l, s.name);
-  l += "\",check=\"";
-  append_label_value(l, c.description);
-  l += "\",protocol=\"";
-  append_label_value(l, c.protocol.empty() ? c.kind : c.protocol);
-  l += "\",target=\"";
-  append_label_value(l, c.target);
-  l += '"';
-  return l;
+void append_check_labels(std::string& out, const ServiceStatus& s, const CheckStatus& c) {
+  out += "{service=\"";
+  append_label_value(out, s.name);
+  out += "\",check=\"";
+  append_label_value(out, c.description);
+  out += "\",protocol=\"";
+  append_label_value(out, c.protocol.empty() ? c.kind : c.protocol);
+  out += "\",target=\"";
+  append_label_value(out, c.target);
+  out += '"';
 }
 
 time_t failing_since(const CheckStatus& c) {
@@ -56,34 +105,56 @@ void for_each_check(const Status& snap, Fn fn) {
 
 }  // namespace
 
-void append_label_value(std::string& out, const std::string& value) {
-  for (char ch : value) {
-    switch (ch) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '"':
-        out += "\\\"";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        out += ch;
-    }
-  }
+void append_sample_value(std::string& out, double v) {
+  char buf[kSampleValueChars];
+  out.append(buf, sample_value_chars(buf, v));
 }
 
-std::string metrics_text(const Status& snap, const DaemonFacts& facts) {
+void append_label_value(std::string& out, const std::string& value) {
+  // Runs without a character to escape are appended whole: most values have none.
+  size_t start = 0;
+  for (size_t i = 0; i < value.size(); ++i) {
+    const char* escaped = nullptr;
+    switch (value[i]) {
+      case '\\':
+        escaped = "\\\\";
+        break;
+      case '"':
+        escaped = "\\\"";
+        break;
+      case '\n':
+        escaped = "\\n";
+        break;
+      default:
+        continue;
+    }
+    out.append(value, start, i - start);
+    out += escaped;
+    start = i + 1;
+  }
+  out.append(value, start, std::string::npos);
+}
+
+void append_metrics_text(std::string& out, const Status& snap, const DaemonFacts& facts) {
   size_t checks = 0;
   for (const auto& s : snap.services) checks += s.checks.size();
-  // The labels are built once per check and reused by every series of that check.
-  std::vector<std::string> labels;
-  labels.reserve(checks);
-  for_each_check(snap, [&](const auto& s, const auto& c) { labels.push_back(check_labels(s, c)); });
+  // The labels are built once per check, into one string, and reused by every series of it.
+  std::string label_text;
+  label_text.reserve(checks * 128);
+  std::vector<size_t> label_end;  // where each check's labels end in label_text
+  label_end.reserve(checks);
+  for_each_check(snap, [&](const auto& s, const auto& c) {
+    append_check_labels(label_text, s, c);
+    label_end.push_back(label_text.size());
+  });
+  auto labels_of = [&](size_t i) {
+    size_t begin = i ? label_end[i - 1] : 0;
+    return std::string_view(label_text).substr(begin, label_end[i] - begin);
+  };
 
-  std::string out;
-  out.reserve(checks * 700 + 4096);
+  // About seven series of ~60 bytes per check, each with its labels.
+  out.reserve(out.size() + checks * (7 * 60 + 7 * label_text.size() / std::max<size_t>(checks, 1)) +
+              4096);
 
   header(out, "mailwarden_build_info", "gauge", "The mailwarden version running.");
   out += "mailwarden_build_info{version=\"" PACKAGE_VERSION "\"} 1\n";
@@ -103,74 +174,63 @@ std::string metrics_text(const Status& snap, const DaemonFacts& facts) {
     out += s.monitored ? "\"} 1\n" : "\"} 0\n";
   }
 
-  size_t i = 0;
+  // The facts of every check the series below show, gathered in one pass: each family's pass
+  // then reads one small array instead of following every check's pointers again.
+  struct Facts {
+    std::string_view labels;
+    const CheckResult* last;
+    time_t failing_since;
+    time_t certificate_expiry;
+    const std::map<std::string, int64_t>* failures;
+  };
+  std::vector<Facts> facts_of;
+  facts_of.reserve(checks);
+  for_each_check(snap, [&](const auto&, const auto& c) {
+    const CheckResult* last = c.last.get();
+    facts_of.push_back({labels_of(facts_of.size()), last, failing_since(c),
+                        last && last->certificate ? last->certificate->not_after : 0, &c.failures});
+  });
+
   header(out, "mailwarden_check_success", "gauge",
          "1 when the check's last run succeeded, else 0.");
-  for_each_check(snap, [&](const auto&, const auto& c) {
-    const std::string& l = labels[i++];
-    if (!c.last) return;
-    out += "mailwarden_check_success";
-    out += l;
-    out += c.last->ok ? "} 1\n" : "} 0\n";
-  });
-  i = 0;
+  for (const auto& f : facts_of)
+    if (f.last) series(out, "mailwarden_check_success", f.labels, f.last->ok ? "} 1\n" : "} 0\n");
   header(out, "mailwarden_check_duration_seconds", "gauge",
          "How long the check's last run took (connect to the end of the dialogue).");
-  for_each_check(snap, [&](const auto&, const auto& c) {
-    const std::string& l = labels[i++];
-    if (!c.last) return;
-    out += "mailwarden_check_duration_seconds";
-    out += l;
-    out += '}';
-    number(out, c.last->response_ms / 1000.0);
-  });
-  i = 0;
+  for (const auto& f : facts_of)
+    if (f.last)
+      series(out, "mailwarden_check_duration_seconds", f.labels,
+             ValueText(f.last->response_ms / 1000.0).view());
   header(out, "mailwarden_check_last_run_timestamp_seconds", "gauge",
          "When the check last ran (Unix time).");
-  for_each_check(snap, [&](const auto&, const auto& c) {
-    const std::string& l = labels[i++];
-    if (!c.last) return;
-    out += "mailwarden_check_last_run_timestamp_seconds";
-    out += l;
-    out += '}';
-    integer(out, static_cast<int64_t>(c.last->checked_at));
-  });
-  i = 0;
+  for (const auto& f : facts_of)
+    if (f.last)
+      series(out, "mailwarden_check_last_run_timestamp_seconds", f.labels,
+             ValueText(static_cast<int64_t>(f.last->checked_at)).view());
   header(out, "mailwarden_check_failing_since_timestamp_seconds", "gauge",
          "When the failure going on began (Unix time); absent while the check succeeds.");
-  for_each_check(snap, [&](const auto&, const auto& c) {
-    const std::string& l = labels[i++];
-    if (!failing_since(c)) return;
-    out += "mailwarden_check_failing_since_timestamp_seconds";
-    out += l;
-    out += '}';
-    integer(out, static_cast<int64_t>(failing_since(c)));
-  });
-  i = 0;
+  for (const auto& f : facts_of)
+    if (f.failing_since)
+      series(out, "mailwarden_check_failing_since_timestamp_seconds", f.labels,
+             ValueText(static_cast<int64_t>(f.failing_since)).view());
   header(out, "mailwarden_check_failures_total", "counter",
          "Failed runs of the check since the daemon started, by failure class.");
-  for_each_check(snap, [&](const auto&, const auto& c) {
-    const std::string& l = labels[i++];
-    for (const auto& [cls, n] : c.failures) {
+  for (const auto& f : facts_of) {
+    for (const auto& [cls, n] : *f.failures) {
       out += "mailwarden_check_failures_total";
-      out += l;
+      out += f.labels;
       out += ",class=\"";
       append_label_value(out, cls);
-      out += "\"}";
-      integer(out, n);
+      out += '"';
+      out += ValueText(n).view();
     }
-  });
-  i = 0;
+  }
   header(out, "mailwarden_certificate_expiry_timestamp_seconds", "gauge",
          "When the certificate the server last presented expires (Unix time).");
-  for_each_check(snap, [&](const auto&, const auto& c) {
-    const std::string& l = labels[i++];
-    if (!c.last || !c.last->certificate || !c.last->certificate->not_after) return;
-    out += "mailwarden_certificate_expiry_timestamp_seconds";
-    out += l;
-    out += '}';
-    integer(out, static_cast<int64_t>(c.last->certificate->not_after));
-  });
+  for (const auto& f : facts_of)
+    if (f.certificate_expiry)
+      series(out, "mailwarden_certificate_expiry_timestamp_seconds", f.labels,
+             ValueText(static_cast<int64_t>(f.certificate_expiry)).view());
 
   header(out, "mailwarden_delivery_step_seconds", "gauge",
          "How long each step of the last delivery probe took.");
@@ -231,6 +291,11 @@ std::string metrics_text(const Status& snap, const DaemonFacts& facts) {
     out += "\"}";
     integer(out, n);
   }
+}
+
+std::string metrics_text(const Status& snap, const DaemonFacts& facts) {
+  std::string out;
+  append_metrics_text(out, snap, facts);
   return out;
 }
 

@@ -24,7 +24,12 @@ struct DaemonFacts {
 };
 
 [[nodiscard]] std::string metrics_text(const Status& snap, const DaemonFacts& facts);
+// The same, appended to `out` (a buffer kept from an earlier response costs no page faults).
+void append_metrics_text(std::string& out, const Status& snap, const DaemonFacts& facts);
 
+// A sample's value: the shortest decimal that reads back as the same double ("0.0125", "1e-05"),
+// "NaN", "+Inf" or "-Inf".
+void append_sample_value(std::string& out, double v);
 // A label value escaped as the format requires (backslash, double quote, line feed).
 void append_label_value(std::string& out, const std::string& value);
 

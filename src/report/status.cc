@@ -23,42 +23,55 @@ std::string service_state(const ServiceStatus& s) {
   return any_ok ? "ok" : "init";
 }
 
+// The registry row of a kind, by name (a status read from a state file names its kinds).
+const checks::Kind* kind_named(const std::string& name) {
+  if (name.empty()) return nullptr;
+  for (const auto& k : checks::all())
+    if (k.name == name) return &k;
+  return nullptr;
+}
+
 }  // namespace
 
-Status build(const state::Snapshot& snap, const DaemonInfo& daemon) {
+Status build(state::Snapshot&& snap, const DaemonInfo& daemon) {
   Status out;
   out.daemon = daemon;
   out.written = snap.written;
   out.cycles = snap.cycles;
-  for (const auto& ss : snap.services) {
-    ServiceStatus svc;
-    svc.name = ss.name;
-    svc.type = ss.type.empty() ? "host" : ss.type;
+  out.services.reserve(snap.services.size());
+  const checks::Kind* kind = nullptr;  // checks of one kind tend to follow each other
+  for (auto& ss : snap.services) {
+    ServiceStatus& svc = out.services.emplace_back();
+    svc.name = std::move(ss.name);
+    svc.type = ss.type.empty() ? "host" : std::move(ss.type);
     svc.monitored = ss.monitored;
-    svc.groups = ss.groups;
-    for (const auto& cs : ss.checks) {
-      CheckStatus c;
-      c.id = cs.id;
-      c.description = cs.description;
-      c.kind = cs.kind;
-      c.protocol = cs.protocol;
-      c.target = cs.target;
+    svc.groups = std::move(ss.groups);
+    svc.checks.reserve(ss.checks.size());
+    for (auto& cs : ss.checks) {
+      CheckStatus& c = svc.checks.emplace_back();
       c.state = check_state(cs);
-      c.last = cs.last;
+      c.id = std::move(cs.id);
+      c.description = std::move(cs.description);
+      c.kind = std::move(cs.kind);
+      c.protocol = std::move(cs.protocol);
+      c.target = std::move(cs.target);
+      c.last = std::move(cs.last);
       c.runs = cs.runs;
       c.since = cs.since;
-      c.history = cs.history;
-      c.failures = cs.failures;
+      c.history = std::move(cs.history);
+      c.failures = std::move(cs.failures);
       if (c.last && !c.kind.empty()) {
-        for (const auto& k : checks::all())
-          if (k.name == c.kind && k.rows) k.rows(*c.last, c.rows);
+        if (!kind || kind->name != c.kind) kind = kind_named(c.kind);
+        if (kind && kind->rows) kind->rows(*c.last, c.rows);
       }
-      svc.checks.push_back(std::move(c));
     }
     svc.state = service_state(svc);
-    out.services.push_back(std::move(svc));
   }
   return out;
+}
+
+Status build(const state::Snapshot& snap, const DaemonInfo& daemon) {
+  return build(state::Snapshot(snap), daemon);
 }
 
 bool all_ok(const Status& s) {

@@ -56,6 +56,9 @@ struct Status {
 };
 
 [[nodiscard]] Status build(const state::Snapshot& snap, const DaemonInfo& daemon);
+// The same from a snapshot made for it: its strings, histories and counters are moved, not
+// copied (what a live HTTP request does).
+[[nodiscard]] Status build(state::Snapshot&& snap, const DaemonInfo& daemon);
 
 // ---- faces (text.cc, json.cc) --------------------------------------------------------------
 // `mailwarden status`

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <charconv>
 #include <limits>
 #include <type_traits>
 
@@ -117,52 +118,215 @@ json result_to_json(const CheckResult& r) {
   return j;
 }
 
-std::string to_text(const Snapshot& s) {
-  json j;
-  j["format"] = kFormatVersion;
-  j["pid"] = s.pid;
-  j["started_unix"] = static_cast<int64_t>(s.started);
-  j["written_unix"] = static_cast<int64_t>(s.written);
-  j["written"] = clock::format_utc(s.written);
-  j["cycles"] = s.cycles;
-  if (!s.boot_id.empty()) j["boot_id"] = s.boot_id;
-  json services = json::array();
-  for (const auto& svc : s.services) {
-    json checks = json::array();
-    for (const auto& c : svc.checks) {
-      json rules = json::array();
-      for (const auto& r : c.rules) {
-        json jr = {{"state", rule_state_name(r.state)},
-                   {"history", r.history},
-                   {"recorded", r.recorded},
-                   {"cycles_in_state", r.cycles_in_state}};
-        if (!r.previous.is_null()) jr["previous"] = r.previous;
-        rules.push_back(std::move(jr));
-      }
-      json jc = {{"id", c.id}, {"description", c.description}, {"runs", c.runs}, {"rules", rules}};
-      if (!c.kind.empty()) jc["kind"] = c.kind;
-      if (!c.protocol.empty()) jc["protocol"] = c.protocol;
-      if (!c.target.empty()) jc["target"] = c.target;
-      if (c.since) jc["since_unix"] = static_cast<int64_t>(c.since);
-      json history = json::array();
-      for (const auto& h : c.history)
-        history.push_back(json::array(
-            {static_cast<int64_t>(h.at), h.ok ? 1 : 0, h.response_ms, failure_class_name(h.cls)}));
-      if (!history.empty()) jc["history"] = std::move(history);
-      if (c.last) jc["last"] = result_to_json(*c.last);
-      if (!c.memory.is_null()) jc["memory"] = c.memory;
-      checks.push_back(std::move(jc));
-    }
-    json js = {{"name", svc.name}, {"checks", checks}};
-    if (!svc.type.empty()) js["type"] = svc.type;
-    if (!svc.groups.empty()) js["groups"] = svc.groups;
-    if (!svc.monitored) js["monitored"] = false;
-    services.push_back(std::move(js));
-  }
-  j["services"] = std::move(services);
-  j["actions"] = s.actions;
+namespace {
+
+// The state file is one JSON document, indented by one space per level. It is written piece by
+// piece, check after check (the nested values -- a result, a composite's memory -- dumped by
+// nlohmann and indented to their depth), so that the memory a save needs is a piece of the text,
+// not a document of the whole state (for ten thousand checks with their history, tens of
+// megabytes more on the writer thread). The text is the same, byte for byte, as the dump of the
+// whole document: nlohmann's objects sort their keys, so the members below are written in that
+// order.
+void append_dump(std::string& out, const json& j, int depth) {
   // A byte sequence that is not UTF-8 must not make the state unwritable.
-  return j.dump(1, ' ', false, json::error_handler_t::replace) + "\n";
+  std::string text = j.dump(1, ' ', false, json::error_handler_t::replace);
+  // A dumped string never holds a raw line feed: each one starts a line of the document.
+  size_t start = 0;
+  for (size_t nl = text.find('\n'); nl != std::string::npos; nl = text.find('\n', start)) {
+    out.append(text, start, nl + 1 - start);
+    out.append(static_cast<size_t>(depth), ' ');
+    start = nl + 1;
+  }
+  out.append(text, start, std::string::npos);
+}
+
+void append_member(std::string& out, int depth, const char* key, bool& first) {
+  out += first ? "\n" : ",\n";
+  first = false;
+  out.append(static_cast<size_t>(depth), ' ');
+  out += '"';
+  out += key;
+  out += "\": ";
+}
+
+template <typename Int>
+void append_int(std::string& out, Int v) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, end);
+}
+
+// A number as nlohmann writes it ("5.0", "0.125", null for what is not finite).
+void append_double(std::string& out, double v) {
+  out += json(v).dump();
+}
+
+void open_line(std::string& out, int depth, bool first) {
+  out += first ? "\n" : ",\n";
+  out.append(static_cast<size_t>(depth), ' ');
+}
+
+// A check at depth 4 (an element of a service's "checks"), its members at depth 5. The members
+// with the most values -- the history and the rules -- are written directly; the others are
+// dumped by nlohmann.
+void append_check(std::string& out, const CheckSnapshot& c) {
+  out += '{';
+  bool first = true;
+  append_member(out, 5, "description", first);
+  append_dump(out, c.description, 5);
+  if (!c.history.empty()) {
+    append_member(out, 5, "history", first);
+    out += '[';
+    bool first_point = true;
+    for (const auto& h : c.history) {
+      open_line(out, 6, first_point);
+      first_point = false;
+      out += "[\n       ";
+      append_int(out, static_cast<int64_t>(h.at));
+      out += h.ok ? ",\n       1,\n       " : ",\n       0,\n       ";
+      append_double(out, h.response_ms);
+      // A class name is a word of letters and underscores: nothing to escape.
+      out += ",\n       \"";
+      out += failure_class_name(h.cls);
+      out += "\"\n      ]";
+    }
+    out += "\n     ]";
+  }
+  append_member(out, 5, "id", first);
+  append_dump(out, c.id, 5);
+  if (!c.kind.empty()) {
+    append_member(out, 5, "kind", first);
+    append_dump(out, c.kind, 5);
+  }
+  if (c.last) {
+    append_member(out, 5, "last", first);
+    append_dump(out, result_to_json(*c.last), 5);
+  }
+  if (!c.memory.is_null()) {
+    append_member(out, 5, "memory", first);
+    append_dump(out, c.memory, 5);
+  }
+  if (!c.protocol.empty()) {
+    append_member(out, 5, "protocol", first);
+    append_dump(out, c.protocol, 5);
+  }
+  append_member(out, 5, "rules", first);
+  if (c.rules.empty()) {
+    out += "[]";
+  } else {
+    out += '[';
+    bool first_rule = true;
+    for (const auto& r : c.rules) {
+      open_line(out, 6, first_rule);
+      first_rule = false;
+      out += '{';
+      bool first_member = true;
+      append_member(out, 7, "cycles_in_state", first_member);
+      append_int(out, r.cycles_in_state);
+      append_member(out, 7, "history", first_member);
+      append_int(out, r.history);
+      if (!r.previous.is_null()) {
+        append_member(out, 7, "previous", first_member);
+        append_dump(out, r.previous, 7);
+      }
+      append_member(out, 7, "recorded", first_member);
+      append_int(out, r.recorded);
+      append_member(out, 7, "state", first_member);
+      out += '"';
+      out += rule_state_name(r.state);  // a word: nothing to escape
+      out += "\"\n      }";
+    }
+    out += "\n     ]";
+  }
+  append_member(out, 5, "runs", first);
+  append_int(out, c.runs);
+  if (c.since) {
+    append_member(out, 5, "since_unix", first);
+    append_int(out, static_cast<int64_t>(c.since));
+  }
+  if (!c.target.empty()) {
+    append_member(out, 5, "target", first);
+    append_dump(out, c.target, 5);
+  }
+  out += "\n    }";
+}
+
+// A service at depth 2 (an element of "services"), its checks at depth 4.
+void append_service(std::string& out, const ServiceSnapshot& svc) {
+  out += "  {";
+  bool first = true;
+  append_member(out, 3, "checks", first);
+  if (svc.checks.empty()) {
+    out += "[]";
+  } else {
+    out += '[';
+    for (size_t i = 0; i < svc.checks.size(); ++i) {
+      out += i ? ",\n    " : "\n    ";
+      append_check(out, svc.checks[i]);
+    }
+    out += "\n   ]";
+  }
+  if (!svc.groups.empty()) {
+    append_member(out, 3, "groups", first);
+    append_dump(out, svc.groups, 3);
+  }
+  if (!svc.monitored) {
+    append_member(out, 3, "monitored", first);
+    out += "false";
+  }
+  append_member(out, 3, "name", first);
+  append_dump(out, svc.name, 3);
+  if (!svc.type.empty()) {
+    append_member(out, 3, "type", first);
+    append_dump(out, svc.type, 3);
+  }
+  out += "\n  }";
+}
+
+// The document into `out`; after each service `spill(out)` may take what is there so far.
+template <typename Spill>
+void write_document(const Snapshot& s, std::string& out, Spill spill) {
+  out += "{";
+  bool first = true;
+  append_member(out, 1, "actions", first);
+  append_dump(out, s.actions, 1);
+  if (!s.boot_id.empty()) {
+    append_member(out, 1, "boot_id", first);
+    append_dump(out, s.boot_id, 1);
+  }
+  append_member(out, 1, "cycles", first);
+  out += std::to_string(s.cycles);
+  append_member(out, 1, "format", first);
+  out += std::to_string(kFormatVersion);
+  append_member(out, 1, "pid", first);
+  out += std::to_string(s.pid);
+  append_member(out, 1, "services", first);
+  if (s.services.empty()) {
+    out += "[]";
+  } else {
+    out += '[';
+    for (size_t i = 0; i < s.services.size(); ++i) {
+      out += i ? ",\n" : "\n";
+      append_service(out, s.services[i]);
+      spill(out);
+    }
+    out += "\n ]";
+  }
+  append_member(out, 1, "started_unix", first);
+  out += std::to_string(static_cast<int64_t>(s.started));
+  append_member(out, 1, "written", first);
+  append_dump(out, clock::format_utc(s.written), 1);
+  append_member(out, 1, "written_unix", first);
+  out += std::to_string(static_cast<int64_t>(s.written));
+  out += "\n}\n";
+}
+
+}  // namespace
+
+std::string to_text(const Snapshot& s) {
+  std::string out;
+  write_document(s, out, [](std::string&) {});
+  return out;
 }
 
 bool from_text(const std::string& text, Snapshot& out, std::string& error) {
@@ -220,7 +384,8 @@ bool from_text(const std::string& text, Snapshot& out, std::string& error) {
                                          get(jr, "cycles_in_state", int64_t{0}),
                                          jr.contains("previous") ? jr["previous"] : json()});
         }
-        if (jc.contains("last") && jc["last"].is_object()) c.last = std::make_shared<const CheckResult>(result_from(jc["last"]));
+        if (jc.contains("last") && jc["last"].is_object())
+          c.last = std::make_shared<const CheckResult>(result_from(jc["last"]));
         if (jc.contains("memory") && jc["memory"].is_object()) c.memory = jc["memory"];
         svc.checks.push_back(std::move(c));
       }
@@ -236,7 +401,19 @@ bool from_text(const std::string& text, Snapshot& out, std::string& error) {
 }
 
 bool save(const std::string& path, const Snapshot& s, std::string& error) {
-  return files::write_atomic(path, to_text(s), 0600, error);
+  // Written in pieces of about 256 KB: the whole text of a large state never sits in memory.
+  constexpr size_t kPiece = 256 * 1024;
+  files::AtomicFile file;
+  if (!file.open(path, 0600, error)) return false;
+  std::string piece;
+  piece.reserve(kPiece + 64 * 1024);
+  bool ok = true;
+  write_document(s, piece, [&](std::string& out) {
+    if (ok && out.size() < kPiece) return;
+    ok = ok && file.write(out, error);
+    out.clear();  // after a failed write: nothing more to keep
+  });
+  return ok && file.write(piece, error) && file.commit(error);
 }
 
 bool load(const std::string& path, Snapshot& out, std::string& error) {

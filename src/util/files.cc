@@ -79,41 +79,76 @@ std::string dirname(const std::string& path) {
 
 bool write_atomic(const std::string& path, const std::string& content, mode_t mode,
                   std::string& error) {
+  AtomicFile f;
+  return f.open(path, mode, error) && f.write(content, error) && f.commit(error);
+}
+
+AtomicFile::~AtomicFile() {
+  abandon();
+}
+
+void AtomicFile::abandon() {
+  if (fd_ < 0) return;
+  ::close(fd_);
+  fd_ = -1;
+  ::unlink(tmp_.c_str());
+}
+
+bool AtomicFile::open(const std::string& path, mode_t mode, std::string& error) {
+  abandon();
+  path_ = path;
   // One fixed temporary name: a writer killed mid-write leaves a file the next write replaces.
-  std::string tmp = path + ".tmp";
+  tmp_ = path + ".tmp";
   // Never follow a link planted at the temporary name, and never inherit its mode.
-  (void)::unlink(tmp.c_str());
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
-  if (!fd) {
-    error = tmp + ": " + strerror(errno);
+  (void)::unlink(tmp_.c_str());
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+  if (fd_ < 0) {
+    error = tmp_ + ": " + strerror(errno);
     return false;
   }
-  (void)::fchmod(fd.get(), mode);
-  const char* p = content.data();
-  size_t left = content.size();
+  (void)::fchmod(fd_, mode);
+  return true;
+}
+
+bool AtomicFile::write(std::string_view data, std::string& error) {
+  if (fd_ < 0) {
+    error = tmp_ + ": not open";
+    return false;
+  }
+  const char* p = data.data();
+  size_t left = data.size();
   while (left > 0) {
-    ssize_t n = ::write(fd.get(), p, left);
+    ssize_t n = ::write(fd_, p, left);
     if (n < 0) {
       if (errno == EINTR) continue;
-      error = tmp + ": " + strerror(errno);
-      ::unlink(tmp.c_str());
+      error = tmp_ + ": " + strerror(errno);
+      abandon();
       return false;
     }
     p += n;
     left -= static_cast<size_t>(n);
   }
-  if (::fsync(fd.get()) != 0) {
-    error = tmp + ": fsync: " + strerror(errno);
-    ::unlink(tmp.c_str());
+  return true;
+}
+
+bool AtomicFile::commit(std::string& error) {
+  if (fd_ < 0) {
+    error = tmp_ + ": not open";
     return false;
   }
-  fd.reset();
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    error = path + ": rename: " + strerror(errno);
-    ::unlink(tmp.c_str());
+  if (::fsync(fd_) != 0) {
+    error = tmp_ + ": fsync: " + strerror(errno);
+    abandon();
     return false;
   }
-  UniqueFd dir(::open(dirname(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  ::close(fd_);
+  fd_ = -1;
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
+    error = path_ + ": rename: " + strerror(errno);
+    ::unlink(tmp_.c_str());
+    return false;
+  }
+  UniqueFd dir(::open(dirname(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dir) (void)::fsync(dir.get());
   return true;
 }

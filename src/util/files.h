@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace mw::files {
 
@@ -26,6 +27,27 @@ constexpr size_t kDefaultMaxRead = 8 * 1024 * 1024;
 // after a crash (kill -9, power loss) the file holds either the old or the new content.
 [[nodiscard]] bool write_atomic(const std::string& path, const std::string& content, mode_t mode,
                                 std::string& error);
+
+// The same for content written piece by piece (a large state need not be whole in memory):
+// open(), write() as often as needed, commit(). Until commit() succeeds the file is untouched;
+// a failed or abandoned write removes its temporary file.
+class AtomicFile {
+ public:
+  AtomicFile() = default;
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  [[nodiscard]] bool open(const std::string& path, mode_t mode, std::string& error);
+  [[nodiscard]] bool write(std::string_view data, std::string& error);
+  [[nodiscard]] bool commit(std::string& error);
+
+ private:
+  void abandon();
+
+  std::string path_, tmp_;
+  int fd_ = -1;
+};
 
 [[nodiscard]] std::string dirname(const std::string& path);
 [[nodiscard]] std::string home_dir();

@@ -234,6 +234,35 @@ def test_actions_read_only_csrf_and_maintenance_across_restart():
         site.close()
 
 
+def test_metrics_are_made_at_most_once_a_second_and_the_api_follows_every_change():
+    site = Site().start()
+    guard = {"X-Requested-By": "test"}
+    try:
+        status, headers, first = site.request("GET", "/metrics", auth=VIEWER)
+        made = time.monotonic()
+        lib.expect_eq(status, 200, "first scrape")
+        lib.expect_true("server-timing" in headers, "the first scrape is made fresh", headers)
+        lib.expect_in('mailwarden_service_monitored{service="down"} 1\n', first, "monitored")
+        status, _, _ = site.request("POST", "/api/v1/services/down/unmonitor", auth=ADMIN,
+                                    headers=guard, body="")
+        lib.expect_eq(status, 200, "unmonitor")
+        status, headers, again = site.request("GET", "/metrics", auth=VIEWER)
+        if time.monotonic() - made < 0.9:  # unless this machine took most of the second
+            lib.expect_eq((status, again), (200, first), "a scrape within the second: the same body")
+            lib.expect_true("server-timing" not in headers, "not made again", headers)
+        api = json.loads(site.request("GET", "/api/v1/status", auth=VIEWER)[2])
+        lib.expect_eq([s["status"] for s in api["services"]], ["ok", "unmonitored"],
+                      "the API shows the change at once")
+        time.sleep(max(0.0, 1.05 - (time.monotonic() - made)))
+        status, headers, later = site.request("GET", "/metrics", auth=VIEWER)
+        lib.expect_eq(status, 200, "scrape a second later")
+        lib.expect_true("server-timing" in headers, "made again a second later", headers)
+        lib.expect_in('mailwarden_service_monitored{service="down"} 0\n', later,
+                      "a second later")
+    finally:
+        site.close()
+
+
 def test_limits_and_a_flood_of_idle_connections_never_delay_a_cycle():
     site = Site().start()
     idle = []

@@ -4,6 +4,8 @@
 // real evhttp server on loopback.
 #include <CppUTest/TestHarness.h>
 
+#include <cmath>
+#include <cstdlib>
 #include <string>
 
 #include "http/client.h"
@@ -95,7 +97,7 @@ TEST(Metrics, ExactSeriesForASnapshot) {
   };
   expect("# TYPE mailwarden_check_success gauge");
   expect(std::string("mailwarden_check_success") + labels + "} 0");
-  expect(std::string("mailwarden_check_duration_seconds") + labels + "} 0.012500000000000001");
+  expect(std::string("mailwarden_check_duration_seconds") + labels + "} 0.0125");
   expect(std::string("mailwarden_check_failures_total") + labels + ",class=\"auth\"} 3");
   expect(std::string("mailwarden_check_failures_total") + labels + ",class=\"timeout\"} 1");
   expect(std::string("mailwarden_certificate_expiry_timestamp_seconds") + labels + "} 1800000000");
@@ -103,7 +105,7 @@ TEST(Metrics, ExactSeriesForASnapshot) {
   expect("mailwarden_delivery_step_seconds{service=\"mx-to-inbox\",step=\"send\"} 0.12");
   expect(
       "mailwarden_delivery_step_seconds{service=\"mx-to-inbox\",step=\"wait\"} "
-      "0.65000000000000002");
+      "0.65");
   expect("mailwarden_service_monitored{service=\"mx-to-inbox\"} 0");
   expect(
       "mailwarden_actions_total{service=\"imap \\\"main\\\"\",action=\"alert\",result=\"ok\"} 2");
@@ -113,6 +115,41 @@ TEST(Metrics, ExactSeriesForASnapshot) {
   // No message text, no user name in any label.
   CHECK(m.find("bob") == std::string::npos);
   CHECK(m.find("login") == std::string::npos);
+}
+
+TEST(Metrics, SampleValuesAreTheShortestTextThatReadsBackTheSame) {
+  auto text = [](double v) {
+    std::string out;
+    mw::report::append_sample_value(out, v);
+    return out;
+  };
+  STRCMP_EQUAL("0", text(0).c_str());
+  STRCMP_EQUAL("1.25", text(1.25).c_str());
+  STRCMP_EQUAL("0.0125", text(12.5 / 1000.0).c_str());
+  STRCMP_EQUAL("0.1", text(0.1).c_str());
+  STRCMP_EQUAL("1e-05", text(0.00001).c_str());
+  STRCMP_EQUAL("1800000000", text(1800000000.0).c_str());
+  STRCMP_EQUAL("1e+20", text(1e20).c_str());
+  STRCMP_EQUAL("-2.5", text(-2.5).c_str());
+  STRCMP_EQUAL("NaN", text(std::nan("")).c_str());
+  STRCMP_EQUAL("+Inf", text(HUGE_VAL).c_str());
+  STRCMP_EQUAL("-Inf", text(-HUGE_VAL).c_str());
+  // Round trip: every double reads back as itself.
+  for (double v : {0.1 + 0.2, 1.0 / 3.0, 123456.789e-300, 5e-324, 1.7976931348623157e308}) {
+    std::string t = text(v);
+    CHECK_EQUAL(v, std::strtod(t.c_str(), nullptr));
+  }
+}
+
+TEST(Metrics, LabelValuesAreEscaped) {
+  std::string out = "x";
+  mw::report::append_label_value(out, "a\\b\"c\nd");
+  STRCMP_EQUAL("xa\\\\b\\\"c\\nd", out.c_str());
+  out.clear();
+  mw::report::append_label_value(out, "plain");
+  STRCMP_EQUAL("plain", out.c_str());
+  mw::report::append_label_value(out, "\"");
+  STRCMP_EQUAL("plain\\\"", out.c_str());
 }
 
 TEST(Metrics, EveryLineIsACommentOrASample) {

@@ -10,6 +10,7 @@
 #include "scenarios.h"
 #include "state/snapshot.h"
 #include "support.h"
+#include "util/clock.h"
 
 namespace {
 
@@ -135,4 +136,116 @@ TEST(StatusModel, HistoryIsBoundedAndSurvivesTheStateFile) {
       R"({"format":1,"services":[{"name":"s","checks":[{"id":"c","history":[1,"x",[1]]}]}]})", back,
       error));
   LONGS_EQUAL(0, back.services.at(0).checks.at(0).history.size());
+}
+
+namespace {
+
+// The state file as one document made whole and dumped: what to_text wrote before it streamed
+// the document check by check. The file on disk must not change.
+std::string whole_document(const mw::state::Snapshot& s) {
+  using nlohmann::json;
+  json j;
+  j["format"] = 1;
+  j["pid"] = s.pid;
+  j["started_unix"] = static_cast<int64_t>(s.started);
+  j["written_unix"] = static_cast<int64_t>(s.written);
+  j["written"] = mw::clock::format_utc(s.written);
+  j["cycles"] = s.cycles;
+  if (!s.boot_id.empty()) j["boot_id"] = s.boot_id;
+  json services = json::array();
+  for (const auto& svc : s.services) {
+    json checks = json::array();
+    for (const auto& c : svc.checks) {
+      json rules = json::array();
+      for (const auto& r : c.rules) {
+        json jr = {{"state", mw::rule_state_name(r.state)},
+                   {"history", r.history},
+                   {"recorded", r.recorded},
+                   {"cycles_in_state", r.cycles_in_state}};
+        if (!r.previous.is_null()) jr["previous"] = r.previous;
+        rules.push_back(std::move(jr));
+      }
+      json jc = {{"id", c.id}, {"description", c.description}, {"runs", c.runs}, {"rules", rules}};
+      if (!c.kind.empty()) jc["kind"] = c.kind;
+      if (!c.protocol.empty()) jc["protocol"] = c.protocol;
+      if (!c.target.empty()) jc["target"] = c.target;
+      if (c.since) jc["since_unix"] = static_cast<int64_t>(c.since);
+      json history = json::array();
+      for (const auto& h : c.history)
+        history.push_back(json::array({static_cast<int64_t>(h.at), h.ok ? 1 : 0, h.response_ms,
+                                       mw::failure_class_name(h.cls)}));
+      if (!history.empty()) jc["history"] = std::move(history);
+      if (c.last) jc["last"] = mw::state::result_to_json(*c.last);
+      if (!c.memory.is_null()) jc["memory"] = c.memory;
+      checks.push_back(std::move(jc));
+    }
+    json js = {{"name", svc.name}, {"checks", checks}};
+    if (!svc.type.empty()) js["type"] = svc.type;
+    if (!svc.groups.empty()) js["groups"] = svc.groups;
+    if (!svc.monitored) js["monitored"] = false;
+    services.push_back(std::move(js));
+  }
+  j["services"] = std::move(services);
+  j["actions"] = s.actions;
+  return j.dump(1, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+}  // namespace
+
+TEST(StatusModel, TheStateFileIsTheSameTextAsTheWholeDocumentDumped) {
+  mw::state::Snapshot snap;
+  CHECK_EQUAL(whole_document(snap), mw::state::to_text(snap));
+  snap.pid = 4242;
+  snap.started = 1700000000;
+  snap.written = 1700000600;
+  snap.cycles = 12;
+  snap.boot_id = "0b7c\"d";
+  snap.actions = {{"rules",
+                   {{"a\x1f"
+                     "b",
+                     {{"since", 1}, {"posted", true}}}}},
+                  {"rate_limits", nlohmann::json::object()}};
+  mw::state::ServiceSnapshot empty;
+  empty.name = "no checks";
+  empty.monitored = false;
+  snap.services.push_back(empty);
+  mw::state::ServiceSnapshot svc;
+  svc.name = "imap \"main\" \xc3\xa9\xff";  // a quote, UTF-8 and a byte that is not UTF-8
+  svc.type = "host";
+  svc.groups = {"mail", "eu"};
+  mw::state::CheckSnapshot c;
+  c.id = "c1";
+  c.description = "imaps 127.0.0.1:993\n";
+  c.kind = "port";
+  c.protocol = "imaps";
+  c.target = "127.0.0.1:993";
+  c.since = 1700000000;
+  c.runs = 3;
+  c.history = {{1699999940, true, 10.25, mw::FailureClass::none},
+               {1700000000, false, 0.1, mw::FailureClass::auth}};
+  c.rules.push_back({mw::RuleState::failed, 5, 3, 2, nlohmann::json{{"v", 1.5}}});
+  c.rules.push_back({mw::RuleState::ok, 0, 1, 7, {}});
+  c.memory = {{"progress", {1, 2, {{"x", nlohmann::json::array()}}}}, {"empty", {}}};
+  mw::CheckResult r;
+  r.cls = mw::FailureClass::auth;
+  r.message = "login failed: \t<NO>";
+  r.server_line = "a NO [AUTHENTICATIONFAILED]";
+  r.response_ms = 12.5;
+  r.checked_at = 1700000000;
+  r.metrics = {{"latency_ms", 3.25}};
+  r.details = {{"steps_ms", {{"send", 120.0}}}, {"list", nlohmann::json::array({1, "two"})}};
+  mw::CertInfo cert;
+  cert.not_after = 1800000000;
+  cert.subject = "CN=mx";
+  r.certificate = cert;
+  c.last = std::make_shared<const mw::CheckResult>(r);
+  svc.checks.push_back(c);
+  mw::state::CheckSnapshot bare;  // never ran
+  bare.id = "c2";
+  svc.checks.push_back(bare);
+  snap.services.push_back(svc);
+  CHECK_EQUAL(whole_document(snap), mw::state::to_text(snap));
+  snap.actions = nlohmann::json::object();
+  snap.boot_id.clear();
+  CHECK_EQUAL(whole_document(snap), mw::state::to_text(snap));
 }
