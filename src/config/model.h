@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -13,6 +14,7 @@
 
 #include "http/settings.h"
 #include "net/endpoint.h"
+#include "util/boxed.h"
 #include "net/failure.h"
 #include "net/tls.h"
 #include "util/cron.h"
@@ -102,8 +104,8 @@ enum class ActionKind { alert, exec, start, stop, restart, unmonitor, monitor, d
 
 struct Action {
   ActionKind kind = ActionKind::alert;
-  ExecSpec exec;
-  DirectorActionSpec director;
+  Boxed<ExecSpec> exec;                // set for exec
+  Boxed<DirectorActionSpec> director;  // set for director
 };
 
 enum class TlsMode { none, implicit, starttls };
@@ -155,8 +157,13 @@ struct ProbeOptions {
   bool expect_reject = false;    // smtp: the RCPT must be refused (open relay test)
   std::string helo;              // smtp/lmtp: name for EHLO/LHLO
   std::vector<Step> steps;       // generic send/expect
-  HttpOptions http;              // http, https
+  Boxed<HttpOptions> http;       // http, https: made by the first HTTP clause
   [[nodiscard]] bool has_login() const { return !username.empty(); }
+  // The HTTP request to make: the clauses given, else the defaults (GET /, any status < 400).
+  [[nodiscard]] const HttpOptions& http_request() const {
+    static const HttpOptions defaults;
+    return http ? *http : defaults;
+  }
 };
 
 // What one kind of check needs at run time. Each kind (src/checks/<kind>/) derives its own from
@@ -218,7 +225,7 @@ struct Rule {
   Location where;
   Condition condition = Condition::failed;
   int64_t threshold = 0;
-  Comparison compare;  // Condition::compare
+  Boxed<Comparison> compare;  // set for Condition::compare
   EventRule fail_rule;
   EventRule ok_rule;
   std::vector<Action> fail_actions;
@@ -489,9 +496,11 @@ struct Service {
   std::vector<AlertRecipient> alerts;  // its own "alert ADDR ..." (on top of set alert)
   std::vector<std::string> noalerts;   // "noalert ADDR": a set alert recipient it does not mail
   // start/stop/restart program = "CMD" [as uid U [gid G]] [with timeout N seconds]
-  std::optional<ExecSpec> start_program;
-  std::optional<ExecSpec> stop_program;
-  std::optional<ExecSpec> restart_program;  // else a restart is stop, then start
+  // Boxed (one pointer when unset, see util/boxed.h): most services have no programs, and a
+  // service's size counts 10,000 times over in a large configuration.
+  Boxed<ExecSpec> start_program;
+  Boxed<ExecSpec> stop_program;
+  Boxed<ExecSpec> restart_program;  // else a restart is stop, then start
   std::vector<RestartLimit> restart_limits;
 };
 
@@ -580,7 +589,9 @@ struct Settings {
 
 struct Config {
   Settings settings;
-  std::vector<Service> services;
+  // A deque: 10,000 services grow without a copy at twice their size, and a service stays where
+  // it is while the parser adds the next.
+  std::deque<Service> services;
   std::vector<std::string> files;     // every file read (the control file and its includes)
   std::vector<std::string> warnings;  // "FILE:LINE:COL: warning: ...", logged when loaded
 };

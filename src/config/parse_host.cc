@@ -475,12 +475,12 @@ void Parser::parse_actions(std::vector<Action>& out) {
     } else if (accept("exec")) {
       Action a;
       a.kind = ActionKind::exec;
-      parse_exec(a.exec);
+      parse_exec(a.exec.ensure());
       out.push_back(std::move(a));
     } else if (accept("director")) {
       Action a;
       a.kind = ActionKind::director;
-      parse_director_action(a.director);
+      parse_director_action(a.director.ensure());
       out.push_back(std::move(a));
     } else if (programs_allowed_ && accept("restart")) {
       out.push_back(Action{ActionKind::restart, {}, {}});

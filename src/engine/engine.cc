@@ -170,7 +170,7 @@ bool Engine::rule_failed(const config::Rule& rule, const CheckResult& result,
     case config::Condition::backend_up:
       return false;  // events, not a state: the dispatcher runs their actions per event
     case config::Condition::compare:
-      return comparison_failed(rule.compare, result, previous);
+      return comparison_failed(*rule.compare, result, previous);
   }
   return !result.ok;
 }
@@ -283,7 +283,7 @@ void Engine::finished(const std::string& k, int64_t cycle, const CheckResult& re
       if (t == Transition::failed) {
         log::error("'%s' %s failed: %s", svc.name.c_str(), chk.description.c_str(),
                    rule.condition == config::Condition::compare
-                       ? comparison_reason(rule.compare, result).c_str()
+                       ? comparison_reason(*rule.compare, result).c_str()
                        : result.reason().c_str());
       } else if (t == Transition::recovered) {
         log::info("'%s' %s succeeded again", svc.name.c_str(), chk.description.c_str());
@@ -296,9 +296,9 @@ void Engine::finished(const std::string& k, int64_t cycle, const CheckResult& re
     if (last->ok && !limits_passed.empty()) {
       std::vector<std::string> reasons;
       for (const auto* rule : limits_passed)
-        reasons.push_back(comparison_reason(rule->compare, result));
+        reasons.push_back(comparison_reason(*rule->compare, result));
       last->ok = false;
-      last->cls = limits_passed.front()->compare.cls;
+      last->cls = limits_passed.front()->compare->cls;
       last->message = str::join(reasons, "; ");
     }
     rt.last = std::move(last);

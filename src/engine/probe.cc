@@ -47,7 +47,7 @@ Task<void> Probe::starttls() {
 
 std::string Probe::tls_name() const {
   // http's virtual host is the name the certificate must carry (SNI), without a port.
-  std::string name = port_.options.http.hostheader;
+  std::string name = port_.options.http_request().hostheader;
   if (name.empty()) return host();
   if (name.front() == '[') return name.substr(1, name.find(']') - 1);  // [v6]:port
   if (std::count(name.begin(), name.end(), ':') == 1) name.erase(name.find(':'));
