@@ -32,7 +32,7 @@ Probe::Probe(RunContext& ctx, const config::PortCheck& port)
   opts.max_bytes = kPortTestMaxBytes;
   opts.log_prefix = ctx.log_prefix();
   // Recorded even when the dialogue later fails.
-  opts.on_certificate = [&ctx](const CertInfo& c) { ctx.certificate = c; };
+  opts.on_certificate = [&ctx](const std::shared_ptr<const CertInfo>& c) { ctx.certificate = c; };
   conn_ = std::make_unique<Connection>(io_, scope_, std::move(opts));
 }
 

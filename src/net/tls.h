@@ -69,6 +69,7 @@ class TlsContextCache {
     contexts_.clear();
     sessions_.clear();
     no_session_until_ms_.clear();
+    certificates_.clear();
   }
 
   // The session to resume for `endpoint`, or null (none yet, too old, certificate expired).
@@ -77,6 +78,11 @@ class TlsContextCache {
   // Keeps a session of `endpoint` from a full handshake (takes the reference).
   void remember(const std::string& endpoint, SSL_SESSION* session);
   [[nodiscard]] size_t sessions() const { return sessions_.size(); }
+
+  // The certificate facts a handshake showed, as one shared object: the one already held when
+  // the same certificate was described the same way (a resumed session reports the certificate
+  // its full handshake saw), so the results of every probe of a server share it.
+  [[nodiscard]] std::shared_ptr<const CertInfo> intern(CertInfo&& info);
 
   // Single flight. True: a first full handshake of `endpoint` is running, and a probe without a
   // session should wait for it, at most `left_ms`.
@@ -109,6 +115,8 @@ class TlsContextCache {
   static constexpr size_t kMaxSessions = 65536;
   std::map<std::string, SslCtxPtr> contexts_;
   std::map<std::string, Kept> sessions_;
+  // By fingerprint: the last description of each certificate (dropped when nothing holds it).
+  std::map<std::string, std::shared_ptr<const CertInfo>> certificates_;
 };
 
 namespace tls {
