@@ -103,7 +103,7 @@ int validate(const std::shared_ptr<const mw::config::Config>& config, bool json)
   engine.on_cycle_done([&](const mw::CycleStats&) { event_base_loopexit(base.get(), nullptr); });
   engine.run_cycle();
   if (engine.busy()) event_base_dispatch(base.get());
-  auto status = mw::report::build(engine.snapshot(), {});
+  auto status = mw::report::build(engine.snapshot(false), {});  // no history to show
   fputs((json ? mw::report::validate_json(status) : mw::report::validate_text(status)).c_str(),
         stdout);
   return mw::report::all_ok(status) ? kExitOk : kExitFailed;

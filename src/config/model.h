@@ -486,7 +486,12 @@ struct Service {
   std::string type = "host";  // the word after "check": host, replication, ...
   std::string address;
   std::vector<std::string> groups;
-  ServiceSchedule schedule;
+  Boxed<ServiceSchedule> schedule;  // set by "every ..."; when() reads it
+  // The schedule: "every ..." as written, else every cycle.
+  [[nodiscard]] const ServiceSchedule& when() const {
+    static const ServiceSchedule always;
+    return schedule ? *schedule : always;
+  }
   // "depends on A, B": not checked (and so never alerting) while a service it depends on is
   // failing. Names of services the file defines; cycles are refused by the parser.
   std::vector<std::string> depends;
