@@ -1,10 +1,8 @@
 #include "config/lexer.h"
 
 #include <cctype>
-#include <mutex>
 #include <set>
 #include <string_view>
-#include <unordered_set>
 
 #include "util/strings.h"
 
@@ -358,20 +356,5 @@ std::vector<Token> lex(const std::string& file, const std::string& text, Diagnos
                        size_t max_tokens) {
   return Lexer(file, text, diags, max_tokens).run();
 }
-
-namespace {
-
-// Every distinct file name once, for the life of the process (reloads read the same names).
-const std::string* intern(const std::string& name) {
-  static std::mutex lock;
-  static std::unordered_set<std::string> names;
-  std::lock_guard<std::mutex> guard(lock);
-  return &*names.insert(name).first;
-}
-
-}  // namespace
-
-FileName::FileName() : name_(intern("")) {}
-FileName::FileName(const std::string& name) : name_(intern(name)) {}
 
 }  // namespace mw::config

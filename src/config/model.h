@@ -15,6 +15,7 @@
 #include "http/settings.h"
 #include "net/endpoint.h"
 #include "util/boxed.h"
+#include "util/interned.h"
 #include "net/failure.h"
 #include "net/tls.h"
 #include "util/cron.h"
@@ -31,29 +32,8 @@ namespace mw::config {
 
 // The name of a control file as locations keep it: one interned copy per distinct name, so that
 // a location is a pointer and two ints, whatever the number of tokens (a 10 MiB file of
-// two-byte tokens must not hold five million copies of its name). Reads like a const
-// std::string: it converts to one, compares, and concatenates with strings.
-class FileName {
- public:
-  FileName();
-  FileName(const std::string& name);  // NOLINT: implicit, so that Location{path, 1, 1} works
-  FileName(const char* name) : FileName(std::string(name)) {}  // NOLINT
-  [[nodiscard]] const std::string& str() const { return *name_; }
-  operator const std::string&() const { return *name_; }  // NOLINT
-  [[nodiscard]] const char* c_str() const { return name_->c_str(); }
-  [[nodiscard]] bool empty() const { return name_->empty(); }
-  [[nodiscard]] size_t size() const { return name_->size(); }
-  friend bool operator==(const FileName& a, const FileName& b) { return a.name_ == b.name_; }
-  friend bool operator==(const FileName& a, const std::string& b) { return *a.name_ == b; }
-  friend bool operator<(const FileName& a, const FileName& b) { return *a.name_ < *b.name_; }
-  friend std::string operator+(const FileName& a, const std::string& b) { return *a.name_ + b; }
-  friend std::string operator+(const std::string& a, const FileName& b) { return a + *b.name_; }
-  friend std::string operator+(const FileName& a, const char* b) { return *a.name_ + b; }
-  friend std::string operator+(const char* a, const FileName& b) { return a + *b.name_; }
-
- private:
-  const std::string* name_;  // owned by the process-wide table of names, never freed
-};
+// two-byte tokens must not hold five million copies of its name).
+using FileName = Interned;
 
 struct Location {
   FileName file;

@@ -15,6 +15,7 @@
 #include <event2/event.h>
 
 #include "util/handles.h"
+#include "util/interned.h"
 
 namespace mw {
 
@@ -24,8 +25,8 @@ enum class TlsVersion { auto_min, tls12, tls13 };
 struct TlsSettings {
   bool verify = true;
   bool allow_selfsigned = false;
-  std::string ca_file;
-  std::string ca_path;
+  Interned ca_file;  // interned: every check of a large configuration carries the same one
+  Interned ca_path;
   TlsVersion min_version = TlsVersion::auto_min;  // auto = TLS 1.2 or newer
   std::string server_name;                        // overrides the host for SNI and the name check
   [[nodiscard]] std::string cache_key() const;
