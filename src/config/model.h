@@ -14,12 +14,12 @@
 
 #include "http/settings.h"
 #include "net/endpoint.h"
-#include "util/boxed.h"
-#include "util/interned.h"
 #include "net/failure.h"
 #include "net/tls.h"
+#include "util/boxed.h"
 #include "util/cron.h"
 #include "util/handles.h"
+#include "util/interned.h"
 
 namespace mw::protocols {
 struct ProtocolInfo;
@@ -175,7 +175,7 @@ enum class Condition {
   // rule's actions (details["events"]), with MAILWARDEN_BACKEND in an exec's environment.
   backend_down,
   backend_up,
-  compare,        // Rule::compare: a measured value against a limit, or changed since last run
+  compare,  // Rule::compare: a measured value against a limit, or changed since last run
 };
 
 // `if cpu > 80%`, `if space usage >= 90%`, `if changed checksum`, `if status != 0`: a value a
@@ -283,9 +283,9 @@ struct DirectorPoll {
 struct DirectorCheck : Spec {
   Endpoint admin;  // the director-admin unix socket, or a doveadm TCP listener
   std::vector<DirectorPoll> polls;
-  int retry = 3;              // failed polls in a row before rapid mode
-  int rapid_rounds = 10;      // quick polls in rapid mode
-  int rapid_fails = 8;        // of which this many must fail for HOST-DOWN
+  int retry = 3;          // failed polls in a row before rapid mode
+  int rapid_rounds = 10;  // quick polls in rapid mode
+  int rapid_fails = 8;    // of which this many must fail for HOST-DOWN
   int64_t rapid_every_ms = 1000;
   int max_down = 1;  // backends down at once (any reason), or a percentage of them
   bool max_down_percent = false;
@@ -568,7 +568,7 @@ struct Settings {
   EventQueueSettings eventqueue;
   std::optional<Endpoint> director_admin;  // set director socket "PATH" | address H port N
   HttpdSettings httpd;
-  std::optional<RunAs> user;  // set user
+  std::optional<RunAs> user;                // set user
   http::AlertmanagerSettings alertmanager;  // set alertmanager: alert events posted there too
 };
 

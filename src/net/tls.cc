@@ -136,7 +136,8 @@ std::shared_ptr<const CertInfo> TlsContextCache::intern(CertInfo&& info) {
   if (certificates_.size() >= kMaxSessions) {
     // Only what no result holds any more goes; the rest is bounded by the results themselves.
     std::erase_if(certificates_, [](const auto& kv) { return kv.second.use_count() == 1; });
-    if (certificates_.size() >= kMaxSessions) return std::make_shared<const CertInfo>(std::move(info));
+    if (certificates_.size() >= kMaxSessions)
+      return std::make_shared<const CertInfo>(std::move(info));
   }
   auto shared = std::make_shared<const CertInfo>(std::move(info));
   certificates_[shared->sha256] = shared;

@@ -187,7 +187,8 @@ TEST(LocalParse, EveryKindParses) {
   STRCMP_EQUAL("space_free_kb", fs[2].compare->metric.c_str());
   DOUBLES_EQUAL(512000, fs[2].compare->threshold, 0);
   LONGS_EQUAL(5, fs.size());  // the read rate rule is accepted with a warning, not kept
-  STRCMP_EQUAL("loadavg_5_per_core", config->services[3].checks[0].rules[1].compare->metric.c_str());
+  STRCMP_EQUAL("loadavg_5_per_core",
+               config->services[3].checks[0].rules[1].compare->metric.c_str());
   LONGS_EQUAL(20000, config->services[4].checks[0].timeout_ms);
   LONGS_EQUAL(1, config->warnings.size());
 }
