@@ -37,8 +37,8 @@ struct ConnectionOptions {
   size_t max_line = 64 * 1024;  // longer lines fail with "line too long"
   size_t max_bytes = 64 * 1024 * 1024;  // bound on everything read from the peer
   std::string log_prefix;               // for -v transcripts: "service imaps 127.0.0.1:993"
-  std::function<void(const std::shared_ptr<const CertInfo>&)>
-      on_certificate;  // called after every TLS handshake
+  // Called after every TLS handshake.
+  std::function<void(const std::shared_ptr<const CertInfo>&)> on_certificate;
 };
 
 class Connection {
