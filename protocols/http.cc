@@ -32,7 +32,7 @@ bool has_field(const config::HttpOptions& h, std::string_view name) {
 }
 
 std::string host_field(const Probe& probe) {
-  const auto& h = probe.options().http;
+  const auto& h = probe.options().http_request();
   if (!h.hostheader.empty()) return h.hostheader;
   const Endpoint& ep = probe.port().endpoint;
   if (!ep.unix_path.empty()) return "localhost";
@@ -80,7 +80,7 @@ bool body_matches(const config::Regex& re, const std::string& body) {
 
 Task<void> http_dialogue(Probe& probe) {
   const auto& o = probe.options();
-  const auto& h = o.http;
+  const auto& h = o.http_request();
   Connection& conn = probe.conn();
   std::string request = "GET " + h.path + " HTTP/1.1\r\nHost: " + host_field(probe) + "\r\n";
   if (!has_field(h, "User-Agent")) request += "User-Agent: mailwarden/" PACKAGE_VERSION "\r\n";

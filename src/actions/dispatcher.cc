@@ -22,7 +22,7 @@ std::string rule_key(const config::Service& service, const config::Check& check,
 
 // What failed, also for rules on a measured value (the run itself may have worked).
 FailureClass failure_of(const config::Rule& rule, const CheckResult& result) {
-  if (rule.condition == config::Condition::compare) return rule.compare.cls;
+  if (rule.condition == config::Condition::compare) return rule.compare->cls;
   if (!result.ok) return result.cls;
   return rule.condition == config::Condition::latency ? FailureClass::responsetime
                                                       : FailureClass::content;
@@ -31,7 +31,7 @@ FailureClass failure_of(const config::Rule& rule, const CheckResult& result) {
 // Why a rule failed, for $DESCRIPTION: the run's failure, or for a rule on a measured value
 // of a run that worked (latency, invalid users) that value.
 std::string rule_reason(const config::Rule& rule, const CheckResult& result) {
-  if (rule.condition == config::Condition::compare) return comparison_reason(rule.compare, result);
+  if (rule.condition == config::Condition::compare) return comparison_reason(*rule.compare, result);
   if (!result.ok) return result.reason();
   auto metric = result.metrics.find(rule.condition == config::Condition::latency ? "latency_ms"
                                                                                  : "invalid_users");
@@ -240,11 +240,11 @@ void Dispatcher::run_actions(const config::Service& service,
         count_action(e.service, "alert", "ok");
         break;
       case config::ActionKind::exec:
-        run_exec(action.exec, e, key + '\x1f' + e.name + '\x1f' + action.exec.command);
+        run_exec(*action.exec, e, key + '\x1f' + e.name + '\x1f' + action.exec->command);
         break;
       case config::ActionKind::director:
-        run_director(action.director, service,
-                     key + '\x1f' + e.name + '\x1f' + director_op_name(action.director.op));
+        run_director(*action.director, service,
+                     key + '\x1f' + e.name + '\x1f' + director_op_name(action.director->op));
         break;
       case config::ActionKind::start:
       case config::ActionKind::stop:
@@ -447,13 +447,13 @@ void Dispatcher::repeat_actions(const config::Service& service,
         log::debug("'%s': %s not run again: %s", e.service.c_str(), control_verb_name(verb),
                    why.c_str());
     }
-    if (action.kind == config::ActionKind::exec && action.exec.repeat_every > 0 &&
-        cycles % action.exec.repeat_every == 0)
-      run_exec(action.exec, e, key + '\x1f' + e.name + '\x1f' + action.exec.command);
-    if (action.kind == config::ActionKind::director && action.director.repeat_every > 0 &&
-        cycles % action.director.repeat_every == 0)
-      run_director(action.director, service,
-                   key + '\x1f' + e.name + '\x1f' + director_op_name(action.director.op));
+    if (action.kind == config::ActionKind::exec && action.exec->repeat_every > 0 &&
+        cycles % action.exec->repeat_every == 0)
+      run_exec(*action.exec, e, key + '\x1f' + e.name + '\x1f' + action.exec->command);
+    if (action.kind == config::ActionKind::director && action.director->repeat_every > 0 &&
+        cycles % action.director->repeat_every == 0)
+      run_director(*action.director, service,
+                   key + '\x1f' + e.name + '\x1f' + director_op_name(action.director->op));
   }
   // Reminders: a failure that lasts is mailed again to each recipient that asked for it.
   if (!has_alert || e.name != "failed" || !config_) return;

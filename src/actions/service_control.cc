@@ -46,9 +46,9 @@ bool ServiceControl::run(const config::Service& service, ControlVerb verb, const
     return false;
   }
   // Copies: a reload may replace the model while the programs run.
-  std::optional<config::ExecSpec> start = service.start_program;
-  std::optional<config::ExecSpec> stop = service.stop_program;
-  std::optional<config::ExecSpec> restart = service.restart_program;
+  Boxed<config::ExecSpec> start = service.start_program;
+  Boxed<config::ExecSpec> stop = service.stop_program;
+  Boxed<config::ExecSpec> restart = service.restart_program;
   auto finish = [this, name, done = std::move(done)](bool ok, const std::string& message) {
     running_.erase(name);
     if (ok) {

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -15,8 +16,10 @@
 #include "net/endpoint.h"
 #include "net/failure.h"
 #include "net/tls.h"
+#include "util/boxed.h"
 #include "util/cron.h"
 #include "util/handles.h"
+#include "util/interned.h"
 
 namespace mw::protocols {
 struct ProtocolInfo;
@@ -29,29 +32,8 @@ namespace mw::config {
 
 // The name of a control file as locations keep it: one interned copy per distinct name, so that
 // a location is a pointer and two ints, whatever the number of tokens (a 10 MiB file of
-// two-byte tokens must not hold five million copies of its name). Reads like a const
-// std::string: it converts to one, compares, and concatenates with strings.
-class FileName {
- public:
-  FileName();
-  FileName(const std::string& name);  // NOLINT: implicit, so that Location{path, 1, 1} works
-  FileName(const char* name) : FileName(std::string(name)) {}  // NOLINT
-  [[nodiscard]] const std::string& str() const { return *name_; }
-  operator const std::string&() const { return *name_; }  // NOLINT
-  [[nodiscard]] const char* c_str() const { return name_->c_str(); }
-  [[nodiscard]] bool empty() const { return name_->empty(); }
-  [[nodiscard]] size_t size() const { return name_->size(); }
-  friend bool operator==(const FileName& a, const FileName& b) { return a.name_ == b.name_; }
-  friend bool operator==(const FileName& a, const std::string& b) { return *a.name_ == b; }
-  friend bool operator<(const FileName& a, const FileName& b) { return *a.name_ < *b.name_; }
-  friend std::string operator+(const FileName& a, const std::string& b) { return *a.name_ + b; }
-  friend std::string operator+(const std::string& a, const FileName& b) { return a + *b.name_; }
-  friend std::string operator+(const FileName& a, const char* b) { return *a.name_ + b; }
-  friend std::string operator+(const char* a, const FileName& b) { return a + *b.name_; }
-
- private:
-  const std::string* name_;  // owned by the process-wide table of names, never freed
-};
+// two-byte tokens must not hold five million copies of its name).
+using FileName = Interned;
 
 struct Location {
   FileName file;
@@ -102,8 +84,8 @@ enum class ActionKind { alert, exec, start, stop, restart, unmonitor, monitor, d
 
 struct Action {
   ActionKind kind = ActionKind::alert;
-  ExecSpec exec;
-  DirectorActionSpec director;
+  Boxed<ExecSpec> exec;                // set for exec
+  Boxed<DirectorActionSpec> director;  // set for director
 };
 
 enum class TlsMode { none, implicit, starttls };
@@ -155,8 +137,13 @@ struct ProbeOptions {
   bool expect_reject = false;    // smtp: the RCPT must be refused (open relay test)
   std::string helo;              // smtp/lmtp: name for EHLO/LHLO
   std::vector<Step> steps;       // generic send/expect
-  HttpOptions http;              // http, https
+  Boxed<HttpOptions> http;       // http, https: made by the first HTTP clause
   [[nodiscard]] bool has_login() const { return !username.empty(); }
+  // The HTTP request to make: the clauses given, else the defaults (GET /, any status < 400).
+  [[nodiscard]] const HttpOptions& http_request() const {
+    static const HttpOptions defaults;
+    return http ? *http : defaults;
+  }
 };
 
 // What one kind of check needs at run time. Each kind (src/checks/<kind>/) derives its own from
@@ -188,7 +175,7 @@ enum class Condition {
   // rule's actions (details["events"]), with MAILWARDEN_BACKEND in an exec's environment.
   backend_down,
   backend_up,
-  compare,        // Rule::compare: a measured value against a limit, or changed since last run
+  compare,  // Rule::compare: a measured value against a limit, or changed since last run
 };
 
 // `if cpu > 80%`, `if space usage >= 90%`, `if changed checksum`, `if status != 0`: a value a
@@ -218,7 +205,7 @@ struct Rule {
   Location where;
   Condition condition = Condition::failed;
   int64_t threshold = 0;
-  Comparison compare;  // Condition::compare
+  Boxed<Comparison> compare;  // set for Condition::compare
   EventRule fail_rule;
   EventRule ok_rule;
   std::vector<Action> fail_actions;
@@ -296,9 +283,9 @@ struct DirectorPoll {
 struct DirectorCheck : Spec {
   Endpoint admin;  // the director-admin unix socket, or a doveadm TCP listener
   std::vector<DirectorPoll> polls;
-  int retry = 3;              // failed polls in a row before rapid mode
-  int rapid_rounds = 10;      // quick polls in rapid mode
-  int rapid_fails = 8;        // of which this many must fail for HOST-DOWN
+  int retry = 3;          // failed polls in a row before rapid mode
+  int rapid_rounds = 10;  // quick polls in rapid mode
+  int rapid_fails = 8;    // of which this many must fail for HOST-DOWN
   int64_t rapid_every_ms = 1000;
   int max_down = 1;  // backends down at once (any reason), or a percentage of them
   bool max_down_percent = false;
@@ -479,7 +466,12 @@ struct Service {
   std::string type = "host";  // the word after "check": host, replication, ...
   std::string address;
   std::vector<std::string> groups;
-  ServiceSchedule schedule;
+  Boxed<ServiceSchedule> schedule;  // set by "every ..."; when() reads it
+  // The schedule: "every ..." as written, else every cycle.
+  [[nodiscard]] const ServiceSchedule& when() const {
+    static const ServiceSchedule always;
+    return schedule ? *schedule : always;
+  }
   // "depends on A, B": not checked (and so never alerting) while a service it depends on is
   // failing. Names of services the file defines; cycles are refused by the parser.
   std::vector<std::string> depends;
@@ -489,9 +481,11 @@ struct Service {
   std::vector<AlertRecipient> alerts;  // its own "alert ADDR ..." (on top of set alert)
   std::vector<std::string> noalerts;   // "noalert ADDR": a set alert recipient it does not mail
   // start/stop/restart program = "CMD" [as uid U [gid G]] [with timeout N seconds]
-  std::optional<ExecSpec> start_program;
-  std::optional<ExecSpec> stop_program;
-  std::optional<ExecSpec> restart_program;  // else a restart is stop, then start
+  // Boxed (one pointer when unset, see util/boxed.h): most services have no programs, and a
+  // service's size counts 10,000 times over in a large configuration.
+  Boxed<ExecSpec> start_program;
+  Boxed<ExecSpec> stop_program;
+  Boxed<ExecSpec> restart_program;  // else a restart is stop, then start
   std::vector<RestartLimit> restart_limits;
 };
 
@@ -574,13 +568,15 @@ struct Settings {
   EventQueueSettings eventqueue;
   std::optional<Endpoint> director_admin;  // set director socket "PATH" | address H port N
   HttpdSettings httpd;
-  std::optional<RunAs> user;  // set user
+  std::optional<RunAs> user;                // set user
   http::AlertmanagerSettings alertmanager;  // set alertmanager: alert events posted there too
 };
 
 struct Config {
   Settings settings;
-  std::vector<Service> services;
+  // A deque: 10,000 services grow without a copy at twice their size, and a service stays where
+  // it is while the parser adds the next.
+  std::deque<Service> services;
   std::vector<std::string> files;     // every file read (the control file and its includes)
   std::vector<std::string> warnings;  // "FILE:LINE:COL: warning: ...", logged when loaded
 };

@@ -111,23 +111,23 @@ void Parser::parse_not_every(size_t index) {
 void Parser::parse_schedule(size_t index, bool negated) {
   Service& svc = cfg_.services[index];
   Location where = prev().where;
-  if (svc.schedule.kind != ServiceSchedule::Kind::always)
-    fail(where, "'" + svc.name + "' already has an 'every' schedule");
+  if (svc.schedule) fail(where, "'" + svc.name + "' already has an 'every' schedule");
+  ServiceSchedule& schedule = svc.schedule.ensure();
   if (!negated && peek().kind == Token::Kind::number) {
-    svc.schedule.cycles = static_cast<int>(number("the number of cycles", 1, 100000));
+    schedule.cycles = static_cast<int>(number("the number of cycles", 1, 100000));
     if (!accept("cycles") && !accept("cycle"))
       fail_expected("'cycles' after 'every N'", {"cycles"});
-    svc.schedule.kind = ServiceSchedule::Kind::cycles;
+    schedule.kind = ServiceSchedule::Kind::cycles;
     return;
   }
   Location spec_at = peek().where;
-  svc.schedule.source =
+  schedule.source =
       string_value(negated ? "a cron specification" : "N cycles or a cron specification");
   std::string error;
-  auto spec = parse_cron(svc.schedule.source, error);
+  auto spec = parse_cron(schedule.source, error);
   if (!spec) fail(spec_at, error);
-  svc.schedule.cron = *spec;
-  svc.schedule.kind = negated ? ServiceSchedule::Kind::not_cron : ServiceSchedule::Kind::cron;
+  schedule.cron = *spec;
+  schedule.kind = negated ? ServiceSchedule::Kind::not_cron : ServiceSchedule::Kind::cron;
 }
 
 // Every name a "depends on" gives must be a service of the file, and the dependencies must not
@@ -475,12 +475,12 @@ void Parser::parse_actions(std::vector<Action>& out) {
     } else if (accept("exec")) {
       Action a;
       a.kind = ActionKind::exec;
-      parse_exec(a.exec);
+      parse_exec(a.exec.ensure());
       out.push_back(std::move(a));
     } else if (accept("director")) {
       Action a;
       a.kind = ActionKind::director;
-      parse_director_action(a.director);
+      parse_director_action(a.director.ensure());
       out.push_back(std::move(a));
     } else if (programs_allowed_ && accept("restart")) {
       out.push_back(Action{ActionKind::restart, {}, {}});

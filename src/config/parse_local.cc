@@ -421,7 +421,7 @@ bool Parser::parse_local_if(size_t index, const Location& where) {
   Rule rule;
   rule.where = where;
   rule.condition = Condition::compare;
-  Comparison& c = rule.compare;
+  Comparison& c = rule.compare.ensure();
 
   // does not exist / not exist
   if (w == "does" || (w == "not" && w1 == "exist")) {

@@ -55,12 +55,13 @@ std::string Parser::protocol_did_you_mean(const std::string& word,
 
 bool Parser::parse_protocol_clause(const std::string& k, const Location& at, PortCheck& pc,
                                    PortClauses& c) {
-  HttpOptions& h = pc.options.http;
-  auto note = [&] {
+  // Made on the first HTTP clause: checks of other protocols carry none.
+  auto note = [&]() -> HttpOptions& {
     if (!c.http_at) c.http_at = at;
+    return pc.options.http.ensure();
   };
   if (k == "request") {
-    note();
+    HttpOptions& h = note();
     Location where = peek().where;
     h.path = value("the request path (\"/path\")");
     if (h.path.empty() || h.path[0] != '/' || has_space_or_control(h.path))
@@ -68,7 +69,7 @@ bool Parser::parse_protocol_clause(const std::string& k, const Location& at, Por
     return true;
   }
   if (k == "status") {
-    note();
+    HttpOptions& h = note();
     h.status_op = "=";
     if (is_status_op(peek())) h.status_op = next().text;
     if (h.status_op == "==") h.status_op = "=";
@@ -76,7 +77,7 @@ bool Parser::parse_protocol_clause(const std::string& k, const Location& at, Por
     return true;
   }
   if (k == "content") {
-    note();
+    HttpOptions& h = note();
     const Token& op = peek();
     if (op.kind != Token::Kind::op || (op.text != "=" && op.text != "==" && op.text != "!="))
       fail_expected("'=' or '!=' after 'content'");
@@ -90,7 +91,7 @@ bool Parser::parse_protocol_clause(const std::string& k, const Location& at, Por
     return true;
   }
   if (k == "hostheader") {
-    note();
+    HttpOptions& h = note();
     Location where = peek().where;
     h.hostheader = value("a host name after 'hostheader'");
     if (h.hostheader.empty() || has_space_or_control(h.hostheader))
@@ -98,7 +99,7 @@ bool Parser::parse_protocol_clause(const std::string& k, const Location& at, Por
     return true;
   }
   if (k == "checksum") {
-    note();
+    HttpOptions& h = note();
     std::string type;
     for (const char* t : {"md5", "sha1", "sha256"})
       if (accept(t)) type = t;
@@ -141,7 +142,7 @@ bool Parser::parse_protocol_clause(const std::string& k, const Location& at, Por
     return true;
   }
   if (k == "http") {
-    note();
+    HttpOptions& h = note();
     expect_kw("headers", "after 'http' (http headers [Name: value, ...])");
     Location where = peek().where;
     size_t first = pos_;
@@ -211,7 +212,7 @@ void Parser::check_protocol_clauses(PortCheck& pc, const PortClauses& c) {
                            "' does not take HTTP clauses (request, status, content, hostheader, "
                            "checksum, http headers); use protocol http or https");
     unused.emplace_back("the HTTP clauses");
-    pc.options.http = HttpOptions{};
+    pc.options.http.reset();
   }
   if (!pc.protocol->connect_only && unused.empty()) return;
   std::string what =

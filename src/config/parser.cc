@@ -436,6 +436,13 @@ void Parser::check_secret_file_mode(const std::string& file) {
 
 }  // namespace parsing
 
+void parsing::shrink_to_fit(Config& cfg) {
+  for (auto& svc : cfg.services) {
+    svc.checks.shrink_to_fit();
+    for (auto& chk : svc.checks) chk.rules.shrink_to_fit();
+  }
+}
+
 ParseResult parse_file(const std::string& path) {
   ParseResult result;
   parsing::Parser parser(result.diagnostics);

@@ -68,6 +68,10 @@ struct PendingTls {
 // Everything is public: the parse hooks of the check kinds (src/checks/registry.cc, one row per
 // service type) read their statements with the same primitives as the rest of the parser. This
 // header is the parser's own; nothing outside the parser and the kinds' hooks includes it.
+// Gives back what the vectors of the model hold beyond their size: they grew by doubling while
+// the files were read, and 10,000 checks would otherwise keep that room for good.
+void shrink_to_fit(Config& cfg);
+
 class Parser {
  public:
   explicit Parser(Diagnostics& diags) : d_(diags) {}
@@ -75,6 +79,7 @@ class Parser {
   std::shared_ptr<const Config> run(const std::string& path) {
     parse_one_file(path, Location{path, 0, 0});
     finalize();
+    shrink_to_fit(cfg_);
     for (const auto& w : d_.warnings()) cfg_.warnings.push_back(w.warning_str());
     auto config = std::make_shared<const Config>(std::move(cfg_));
     if (!d_.empty()) {

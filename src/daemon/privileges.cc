@@ -22,10 +22,10 @@ std::vector<std::string> root_reasons(const config::Config& config) {
       for (const auto& rule : chk.rules)
         for (const auto* list : {&rule.fail_actions, &rule.ok_actions})
           for (const auto& a : *list) {
-            if (a.kind != config::ActionKind::exec || !exec_needs_root(a.exec)) continue;
-            std::string who = a.exec.uid ? "as uid " + std::to_string(*a.exec.uid)
-                                         : "as gid " + std::to_string(*a.exec.gid);
-            reasons.push_back(rule.where.str() + ": exec \"" + a.exec.command + "\" " + who +
+            if (a.kind != config::ActionKind::exec || !exec_needs_root(*a.exec)) continue;
+            std::string who = a.exec->uid ? "as uid " + std::to_string(*a.exec->uid)
+                                          : "as gid " + std::to_string(*a.exec->gid);
+            reasons.push_back(rule.where.str() + ": exec \"" + a.exec->command + "\" " + who +
                               " (running a program as another user needs root)");
           }
   return reasons;

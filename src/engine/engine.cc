@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include <tuple>
+#include <unordered_map>
 #include "engine/compare.h"
 
 #include "checks/registry.h"
@@ -170,7 +171,7 @@ bool Engine::rule_failed(const config::Rule& rule, const CheckResult& result,
     case config::Condition::backend_up:
       return false;  // events, not a state: the dispatcher runs their actions per event
     case config::Condition::compare:
-      return comparison_failed(rule.compare, result, previous);
+      return comparison_failed(*rule.compare, result, previous);
   }
   return !result.ok;
 }
@@ -253,6 +254,9 @@ void Engine::finished(const std::string& k, int64_t cycle, const CheckResult& re
     auto last = std::make_shared<CheckResult>(result);
     rt.memory = std::move(last->memory);  // kept once, in the runtime
     last->memory = nullptr;
+    // No face of the daemon shows a server's first line (only the plugin's one-shot runs do):
+    // 10,000 results would keep a megabyte of the same greetings.
+    std::string().swap(last->greeting);
     ++rt.runs;
     ++changes_;
     if (!result.ok) ++rt.failures[failure_class_name(result.cls)];
@@ -283,7 +287,7 @@ void Engine::finished(const std::string& k, int64_t cycle, const CheckResult& re
       if (t == Transition::failed) {
         log::error("'%s' %s failed: %s", svc.name.c_str(), chk.description.c_str(),
                    rule.condition == config::Condition::compare
-                       ? comparison_reason(rule.compare, result).c_str()
+                       ? comparison_reason(*rule.compare, result).c_str()
                        : result.reason().c_str());
       } else if (t == Transition::recovered) {
         log::info("'%s' %s succeeded again", svc.name.c_str(), chk.description.c_str());
@@ -296,9 +300,9 @@ void Engine::finished(const std::string& k, int64_t cycle, const CheckResult& re
     if (last->ok && !limits_passed.empty()) {
       std::vector<std::string> reasons;
       for (const auto* rule : limits_passed)
-        reasons.push_back(comparison_reason(rule->compare, result));
+        reasons.push_back(comparison_reason(*rule->compare, result));
       last->ok = false;
-      last->cls = limits_passed.front()->compare.cls;
+      last->cls = limits_passed.front()->compare->cls;
       last->message = str::join(reasons, "; ");
     }
     rt.last = std::move(last);
@@ -373,13 +377,18 @@ std::vector<Engine::CheckView> Engine::checks() const {
   return out;
 }
 
-state::Snapshot Engine::snapshot(bool history) const {
+state::Snapshot Engine::snapshot(bool history, size_t first, size_t count) const {
   state::Snapshot snap;
   snap.cycles = cycle_;
   if (!config_) return snap;
-  snap.services.reserve(config_->services.size());
+  const auto& services = config_->services;
+  first = std::min(first, services.size());
+  count = std::min(count, services.size() - first);
+  snap.services.reserve(count);
   auto next = ordered_.begin();  // the runtimes in the order of the loops below
-  for (const auto& svc : config_->services) {
+  for (size_t i = 0; i < first; ++i) next += static_cast<std::ptrdiff_t>(services[i].checks.size());
+  for (size_t i = first; i < first + count; ++i) {
+    const auto& svc = services[i];
     state::ServiceSnapshot ss;
     ss.name = svc.name;
     ss.type = svc.type;
@@ -416,11 +425,13 @@ state::Snapshot Engine::snapshot(bool history) const {
 
 void Engine::restore(const state::Snapshot& snap, bool rebooted) {
   cycle_ = snap.cycles;
+  // By name: a search of the whole list per service would cost 10,000 services 10^8 compares.
+  std::unordered_map<std::string_view, const config::Service*> by_name;
+  if (config_)
+    for (const auto& s : config_->services) by_name.emplace(s.name, &s);
   for (const auto& ss : snap.services) {
-    const config::Service* svc = nullptr;
-    if (config_)
-      for (const auto& s : config_->services)
-        if (s.name == ss.name) svc = &s;
+    auto found = by_name.find(ss.name);
+    const config::Service* svc = found == by_name.end() ? nullptr : found->second;
     if (svc) {
       bool monitored = ss.monitored;
       if (rebooted && svc->onreboot == config::OnReboot::start) monitored = true;

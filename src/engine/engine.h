@@ -73,7 +73,10 @@ class Engine {
   // `history`: everything the state file keeps, with each check's recent results (the state
   // file, the views that show them); without it, only what the status model shows (no history,
   // no rule's `previous` value, no composite's memory): what most HTTP requests cost.
-  [[nodiscard]] state::Snapshot snapshot(bool history = true) const;
+  // `first`, `count`: only those services (in control-file order), for reports made a part at
+  // a time.
+  [[nodiscard]] state::Snapshot snapshot(bool history = true, size_t first = 0,
+                                         size_t count = SIZE_MAX) const;
   // Grows whenever something a view shows changes (a result, a cycle's end, maintenance).
   [[nodiscard]] uint64_t changes() const { return changes_; }
   // `rebooted`: the state file was written before the host last booted; each service's

@@ -32,7 +32,7 @@ Probe::Probe(RunContext& ctx, const config::PortCheck& port)
   opts.max_bytes = kPortTestMaxBytes;
   opts.log_prefix = ctx.log_prefix();
   // Recorded even when the dialogue later fails.
-  opts.on_certificate = [&ctx](const CertInfo& c) { ctx.certificate = c; };
+  opts.on_certificate = [&ctx](const std::shared_ptr<const CertInfo>& c) { ctx.certificate = c; };
   conn_ = std::make_unique<Connection>(io_, scope_, std::move(opts));
 }
 
@@ -47,7 +47,7 @@ Task<void> Probe::starttls() {
 
 std::string Probe::tls_name() const {
   // http's virtual host is the name the certificate must carry (SNI), without a port.
-  std::string name = port_.options.http.hostheader;
+  std::string name = port_.options.http_request().hostheader;
   if (name.empty()) return host();
   if (name.front() == '[') return name.substr(1, name.find(']') - 1);  // [v6]:port
   if (std::count(name.begin(), name.end(), ':') == 1) name.erase(name.find(':'));

@@ -3,6 +3,7 @@
 
 #include <ctime>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -25,7 +26,9 @@ struct CheckResult {
   double greeting_ms = -1;
   int attempts = 0;
   time_t checked_at = 0;
-  std::optional<CertInfo> certificate;
+  // Shared: the probes of one server see the same certificate, and 10,000 results would
+  // otherwise each keep a copy of it (see TlsContextCache::intern).
+  std::shared_ptr<const CertInfo> certificate;
   // Composite checks (replication, delivery): what they measured, read by their rules
   // ("out_of_sync", "invalid_users", "latency_ms"), what status --json shows, and what they
   // carry over to the next cycle (kept in the state file).

@@ -16,7 +16,7 @@ std::unique_ptr<Connection> RunContext::connection(const std::string& label) {
   ConnectionOptions opts;
   opts.timeout_ms = check_.timeout_ms;
   opts.log_prefix = log_prefix_ + " " + label;
-  opts.on_certificate = [this](const CertInfo& c) { certificate = c; };
+  opts.on_certificate = [this](const std::shared_ptr<const CertInfo>& c) { certificate = c; };
   return std::make_unique<Connection>(io_, scope_, std::move(opts));
 }
 

@@ -42,7 +42,7 @@ class RunContext {
   // Kept across cycles and restarts: a check resumes from here.
   nlohmann::json memory;
   // The last certificate any of its connections saw.
-  std::optional<CertInfo> certificate;
+  std::shared_ptr<const CertInfo> certificate;
   // Port tests: the server's first line and when it came (clock::now_us()), for the Nagios
   // drop-ins (check_tcp's "response time" and "[greeting]").
   std::optional<std::string> first_line;

@@ -28,7 +28,7 @@ std::optional<std::string> failing_dependency(const config::Service& svc,
 
 std::optional<std::string> skip_reason(const config::Service& svc, const ScheduleContext& ctx) {
   if (auto dep = failing_dependency(svc, ctx)) return "depends on '" + *dep + "', which is failing";
-  const auto& s = svc.schedule;
+  const auto& s = svc.when();
   switch (s.kind) {
     case config::ServiceSchedule::Kind::always:
       break;

@@ -301,9 +301,10 @@ Task<void> Connection::start_tls(const TlsSettings& settings, const std::string&
   if (status_ != Status::open)
     throw ProbeError(FailureClass::tls, "TLS handshake failed: " + error_);
   SSL* s = bufferevent_openssl_get_ssl(filter);
-  cert_ = tls::describe_peer(s);
+  cert_ = io_.tls ? io_.tls->intern(tls::describe_peer(s))
+                  : std::make_shared<const CertInfo>(tls::describe_peer(s));
   tls_active_ = true;
-  if (options_.on_certificate) options_.on_certificate(*cert_);
+  if (options_.on_certificate) options_.on_certificate(cert_);
   log_line('*', cert_->tls_version + " " + cert_->cipher + ", certificate " + cert_->subject +
                     ", " + std::to_string(cert_->days_left) + " days left" +
                     (SSL_session_reused(s) ? " (session resumed)" : ""));

@@ -37,7 +37,8 @@ struct ConnectionOptions {
   size_t max_line = 64 * 1024;  // longer lines fail with "line too long"
   size_t max_bytes = 64 * 1024 * 1024;  // bound on everything read from the peer
   std::string log_prefix;               // for -v transcripts: "service imaps 127.0.0.1:993"
-  std::function<void(const CertInfo&)> on_certificate;  // called after every TLS handshake
+  // Called after every TLS handshake.
+  std::function<void(const std::shared_ptr<const CertInfo>&)> on_certificate;
 };
 
 class Connection {
@@ -99,7 +100,7 @@ class Connection {
   // The first line the server sent (its greeting), and when it was read (clock::now_us()).
   [[nodiscard]] const std::optional<std::string>& first_line() const { return first_line_; }
   [[nodiscard]] int64_t first_line_at_us() const { return first_line_at_us_; }
-  [[nodiscard]] const std::optional<CertInfo>& certificate() const { return cert_; }
+  [[nodiscard]] const std::shared_ptr<const CertInfo>& certificate() const { return cert_; }
   [[nodiscard]] const std::string& peer() const { return peer_; }
   [[nodiscard]] int64_t timeout_ms() const { return options_.timeout_ms; }
   void set_timeout_ms(int64_t ms) { options_.timeout_ms = ms; }
@@ -138,7 +139,7 @@ class Connection {
   std::string error_;         // the socket or TLS error reported by libevent
   size_t bytes_read_ = 0;
   std::string peer_;
-  std::optional<CertInfo> cert_;
+  std::shared_ptr<const CertInfo> cert_;
   std::string first_handshake_of_;  // this connection does the first full handshake of it
   std::optional<std::string> first_line_;
   int64_t first_line_at_us_ = 0;

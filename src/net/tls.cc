@@ -124,6 +124,26 @@ SSL_CTX* TlsContextCache::get(const TlsSettings& s, std::string& error) {
   return raw;
 }
 
+std::shared_ptr<const CertInfo> TlsContextCache::intern(CertInfo&& info) {
+  auto same = [&](const CertInfo& c) {
+    return c.not_after == info.not_after && c.days_left == info.days_left &&
+           c.subject == info.subject && c.issuer == info.issuer &&
+           c.verify_error == info.verify_error && c.tls_version == info.tls_version &&
+           c.cipher == info.cipher;
+  };
+  auto it = certificates_.find(info.sha256);
+  if (it != certificates_.end() && same(*it->second)) return it->second;
+  if (certificates_.size() >= kMaxSessions) {
+    // Only what no result holds any more goes; the rest is bounded by the results themselves.
+    std::erase_if(certificates_, [](const auto& kv) { return kv.second.use_count() == 1; });
+    if (certificates_.size() >= kMaxSessions)
+      return std::make_shared<const CertInfo>(std::move(info));
+  }
+  auto shared = std::make_shared<const CertInfo>(std::move(info));
+  certificates_[shared->sha256] = shared;
+  return shared;
+}
+
 SSL_SESSION* TlsContextCache::session_for(const std::string& endpoint) {
   auto it = sessions_.find(endpoint);
   if (it == sessions_.end()) return nullptr;

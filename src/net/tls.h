@@ -15,6 +15,7 @@
 #include <event2/event.h>
 
 #include "util/handles.h"
+#include "util/interned.h"
 
 namespace mw {
 
@@ -24,8 +25,8 @@ enum class TlsVersion { auto_min, tls12, tls13 };
 struct TlsSettings {
   bool verify = true;
   bool allow_selfsigned = false;
-  std::string ca_file;
-  std::string ca_path;
+  Interned ca_file;  // interned: every check of a large configuration carries the same one
+  Interned ca_path;
   TlsVersion min_version = TlsVersion::auto_min;  // auto = TLS 1.2 or newer
   std::string server_name;                        // overrides the host for SNI and the name check
   [[nodiscard]] std::string cache_key() const;
@@ -69,6 +70,7 @@ class TlsContextCache {
     contexts_.clear();
     sessions_.clear();
     no_session_until_ms_.clear();
+    certificates_.clear();
   }
 
   // The session to resume for `endpoint`, or null (none yet, too old, certificate expired).
@@ -77,6 +79,11 @@ class TlsContextCache {
   // Keeps a session of `endpoint` from a full handshake (takes the reference).
   void remember(const std::string& endpoint, SSL_SESSION* session);
   [[nodiscard]] size_t sessions() const { return sessions_.size(); }
+
+  // The certificate facts a handshake showed, as one shared object: the one already held when
+  // the same certificate was described the same way (a resumed session reports the certificate
+  // its full handshake saw), so the results of every probe of a server share it.
+  [[nodiscard]] std::shared_ptr<const CertInfo> intern(CertInfo&& info);
 
   // Single flight. True: a first full handshake of `endpoint` is running, and a probe without a
   // session should wait for it, at most `left_ms`.
@@ -109,6 +116,8 @@ class TlsContextCache {
   static constexpr size_t kMaxSessions = 65536;
   std::map<std::string, SslCtxPtr> contexts_;
   std::map<std::string, Kept> sessions_;
+  // By fingerprint: the last description of each certificate (dropped when nothing holds it).
+  std::map<std::string, std::shared_ptr<const CertInfo>> certificates_;
 };
 
 namespace tls {

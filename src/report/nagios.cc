@@ -269,7 +269,7 @@ std::string problem(const config::Check& check, const CheckResult& r) {
         why.push_back(number(metric("invalid_users"), 0) + " invalid users");
         break;
       case config::Condition::compare:
-        why.push_back(rule.compare.shown);
+        why.push_back(rule.compare->shown);
         break;
       case config::Condition::backend_down:
       case config::Condition::backend_up:

@@ -66,6 +66,9 @@ Status build(state::Snapshot&& snap, const DaemonInfo& daemon) {
       }
     }
     svc.state = service_state(svc);
+    // What was moved out is given back as the model grows: a snapshot of 10,000 checks and
+    // their model are never whole at the same time.
+    std::vector<state::CheckSnapshot>().swap(ss.checks);
   }
   return out;
 }

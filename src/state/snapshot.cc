@@ -85,7 +85,7 @@ CheckResult result_from(const json& j) {
     info.sha256 = get(c, "sha256", "");
     info.verify_error = get(c, "verify_error", "");
     info.tls_version = get(c, "tls_version", "");
-    r.certificate = info;
+    r.certificate = std::make_shared<const CertInfo>(std::move(info));
   }
   return r;
 }

@@ -117,7 +117,7 @@ std::string actions(const std::vector<mw::config::Action>& list) {
       continue;
     }
     if (a.kind == mw::config::ActionKind::director) {
-      const auto& d = a.director;
+      const auto& d = *a.director;
       out += std::string("director ") + (d.op == mw::config::DirectorOp::down ? "down"
                                          : d.op == mw::config::DirectorOp::up ? "up"
                                                                               : "flush");
@@ -133,11 +133,11 @@ std::string actions(const std::vector<mw::config::Action>& list) {
       out += names[static_cast<int>(a.kind)];
       continue;
     }
-    out += "exec " + mw::str::quote(a.exec.command);
-    if (a.exec.uid) out += " uid=" + std::to_string(*a.exec.uid);
-    if (a.exec.gid) out += " gid=" + std::to_string(*a.exec.gid);
-    if (a.exec.timeout_s) out += " timeout=" + std::to_string(a.exec.timeout_s);
-    if (a.exec.repeat_every) out += " repeat=" + std::to_string(a.exec.repeat_every);
+    out += "exec " + mw::str::quote(a.exec->command);
+    if (a.exec->uid) out += " uid=" + std::to_string(*a.exec->uid);
+    if (a.exec->gid) out += " gid=" + std::to_string(*a.exec->gid);
+    if (a.exec->timeout_s) out += " timeout=" + std::to_string(a.exec->timeout_s);
+    if (a.exec->repeat_every) out += " repeat=" + std::to_string(a.exec->repeat_every);
   }
   return out + "]";
 }
@@ -161,7 +161,7 @@ std::string dialogue_options(const mw::config::ProbeOptions& o) {
   if (!o.mail_from.empty() || !o.rcpt_to.empty())
     out += "    mail from <" + o.mail_from + "> rcpt to <" + o.rcpt_to + ">" +
            (o.expect_reject ? " expect reject" : "") + "\n";
-  const auto& h = o.http;
+  const auto& h = o.http_request();
   if (h.path != "/" || !h.hostheader.empty() || !h.headers.empty() || !h.status_op.empty() ||
       h.needs_body()) {
     out += "    http request " + h.path;
@@ -287,7 +287,7 @@ std::string condition(const mw::config::Rule& r) {
     case mw::config::Condition::backend_up:
       return "backend up";
     case mw::config::Condition::compare:
-      return r.compare.shown;
+      return r.compare->shown;
   }
   return "?";
 }
@@ -319,7 +319,7 @@ std::string describe(const mw::config::Config& c) {
     out += "service " + mw::str::quote(svc.name) + " address " + svc.address;
     for (const auto& g : svc.groups) out += " group " + g;
     out += "\n";
-    auto program = [&](const char* which, const std::optional<mw::config::ExecSpec>& p) {
+    auto program = [&](const char* which, const mw::Boxed<mw::config::ExecSpec>& p) {
       if (!p) return;
       out += std::string("  ") + which + " program " + mw::str::quote(p->command) + " timeout " +
              std::to_string(p->timeout_s) + " s";

@@ -314,12 +314,12 @@ std::string recipient_text(const mw::config::AlertRecipient& r) {
 
 std::string exec_text(const mw::config::Action& a) {
   if (a.kind == mw::config::ActionKind::alert) return "alert";
-  std::string out = "exec " + mw::str::quote(a.exec.command);
-  if (a.exec.repeat_every) out += " repeat=" + std::to_string(a.exec.repeat_every);
-  if (a.exec.timeout_s) out += " timeout=" + std::to_string(a.exec.timeout_s);
-  if (a.exec.rate)
-    out += " rate=" + std::to_string(a.exec.rate->count) + "/" +
-           std::to_string(a.exec.rate->per_seconds) + "s";
+  std::string out = "exec " + mw::str::quote(a.exec->command);
+  if (a.exec->repeat_every) out += " repeat=" + std::to_string(a.exec->repeat_every);
+  if (a.exec->timeout_s) out += " timeout=" + std::to_string(a.exec->timeout_s);
+  if (a.exec->rate)
+    out += " rate=" + std::to_string(a.exec->rate->count) + "/" +
+           std::to_string(a.exec->rate->per_seconds) + "s";
   return out;
 }
 

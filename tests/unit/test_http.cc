@@ -44,7 +44,7 @@ Snapshot sample_snapshot() {
   mw::CertInfo cert;
   cert.not_after = 1800000000;
   cert.days_left = 42;
-  r.certificate = cert;
+  r.certificate = std::make_shared<const mw::CertInfo>(cert);
   c.last = std::make_shared<const mw::CheckResult>(r);
   c.since = 1700000000 - 600;
   c.failures = {{"auth", 3}, {"timeout", 1}};

@@ -116,16 +116,16 @@ TEST(Compare, ReasonsSayTheValueAndTheRule) {
   const auto& rules = config->services[0].checks[0].rules;
   LONGS_EQUAL(4, rules.size());  // the implicit "does not exist" first
   CHECK(rules[0].condition == mw::config::Condition::failed);
-  STRCMP_EQUAL("total_memory_kb", rules[1].compare.metric.c_str());
-  DOUBLES_EQUAL(204800, rules[1].compare.threshold, 0);
-  STRCMP_EQUAL("totalmem > 200 mb", rules[1].compare.shown.c_str());
+  STRCMP_EQUAL("total_memory_kb", rules[1].compare->metric.c_str());
+  DOUBLES_EQUAL(204800, rules[1].compare->threshold, 0);
+  STRCMP_EQUAL("totalmem > 200 mb", rules[1].compare->shown.c_str());
   STRCMP_EQUAL(
       "totalmem is 250.0 MB (rule: totalmem > 200 mb)",
-      mw::comparison_reason(rules[1].compare, with_metric("total_memory_kb", 256000)).c_str());
-  STRCMP_EQUAL("cpu_percent", rules[2].compare.metric.c_str());
+      mw::comparison_reason(*rules[1].compare, with_metric("total_memory_kb", 256000)).c_str());
+  STRCMP_EQUAL("cpu_percent", rules[2].compare->metric.c_str());
   LONGS_EQUAL(3, rules[2].fail_rule.times);
   STRCMP_EQUAL("pid changed to 42",
-               mw::comparison_reason(rules[3].compare, with_metric("pid", 42)).c_str());
+               mw::comparison_reason(*rules[3].compare, with_metric("pid", 42)).c_str());
 }
 
 TEST_GROUP(LocalParse){};
@@ -180,14 +180,15 @@ TEST(LocalParse, EveryKindParses) {
   LONGS_EQUAL(5, config->services.size());
   const auto& file = config->services[0].checks[0];
   STRCMP_EQUAL("sha256", file.as<mw::config::FileCheck>()->hash.c_str());
-  STRCMP_EQUAL("0", std::to_string(file.rules[3].compare.threshold).substr(0, 1).c_str());
-  STRCMP_EQUAL("2555", file.rules[2].compare.text.substr(0).c_str());
-  DOUBLES_EQUAL(900, file.rules[4].compare.threshold, 0);
+  STRCMP_EQUAL("0", std::to_string(file.rules[3].compare->threshold).substr(0, 1).c_str());
+  STRCMP_EQUAL("2555", file.rules[2].compare->text.substr(0).c_str());
+  DOUBLES_EQUAL(900, file.rules[4].compare->threshold, 0);
   const auto& fs = config->services[2].checks[0].rules;
-  STRCMP_EQUAL("space_free_kb", fs[2].compare.metric.c_str());
-  DOUBLES_EQUAL(512000, fs[2].compare.threshold, 0);
+  STRCMP_EQUAL("space_free_kb", fs[2].compare->metric.c_str());
+  DOUBLES_EQUAL(512000, fs[2].compare->threshold, 0);
   LONGS_EQUAL(5, fs.size());  // the read rate rule is accepted with a warning, not kept
-  STRCMP_EQUAL("loadavg_5_per_core", config->services[3].checks[0].rules[1].compare.metric.c_str());
+  STRCMP_EQUAL("loadavg_5_per_core",
+               config->services[3].checks[0].rules[1].compare->metric.c_str());
   LONGS_EQUAL(20000, config->services[4].checks[0].timeout_ms);
   LONGS_EQUAL(1, config->warnings.size());
 }

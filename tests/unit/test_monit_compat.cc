@@ -110,10 +110,10 @@ std::string describe_monit(const mw::config::Config& c) {
   for (const auto& svc : c.services) {
     std::string line;
     using K = mw::config::ServiceSchedule::Kind;
-    if (svc.schedule.kind == K::cycles)
-      line += " every " + std::to_string(svc.schedule.cycles) + " cycles";
-    if (svc.schedule.kind == K::cron) line += " every \"" + svc.schedule.source + "\"";
-    if (svc.schedule.kind == K::not_cron) line += " not every \"" + svc.schedule.source + "\"";
+    if (svc.when().kind == K::cycles)
+      line += " every " + std::to_string(svc.when().cycles) + " cycles";
+    if (svc.when().kind == K::cron) line += " every \"" + svc.when().source + "\"";
+    if (svc.when().kind == K::not_cron) line += " not every \"" + svc.when().source + "\"";
     if (!svc.depends.empty()) line += " depends " + mw::str::join(svc.depends, ",");
     if (svc.mode != mw::config::ServiceMode::active)
       line += svc.mode == mw::config::ServiceMode::passive ? " mode passive" : " mode manual";
@@ -169,12 +169,12 @@ TEST(Schedule, EveryNCyclesDependenciesAndCron) {
   imap.depends = {"gateway"};
   webmail.name = "webmail";
   webmail.depends = {"imap", "not-run-yet"};
-  webmail.schedule.kind = mw::config::ServiceSchedule::Kind::cycles;
-  webmail.schedule.cycles = 2;
+  webmail.schedule.ensure().kind = mw::config::ServiceSchedule::Kind::cycles;
+  webmail.schedule->cycles = 2;
   office.name = "office";
-  office.schedule.kind = mw::config::ServiceSchedule::Kind::cron;
-  office.schedule.source = "* 8-19 * * 1-5";
-  office.schedule.cron = cron(office.schedule.source);
+  office.schedule.ensure().kind = mw::config::ServiceSchedule::Kind::cron;
+  office.schedule->source = "* 8-19 * * 1-5";
+  office.schedule->cron = cron(office.schedule->source);
   std::map<std::string, const mw::config::Service*> all = {
       {"gateway", &gateway}, {"imap", &imap}, {"webmail", &webmail}, {"office", &office}};
   std::map<std::string, bool> failing;
@@ -202,7 +202,7 @@ TEST(Schedule, EveryNCyclesDependenciesAndCron) {
   STRCMP_EQUAL("runs", reason(office, 1).c_str());
   ctx.now = at(6, 8, 3, 9, 0);  // Saturday
   STRCMP_EQUAL("outside its schedule every \"* 8-19 * * 1-5\"", reason(office, 1).c_str());
-  office.schedule.kind = mw::config::ServiceSchedule::Kind::not_cron;
+  office.schedule->kind = mw::config::ServiceSchedule::Kind::not_cron;
   STRCMP_EQUAL("runs", reason(office, 1).c_str());
 }
 

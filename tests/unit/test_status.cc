@@ -237,7 +237,7 @@ TEST(StatusModel, TheStateFileIsTheSameTextAsTheWholeDocumentDumped) {
   mw::CertInfo cert;
   cert.not_after = 1800000000;
   cert.subject = "CN=mx";
-  r.certificate = cert;
+  r.certificate = std::make_shared<const mw::CertInfo>(cert);
   c.last = std::make_shared<const mw::CheckResult>(r);
   svc.checks.push_back(c);
   mw::state::CheckSnapshot bare;  // never ran
