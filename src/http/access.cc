@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -305,6 +306,14 @@ bool basic_credentials(const char* header, std::string& name, std::string& passw
   password = decoded.substr(colon + 1);
   OPENSSL_cleanse(decoded.data(), decoded.size());
   return true;
+}
+
+std::string hmac_sha256(std::string_view key, std::string_view data) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &n);
+  return std::string(reinterpret_cast<const char*>(mac), n);
 }
 
 }  // namespace mw::http

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "http/settings.h"
@@ -42,6 +43,10 @@ constexpr size_t kMaxHtpasswdUsers = 10000;
 // The user name and password of a basic-auth Authorization header; false when it is not one.
 [[nodiscard]] bool basic_credentials(const char* authorization_header, std::string& name,
                                      std::string& password);
+
+// HMAC-SHA256 of `data` under `key`: 32 raw bytes (CSRF tokens, digests compared in constant
+// time, the login cache's keys).
+[[nodiscard]] std::string hmac_sha256(std::string_view key, std::string_view data);
 
 // Apache's "$apr1$SALT$HASH" (md5-crypt with its own magic), which libxcrypt does not know.
 [[nodiscard]] std::string apr1_crypt(const std::string& password, const std::string& salt);

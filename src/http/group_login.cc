@@ -5,7 +5,6 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <security/pam_appl.h>
@@ -17,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "http/access.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -139,12 +139,9 @@ std::string LoginCache::key(const std::string& user, const std::string& password
   std::string input = user;
   input += '\0';
   input += password;
-  unsigned char mac[32];
-  unsigned int n = 0;
-  HMAC(EVP_sha256(), salt_.data(), static_cast<int>(salt_.size()),
-       reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac, &n);
+  std::string mac = hmac_sha256(salt_, input);
   OPENSSL_cleanse(input.data(), input.size());
-  return std::string(reinterpret_cast<const char*>(mac), n);
+  return mac;
 }
 
 const std::vector<std::string>* LoginCache::find(const std::string& key, int64_t now_us) const {

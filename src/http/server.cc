@@ -7,7 +7,6 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <openssl/crypto.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -31,24 +30,9 @@ namespace {
 
 bool same_secret(const std::string& a, const std::string& b) {
   // Compare digests, so that the time taken says nothing about the length either.
-  unsigned char da[32], db[32];
-  unsigned int n = 0;
-  static const unsigned char key[] = "mailwarden-compare";
-  HMAC(EVP_sha256(), key, sizeof key, reinterpret_cast<const unsigned char*>(a.data()), a.size(),
-       da, &n);
-  HMAC(EVP_sha256(), key, sizeof key, reinterpret_cast<const unsigned char*>(b.data()), b.size(),
-       db, &n);
-  return CRYPTO_memcmp(da, db, sizeof da) == 0;
-}
-
-std::string hex(const unsigned char* p, size_t n) {
-  static const char digits[] = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < n; ++i) {
-    out += digits[p[i] >> 4];
-    out += digits[p[i] & 15];
-  }
-  return out;
+  static const std::string_view key("mailwarden-compare", sizeof "mailwarden-compare");
+  std::string da = hmac_sha256(key, a), db = hmac_sha256(key, b);
+  return CRYPTO_memcmp(da.data(), db.data(), da.size()) == 0;
 }
 
 std::vector<std::string> split_path(const std::string& path) {
@@ -105,11 +89,8 @@ Access authenticate(const HttpdSettings& s, const char* header, const User** use
 }
 
 std::string csrf_token(const std::string& key, const std::string& user) {
-  unsigned char mac[32];
-  unsigned int n = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(user.data()), user.size(), mac, &n);
-  return hex(mac, n);
+  std::string mac = hmac_sha256(key, user);
+  return str::hex(reinterpret_cast<const unsigned char*>(mac.data()), mac.size());
 }
 
 struct Server::Request {
